@@ -1,0 +1,72 @@
+using ByolIlgpu.Engine;
+using ByolIlgpu.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace ByolIlgpu.Ops;
+
+/// <summary>
+/// Batch normalisation over (N, C, S) — BatchNorm1d with x (N, C), BatchNorm2d with x (N, C, H, W) —
+/// following PyTorch (ε = 1e-5, momentum 0.1, biased variance for normalising, unbiased for the
+/// running estimate). See <see cref="BatchNormKernels"/> for the formulas.
+/// </summary>
+public static class BatchNorm
+{
+    public const float DefaultEps = 1e-5f, DefaultMomentum = 0.1f;
+
+    public static Tensor Forward(Tape tape, Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+        bool training, float eps = DefaultEps, float momentum = DefaultMomentum)
+    {
+        if (x.Rank < 2)
+            throw new ArgumentException($"batch norm: '{x.Name}' has shape {Tensor.Format(x.Shape)}, expected (N, C) or (N, C, H, W)");
+        int n = x.Dim(0), c = x.Dim(1), s = x.Length / (n * c);
+        foreach (var p in new[] { gamma, beta, runningMean, runningVar })
+            Elementwise.CheckShape(p, "batch norm", c);
+        var dev = tape.Device;
+        var y = Tensor.Temp(dev, "batchnorm", x.Shape);
+        if (!training)
+        {
+            ForwardEval(dev, x.Data, gamma.Data, beta.Data, runningMean.Data, runningVar.Data, y.Data, n, c, s, eps);
+            if (tape.ShouldRecord(x, gamma, beta))
+                throw new InvalidOperationException("batch norm in evaluation mode has no backward here: run it under tape.NoGrad()");
+            return y;
+        }
+        if (n * s < 2)
+            throw new ArgumentException($"batch norm in training mode needs more than one value per channel, got input {Tensor.Format(x.Shape)}");
+        var mean = Tensor.Temp(dev, "batchnorm.mean", c);
+        var rstd = Tensor.Temp(dev, "batchnorm.rstd", c);
+        ForwardTrain(dev, x.Data, gamma.Data, beta.Data, y.Data, mean.Data, rstd.Data, runningMean.Data, runningVar.Data, n, c, s, eps, momentum);
+        if (tape.ShouldRecord(x, gamma, beta))
+            tape.Record(y, () => Backward(dev, x.Data, gamma.Data, mean.Data, rstd.Data, y.GradOrZeros().Data,
+                x.GradOrZeros().Data, gamma.GradOrZeros().Data, beta.GradOrZeros().Data, n, c, s));
+        return y;
+    }
+
+    public static void ForwardTrain(ComputeDevice dev, ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> beta, ArrayView<float> y,
+        ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> runningMean, ArrayView<float> runningVar,
+        int n, int c, int s, float eps, float momentum)
+    {
+        var k = dev.Kernel(nameof(BatchNormKernels.BatchNormForwardTrainKernel1), a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, int, int, int, float, float>(BatchNormKernels.BatchNormForwardTrainKernel1));
+        k(dev.GridStrideConfig(c), x, gamma, beta, y, mean, rstd, runningMean, runningVar, n, c, s, eps, momentum);
+    }
+
+    public static void ForwardEval(ComputeDevice dev, ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> beta,
+        ArrayView<float> runningMean, ArrayView<float> runningVar, ArrayView<float> y, int n, int c, int s, float eps)
+    {
+        var k = dev.Kernel(nameof(BatchNormKernels.BatchNormForwardEvalKernel), a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            int, int, int, float>(BatchNormKernels.BatchNormForwardEvalKernel));
+        k(dev.GridStrideConfig((long)n * c * s), x, gamma, beta, runningMean, runningVar, y, n, c, s, eps);
+    }
+
+    public static void Backward(ComputeDevice dev, ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> mean, ArrayView<float> rstd,
+        ArrayView<float> dY, ArrayView<float> dX, ArrayView<float> dGamma, ArrayView<float> dBeta, int n, int c, int s)
+    {
+        var k = dev.Kernel(nameof(BatchNormKernels.BatchNormBackwardKernel1), a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, int, int, int>(BatchNormKernels.BatchNormBackwardKernel1));
+        k(dev.GridStrideConfig(c), x, gamma, mean, rstd, dY, dX, dGamma, dBeta, n, c, s);
+    }
+}

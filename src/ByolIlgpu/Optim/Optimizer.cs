@@ -1,0 +1,52 @@
+using ByolIlgpu.Engine;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace ByolIlgpu.Optim;
+
+/// <summary>
+/// An optimizer over every tensor of a <see cref="ParameterStore"/>: its state buffers have the
+/// store's flat layout, and each step is a few launches over the tensor table, never one per tensor.
+/// </summary>
+public abstract class Optimizer : IDisposable
+{
+    protected Optimizer(ParameterStore store)
+    {
+        if (!store.IsBuilt || !store.WithGradients)
+            throw new ArgumentException("an optimizer needs a built parameter store that keeps gradients");
+        Store = store;
+    }
+
+    public ParameterStore Store { get; }
+    protected ComputeDevice Device => Store.Device;
+    protected int TensorCount => Store.Parameters.Count;
+
+    /// <summary>Number of steps taken (Adam's bias correction counts from 1).</summary>
+    public long Steps { get; protected set; }
+
+    /// <summary>Applies one update with learning rate <paramref name="lr"/> from the current gradients.</summary>
+    public abstract void Step(float lr);
+
+    /// <summary>Named state buffers, for checkpoints.</summary>
+    public abstract IReadOnlyDictionary<string, MemoryBuffer1D<float, Stride1D.Dense>> State { get; }
+
+    /// <summary>Launch shape for a 2-D walk over the tensor table.</summary>
+    protected KernelConfig TableConfig()
+    {
+        int largest = Store.Parameters.Max(p => p.Length);
+        return Device.GridStrideConfig2D(largest, TensorCount);
+    }
+
+    protected MemoryBuffer1D<float, Stride1D.Dense> ZeroState()
+    {
+        var b = Device.Accelerator.Allocate1D<float>(Store.Count);
+        b.MemSetToZero();
+        return b;
+    }
+
+    public virtual void Dispose()
+    {
+        foreach (var b in State.Values)
+            b.Dispose();
+    }
+}

@@ -1,0 +1,98 @@
+using System.Text;
+using Xunit;
+
+namespace ByolIlgpu.Tests.Infrastructure;
+
+/// <summary>
+/// Comparisons in llm.c's manner: |got − ref| ≤ atol + rtol·|ref| element by element; a failure
+/// lists the first few mismatches as (index, got, expected) and how many there were.
+/// </summary>
+public static class Check
+{
+    public const double Atol = 1e-4, Rtol = 1e-3;
+
+    public static void Close(float[] got, double[] expected, string what, double atol = Atol, double rtol = Rtol) =>
+        Close(got.Select(v => (double)v).ToArray(), expected, what, atol, rtol);
+
+    public static void Close(double[] got, double[] expected, string what, double atol = Atol, double rtol = Rtol)
+    {
+        Assert.True(got.Length == expected.Length, $"{what}: {got.Length} values, expected {expected.Length}");
+        var report = new StringBuilder();
+        int faults = 0;
+        double maxDiff = 0;
+        for (int i = 0; i < got.Length; i++)
+        {
+            double diff = Math.Abs(got[i] - expected[i]);
+            maxDiff = Math.Max(maxDiff, double.IsNaN(diff) ? double.PositiveInfinity : diff);
+            if (!(diff <= atol + rtol * Math.Abs(expected[i])))
+            {
+                if (faults < 8)
+                    report.AppendLine($"  [{i}] got {got[i]:G9}, expected {expected[i]:G9}");
+                faults++;
+            }
+        }
+        if (faults > 0)
+            Assert.Fail($"{what}: {faults} of {got.Length} values outside atol {atol:G3} + rtol {rtol:G3}·|ref| (max diff {maxDiff:G3}):\n{report}");
+    }
+
+    /// <summary>Fails if every value is (nearly) zero: a comparison against zeros proves nothing.</summary>
+    public static void NotAllZero(double[] values, string what) =>
+        Assert.True(values.Any(v => Math.Abs(v) > 1e-6), $"{what}: the reference is all zeros, so the test could not fail");
+}
+
+/// <summary>Seeded random inputs in [lo, hi) (never zeros, as tinygrad's tests draw them).</summary>
+public static class Rand
+{
+    public static double[] Uniform(int seed, int n, double lo = -2, double hi = 2)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => lo + (hi - lo) * rng.NextDouble()).ToArray();
+    }
+
+    /// <summary>Values rounded to float, so the kernel and the double reference see the same inputs.</summary>
+    public static double[] UniformF(int seed, int n, double lo = -2, double hi = 2) =>
+        Uniform(seed, n, lo, hi).Select(v => (double)(float)v).ToArray();
+
+    public static float[] ToFloat(this double[] x) => x.Select(v => (float)v).ToArray();
+}
+
+/// <summary>Central finite differences of a double-precision scalar function.</summary>
+public static class FiniteDifference
+{
+    public const double Step = 1e-3, Rtol = 1e-2, Atol = 1e-4;
+
+    /// <summary>∂f/∂x_i ≈ (f(x + h·e_i) − f(x − h·e_i))/(2h) for every i.</summary>
+    public static double[] Gradient(Func<double[], double> f, double[] x, double h = Step)
+    {
+        var g = new double[x.Length];
+        var probe = (double[])x.Clone();
+        for (int i = 0; i < x.Length; i++)
+        {
+            double keep = probe[i];
+            probe[i] = keep + h;
+            double up = f(probe);
+            probe[i] = keep - h;
+            double down = f(probe);
+            probe[i] = keep;
+            g[i] = (up - down) / (2 * h);
+        }
+        return g;
+    }
+
+    /// <summary>Σ_i out_i·w_i: the "fake loss" whose gradient is the backward of an op fed w as upstream gradient.</summary>
+    public static double Dot(double[] output, double[] weights)
+    {
+        double s = 0;
+        for (int i = 0; i < output.Length; i++)
+            s += output[i] * weights[i];
+        return s;
+    }
+
+    /// <summary>Asserts a kernel gradient against central differences of the reference.</summary>
+    public static void Assert(float[] got, Func<double[], double> f, double[] x, string what, double h = Step, double rtol = Rtol, double atol = Atol)
+    {
+        var numeric = Gradient(f, x, h);
+        Check.NotAllZero(numeric, what);
+        Check.Close(got, numeric, what + " vs finite differences", atol, rtol);
+    }
+}

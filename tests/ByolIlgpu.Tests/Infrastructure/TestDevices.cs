@@ -1,0 +1,48 @@
+using ByolIlgpu.Engine;
+using Xunit;
+
+
+namespace ByolIlgpu.Tests.Infrastructure;
+
+/// <summary>
+/// One device per backend for the whole test run (kernels compile once per device; PoCL takes
+/// 0.2–1 s per kernel). Tests run one at a time: an accelerator's default stream is shared.
+/// </summary>
+public static class TestDevices
+{
+    static readonly Lazy<ComputeDevice> cpu = new(() => ComputeDevice.Create("cpu"));
+    static readonly Lazy<ComputeDevice?> openCl = new(() =>
+    {
+        try { return ComputeDevice.Create("opencl"); }
+        catch (DeviceNotFoundException) { return null; }
+    });
+
+    public static ComputeDevice Cpu => cpu.Value;
+
+    /// <summary>The OpenCL device, or a skipped test when there is none (run under ../shared/opencl/with-pocl).</summary>
+    public static ComputeDevice OpenCl => openCl.Value ?? throw SkipNoOpenCl();
+
+    static Exception SkipNoOpenCl()
+    {
+        Assert.Skip("no OpenCL device: run the tests under ../shared/opencl/with-pocl");
+        return new InvalidOperationException();
+    }
+}
+
+/// <summary>
+/// A test class written once and run per backend (as ILGPU's own tests do): subclasses say which
+/// device and how large the shapes may be (tiny on the CPU accelerator, realistic on OpenCL).
+/// </summary>
+public abstract class BackendTest
+{
+    protected abstract ComputeDevice Device { get; }
+
+    /// <summary>True where realistic shapes are affordable (OpenCL, GPUs).</summary>
+    protected abstract bool Large { get; }
+
+    protected Tape NewTape()
+    {
+        Device.Pool.ReleaseAll();
+        return new Tape(Device);
+    }
+}
