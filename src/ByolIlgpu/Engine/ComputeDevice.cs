@@ -84,10 +84,30 @@ public sealed class ComputeDevice : IDisposable
         {
             int index = 0;
             foreach (var d in group)
-                result.Add((d, new DeviceInfo(group.Key, index++, d.Name.Trim(), d.MemorySize,
-                    d.WarpSize, d.MaxNumThreadsPerGroup, d.NumMultiprocessors)));
+                result.Add((d, new DeviceInfo(group.Key, index++, d.Name.Trim(), MemoryOf(d),
+                    WarpSizeOf(context, d), d.MaxNumThreadsPerGroup, d.NumMultiprocessors)));
         }
         return result;
+    }
+
+    /// <summary>The CPU device reports no real memory size: show the memory the process may use.</summary>
+    static long MemoryOf(ILGPU.Runtime.Device d) =>
+        d is CPUDevice ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes : d.MemorySize;
+
+    /// <summary>OpenCL devices know their warp size only once an accelerator exists.</summary>
+    static int WarpSizeOf(Context context, ILGPU.Runtime.Device d)
+    {
+        if (d.WarpSize > 0)
+            return d.WarpSize;
+        try
+        {
+            using var accelerator = d.CreateAccelerator(context);
+            return accelerator.WarpSize;
+        }
+        catch (Exception)
+        {
+            return 0;
+        }
     }
 
     /// <summary>Every device this machine offers, CUDA first.</summary>

@@ -1,0 +1,34 @@
+using System.CommandLine;
+using ByolIlgpu.Engine;
+
+namespace ByolIlgpu.Cli;
+
+/// <summary>`byol devices`: every accelerator ILGPU finds, in the order `--device auto` prefers them.</summary>
+public static class DevicesCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("devices", "List the ILGPU devices found on this machine (CUDA, OpenCL, CPU) and how to select them with --device.");
+        command.SetAction(parse =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var devices = ComputeDevice.List();
+            output.WriteLine($"{"device",-10} {"name",-44} {"memory",10} {"warp",6} {"max group",10} {"MPs",5}");
+            foreach (var d in devices)
+                output.WriteLine($"{d.Spec,-10} {Truncate(d.Name, 44),-44} {FormatBytes(d.MemoryBytes),10} {d.WarpSize,6} {d.MaxGroupSize,10} {d.Multiprocessors,5}");
+            output.WriteLine();
+            output.WriteLine("Select one with --device auto|cuda|opencl|cpu[:INDEX]; auto takes CUDA, then OpenCL, then the CPU.");
+            return CommandLine.Ok;
+        });
+        return command;
+    }
+
+    static string Truncate(string s, int width) => s.Length <= width ? s : s[..(width - 1)] + "…";
+
+    public static string FormatBytes(long bytes) => bytes switch
+    {
+        >= 1L << 30 => $"{bytes / (double)(1L << 30):F1} GiB",
+        >= 1L << 20 => $"{bytes / (double)(1L << 20):F0} MiB",
+        _ => $"{bytes} B",
+    };
+}
