@@ -1,0 +1,109 @@
+using ByolIlgpu.Engine;
+using ByolIlgpu.Kernels;
+using ByolIlgpu.Tests.Infrastructure;
+using Xunit;
+using Ref = ByolIlgpu.Reference.Conv;
+
+namespace ByolIlgpu.Tests;
+
+/// <summary>
+/// Every Conv2d version (forward, backward-input, backward-weight) against the double reference,
+/// and the backward against finite differences, over strides 1 and 2, padding 0 and 1, 1×1 and 3×3
+/// filters, odd non-square inputs, batch 1 and more, channel counts off the tile sizes.
+/// </summary>
+public abstract class Conv2dTests : BackendTest
+{
+    /// <summary>Versions to check on this backend (every version of every pass).</summary>
+    protected virtual int[] Versions => [1];
+
+    /// <summary>(N, C, H, W, K, R, stride, pad) cases.</summary>
+    public static TheoryData<int, int, int, int, int, int, int, int> Cases => new()
+    {
+        { 1, 3, 5, 7, 4, 3, 1, 1 },   // conv1-like: 3×3, stride 1, pad 1, odd non-square
+        { 2, 5, 7, 6, 3, 3, 2, 1 },   // stride 2, pad 1
+        { 2, 4, 6, 5, 6, 1, 2, 0 },   // 1×1 stride-2 shortcut, pad 0
+        { 3, 2, 5, 5, 5, 3, 1, 0 },   // 3×3 without padding
+        { 1, 7, 4, 9, 9, 1, 1, 0 },   // 1×1 stride 1
+    };
+
+    Conv2dShape Scaled(int n, int c, int h, int w, int k, int r, int stride, int pad) => Large
+        ? new Conv2dShape(n + 1, c * 7, h * 3, w * 3, k * 11, r, r, stride, pad)
+        : new Conv2dShape(n, c, h, w, k, r, r, stride, pad);
+
+    [Theory, MemberData(nameof(Cases))]
+    public void EveryVersionMatchesTheReference(int n, int c, int h, int w, int k, int r, int stride, int pad)
+    {
+        var g = Scaled(n, c, h, w, k, r, stride, pad);
+        var x = Rand.UniformF(1, (int)g.InputLength);
+        var wt = Rand.UniformF(2, (int)g.WeightLength);
+        var dY = Rand.UniformF(3, (int)g.OutputLength);
+        var yRef = Ref.Conv2dForward(x, wt, g);
+        var (dXRef, dWRef) = Ref.Conv2dBackward(x, wt, dY, g);
+        // Sums of C·R·S (forward), K·R·S (input) and N·P·Q (weight) float products.
+        double atolF = 1e-5 * g.C * g.R * g.S, atolI = 1e-5 * g.K * g.R * g.S, atolW = 1e-5 * g.N * g.P * g.Q;
+        foreach (var version in Versions)
+        {
+            Device.Pool.ReleaseAll();
+            var tx = Tensor.FromHost(Device, "x", x.ToFloat(), g.N, g.C, g.H, g.W);
+            var tw = Tensor.FromHost(Device, "w", wt.ToFloat(), g.K, g.C, g.R, g.S);
+            var tdy = Tensor.FromHost(Device, "dY", dY.ToFloat(), g.N, g.K, g.P, g.Q);
+            var y = Tensor.Temp(Device, "y", g.N, g.K, g.P, g.Q);
+            Ops.Conv2d.LaunchForward(Device, tx.Data, tw.Data, y.Data, g, version);
+            Check.Close(y.ToHost(), yRef, $"conv2d forward v{version} {g}", atol: atolF);
+
+            // Backward kernels accumulate: start from a known non-zero gradient.
+            var seedX = Rand.UniformF(4, (int)g.InputLength);
+            var seedW = Rand.UniformF(5, (int)g.WeightLength);
+            var dx = Tensor.FromHost(Device, "dX", seedX.ToFloat(), g.N, g.C, g.H, g.W);
+            var dw = Tensor.FromHost(Device, "dW", seedW.ToFloat(), g.K, g.C, g.R, g.S);
+            Ops.Conv2d.LaunchBackwardInput(Device, tdy.Data, tw.Data, dx.Data, g, version);
+            Ops.Conv2d.LaunchBackwardWeight(Device, tx.Data, tdy.Data, dw.Data, g, version);
+            Check.Close(dx.ToHost(), dXRef.Select((v, i) => v + seedX[i]).ToArray(), $"conv2d backward-input v{version} {g}", atol: atolI);
+            Check.Close(dw.ToHost(), dWRef.Select((v, i) => v + seedW[i]).ToArray(), $"conv2d backward-weight v{version} {g}", atol: atolW);
+        }
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void BackwardThroughTheTapeMatchesFiniteDifferences(int n, int c, int h, int w, int k, int r, int stride, int pad)
+    {
+        if (Large) return;   // finite differences cost a reference forward per input: tiny shapes only
+        var g = new Conv2dShape(n, c, h, w, k, r, r, stride, pad);
+        var tape = NewTape();
+        var x = Rand.UniformF(6, (int)g.InputLength);
+        var wt = Rand.UniformF(7, (int)g.WeightLength);
+        var dY = Rand.UniformF(8, (int)g.OutputLength);
+        var tx = Tensor.FromHost(Device, "x", x.ToFloat(), g.N, g.C, g.H, g.W);
+        var tw = Tensor.FromHost(Device, "w", wt.ToFloat(), g.K, g.C, g.R, g.S);
+        tx.RequiresGrad = tw.RequiresGrad = true;
+        var y = Ops.Conv2d.Forward(tape, tx, tw, stride, pad);
+        tape.Backward(y, Tensor.FromHost(Device, "dY", dY.ToFloat(), g.N, g.K, g.P, g.Q));
+        FiniteDifference.Assert(tx.Grad!.ToHost(), v => FiniteDifference.Dot(Ref.Conv2dForward(v, wt, g), dY), x, $"conv2d dX {g}");
+        FiniteDifference.Assert(tw.Grad!.ToHost(), v => FiniteDifference.Dot(Ref.Conv2dForward(x, v, g), dY), wt, $"conv2d dW {g}");
+    }
+
+    [Fact]
+    public void ShapeErrorsNameTheTensors()
+    {
+        var tape = NewTape();
+        var x = Tensor.FromHost(Device, "input", Rand.UniformF(9, 2 * 3 * 4 * 4).ToFloat(), 2, 3, 4, 4);
+        var w = Tensor.FromHost(Device, "filters", Rand.UniformF(10, 5 * 2 * 3 * 3).ToFloat(), 5, 2, 3, 3);
+        var e = Assert.Throws<ArgumentException>(() => Ops.Conv2d.Forward(tape, x, w, 1, 1));
+        Assert.Contains("input", e.Message);
+        Assert.Contains("filters", e.Message);
+        var big = Tensor.FromHost(Device, "big", Rand.UniformF(11, 5 * 3 * 7 * 7).ToFloat(), 5, 3, 7, 7);
+        Assert.Throws<ArgumentException>(() => Ops.Conv2d.Forward(tape, x, big, 1, 0));
+    }
+}
+
+public sealed class CpuConv2dTests : Conv2dTests
+{
+    protected override ComputeDevice Device => TestDevices.Cpu;
+    protected override bool Large => false;
+}
+
+[Trait("Backend", "OpenCL")]
+public sealed class OpenClConv2dTests : Conv2dTests
+{
+    protected override ComputeDevice Device => TestDevices.OpenCl;
+    protected override bool Large => true;
+}
