@@ -101,9 +101,12 @@ public abstract class DenseKernelTests : BackendTest
     }
 
     [Theory]
-    [InlineData(4, 3, 1)]    // BatchNorm1d (N, C)
-    [InlineData(2, 3, 10)]   // BatchNorm2d (N, C, H·W)
-    public void BatchNormTrainingForwardBackwardAndRunningStatistics(int n, int c, int s)
+    [InlineData(4, 3, 1, 1)]    // BatchNorm1d (N, C)
+    [InlineData(4, 3, 1, 2)]
+    [InlineData(2, 3, 10, 1)]   // BatchNorm2d (N, C, H·W)
+    [InlineData(2, 3, 10, 2)]
+    [InlineData(1, 2, 7, 2)]    // batch 1: statistics over the positions alone
+    public void BatchNormTrainingForwardBackwardAndRunningStatistics(int n, int c, int s, int version)
     {
         if (Large) (n, c, s) = (n * 4, c * 11, s * 3);
         const double eps = 1e-5, momentum = 0.1;
@@ -122,9 +125,9 @@ public abstract class DenseKernelTests : BackendTest
         var trv = Tensor.FromHost(Device, "running_var", rv.ToFloat(), c);
         tx.RequiresGrad = tg.RequiresGrad = tb.RequiresGrad = true;
 
-        var y = BatchNorm.Forward(tape, tx, tg, tb, trm, trv, training: true);
+        var y = BatchNorm.Forward(tape, tx, tg, tb, trm, trv, training: true, version: version);
         var (yRef, mean, variance) = Ref.BatchNormTrain(x, gamma, beta, n, c, s, eps);
-        Check.Close(y.ToHost(), yRef, "batch norm forward");
+        Check.Close(y.ToHost(), yRef, $"batch norm v{version} forward");
         var (rmRef, rvRef) = Ref.BatchNormRunningUpdate(rm, rv, mean, variance, n * s, momentum);
         Check.Close(trm.ToHost(), rmRef, "running mean");
         Check.Close(trv.ToHost(), rvRef, "running var (unbiased)");

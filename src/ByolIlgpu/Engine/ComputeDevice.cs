@@ -237,6 +237,16 @@ public sealed class ComputeDevice : IDisposable
         return new KernelConfig(new Index2D(threads / group, rows), new Index2D(group, 1));
     }
 
+    /// <summary>
+    /// Kernel versions forced per op family ("conv2d", "matmul", "batchnorm"), overriding each
+    /// launcher's per-accelerator default: tests run a whole network on version 1 (the oracle) with it.
+    /// </summary>
+    public Dictionary<string, int> ForcedVersions { get; } = new();
+
+    /// <summary>The version to launch: the caller's, else a forced one, else the default.</summary>
+    public int ResolveVersion(string family, int requested, Func<int> defaultVersion) =>
+        requested != 0 ? requested : ForcedVersions.TryGetValue(family, out var forced) ? forced : defaultVersion();
+
     public void Synchronize() => Accelerator.Synchronize();
 
     public void Dispose()

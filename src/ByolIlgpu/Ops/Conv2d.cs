@@ -45,7 +45,7 @@ public static class Conv2d
 
     public static void LaunchForward(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, Conv2dShape g, int version = 0)
     {
-        switch (version == 0 ? DefaultVersion(dev) : version)
+        switch (dev.ResolveVersion("conv2d", version, () => DefaultVersion(dev)))
         {
             case 1:
                 var k = dev.Kernel(nameof(Conv2dKernels.Conv2dForwardKernel1), a => a.LoadStreamKernel<
@@ -59,7 +59,7 @@ public static class Conv2d
 
     public static void LaunchBackwardInput(ComputeDevice dev, ArrayView<float> dY, ArrayView<float> w, ArrayView<float> dX, Conv2dShape g, int version = 0)
     {
-        switch (version == 0 ? DefaultVersion(dev) : version)
+        switch (dev.ResolveVersion("conv2d", version, () => DefaultVersion(dev)))
         {
             case 1:
                 var k = dev.Kernel(nameof(Conv2dKernels.Conv2dBackwardInputKernel1), a => a.LoadStreamKernel<
@@ -73,7 +73,7 @@ public static class Conv2d
 
     public static void LaunchBackwardWeight(ComputeDevice dev, ArrayView<float> x, ArrayView<float> dY, ArrayView<float> dW, Conv2dShape g, int version = 0)
     {
-        switch (version == 0 ? DefaultVersion(dev) : version)
+        switch (dev.ResolveVersion("conv2d", version, () => DefaultVersion(dev)))
         {
             case 1:
                 var k = dev.Kernel(nameof(Conv2dKernels.Conv2dBackwardWeightKernel1), a => a.LoadStreamKernel<

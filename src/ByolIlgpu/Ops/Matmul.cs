@@ -28,8 +28,7 @@ public static class Matmul
     {
         if (a.Length != (long)m * k || b.Length != (long)k * n || c.Length != (long)m * n)
             throw new ArgumentException($"matmul (M={m}, N={n}, K={k}): buffers of {a.Length}, {b.Length}, {c.Length} elements, expected {(long)m * k}, {(long)k * n}, {(long)m * n}");
-        if (version == 0)
-            version = DefaultVersion(dev);
+        version = dev.ResolveVersion("matmul", version, () => DefaultVersion(dev));
         switch (version)
         {
             case 1:

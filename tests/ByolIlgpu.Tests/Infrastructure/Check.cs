@@ -35,6 +35,25 @@ public static class Check
             Assert.Fail($"{what}: {faults} of {got.Length} values outside atol {atol:G3} + rtol {rtol:G3}·|ref| (max diff {maxDiff:G3}):\n{report}");
     }
 
+    /// <summary>
+    /// ‖got − ref‖₂ / ‖ref‖₂ ≤ tolerance: for gradients deep in a network, where float rounding in
+    /// 20 layers of BatchNorm backward (differences of nearly equal terms) scatters single elements
+    /// but leaves the vector as a whole close. Returns the relative error.
+    /// </summary>
+    public static double RelativeL2(float[] got, double[] expected, string what, double tolerance)
+    {
+        Assert.True(got.Length == expected.Length, $"{what}: {got.Length} values, expected {expected.Length}");
+        double diff = 0, norm = 0;
+        for (int i = 0; i < got.Length; i++)
+        {
+            diff += (got[i] - expected[i]) * (got[i] - expected[i]);
+            norm += expected[i] * expected[i];
+        }
+        double relative = Math.Sqrt(diff) / Math.Max(Math.Sqrt(norm), 1e-30);
+        Assert.True(relative <= tolerance, $"{what}: relative L2 error {relative:G3} > {tolerance:G3}");
+        return relative;
+    }
+
     /// <summary>Fails if every value is (nearly) zero: a comparison against zeros proves nothing.</summary>
     public static void NotAllZero(double[] values, string what) =>
         Assert.True(values.Any(v => Math.Abs(v) > 1e-6), $"{what}: the reference is all zeros, so the test could not fail");

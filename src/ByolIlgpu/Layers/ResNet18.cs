@@ -1,0 +1,131 @@
+using ByolIlgpu.Engine;
+
+namespace ByolIlgpu.Layers;
+
+/// <summary>
+/// torchvision's BasicBlock: y = ReLU(BN(conv3×3(ReLU(BN(conv3×3_stride(x))))) + shortcut(x)), the
+/// shortcut a 1×1 strided conv + BN where the shape changes (named downsample.0 / downsample.1).
+/// </summary>
+public sealed class BasicBlock
+{
+    public BasicBlock(ParameterStore store, string name, int inChannels, int outChannels, int stride)
+    {
+        Conv1 = new Conv2d(store, name + ".conv1", inChannels, outChannels, 3, stride, 1);
+        Bn1 = new BatchNorm(store, name + ".bn1", outChannels);
+        Conv2 = new Conv2d(store, name + ".conv2", outChannels, outChannels, 3, 1, 1);
+        Bn2 = new BatchNorm(store, name + ".bn2", outChannels);
+        if (stride != 1 || inChannels != outChannels)
+        {
+            DownsampleConv = new Conv2d(store, name + ".downsample.0", inChannels, outChannels, 1, stride, 0);
+            DownsampleBn = new BatchNorm(store, name + ".downsample.1", outChannels);
+        }
+    }
+
+    public Conv2d Conv1 { get; }
+    public BatchNorm Bn1 { get; }
+    public Conv2d Conv2 { get; }
+    public BatchNorm Bn2 { get; }
+    public Conv2d? DownsampleConv { get; }
+    public BatchNorm? DownsampleBn { get; }
+
+    public IEnumerable<BatchNorm> BatchNorms => DownsampleBn is null ? [Bn1, Bn2] : [Bn1, Bn2, DownsampleBn];
+
+    public Tensor Forward(Tape tape, Tensor x, bool training)
+    {
+        var h = Ops.Relu.Forward(tape, Bn1.Forward(tape, Conv1.Forward(tape, x), training));
+        h = Bn2.Forward(tape, Conv2.Forward(tape, h), training);
+        var shortcut = DownsampleConv is null ? x : DownsampleBn!.Forward(tape, DownsampleConv.Forward(tape, x), training);
+        return Ops.Residual.AddRelu(tape, h, shortcut);
+    }
+}
+
+/// <summary>
+/// ResNet-18 for 32×32 images (the CIFAR variant of torchvision's resnet18): conv1 3×3 stride 1 pad 1
+/// without bias, BN, ReLU, no max-pool; four stages of two BasicBlocks at w, 2w, 4w, 8w channels
+/// (stride 2 at the first block of stages 2–4); global average pooling to 8w features; no classifier.
+/// Base width w = 64 gives the standard network (512-d features, 11,168,832 parameters); narrower
+/// widths give the same network for tests and CPU runs. Tensor names follow torchvision.
+/// </summary>
+public sealed class ResNet18
+{
+    public ResNet18(ParameterStore store, int width = 64, string prefix = "")
+    {
+        if (width < 1)
+            throw new ArgumentOutOfRangeException(nameof(width), width, "the backbone's base width must be at least 1");
+        Width = width;
+        Conv1 = new Conv2d(store, prefix + "conv1", 3, width, 3, 1, 1);
+        Bn1 = new BatchNorm(store, prefix + "bn1", width);
+        var blocks = new List<BasicBlock>();
+        int inChannels = width;
+        for (int stage = 0; stage < 4; stage++)
+        {
+            int outChannels = width << stage;
+            for (int b = 0; b < 2; b++)
+            {
+                int stride = stage > 0 && b == 0 ? 2 : 1;
+                blocks.Add(new BasicBlock(store, $"{prefix}layer{stage + 1}.{b}", inChannels, outChannels, stride));
+                inChannels = outChannels;
+            }
+        }
+        Blocks = blocks;
+    }
+
+    public int Width { get; }
+    public int FeatureDim => 8 * Width;
+    public Conv2d Conv1 { get; }
+    public BatchNorm Bn1 { get; }
+    public IReadOnlyList<BasicBlock> Blocks { get; }
+
+    public IEnumerable<BatchNorm> BatchNorms => Blocks.SelectMany(b => b.BatchNorms).Prepend(Bn1);
+
+    /// <summary>(N, 3, H, W) images → (N, 8w) features.</summary>
+    public Tensor Forward(Tape tape, Tensor images, bool training)
+    {
+        var h = Ops.Relu.Forward(tape, Bn1.Forward(tape, Conv1.Forward(tape, images), training));
+        foreach (var block in Blocks)
+            h = block.Forward(tape, h, training);
+        return Ops.Pool.GlobalAverage(tape, h);
+    }
+
+    /// <summary>Parameters of the backbone at base width w (conv weights + BN γ, β).</summary>
+    public static long ParameterCount(int width)
+    {
+        long count = 3L * width * 9 + 2L * width;   // conv1 + bn1
+        int inChannels = width;
+        for (int stage = 0; stage < 4; stage++)
+        {
+            int c = width << stage;
+            for (int b = 0; b < 2; b++)
+            {
+                count += (long)inChannels * c * 9 + 2L * c + (long)c * c * 9 + 2L * c;
+                if (inChannels != c)
+                    count += (long)inChannels * c + 2L * c;
+                inChannels = c;
+            }
+        }
+        return count;
+    }
+
+    /// <summary>Multiply-adds of one forward pass of one H×W image through the convolutions.</summary>
+    public static long ConvMultiplyAdds(int width, int height = 32, int imageWidth = 32)
+    {
+        long macs = (long)height * imageWidth * 3 * width * 9;
+        int inChannels = width, h = height, w = imageWidth;
+        for (int stage = 0; stage < 4; stage++)
+        {
+            int c = width << stage;
+            for (int b = 0; b < 2; b++)
+            {
+                int stride = stage > 0 && b == 0 ? 2 : 1;
+                int oh = (h - 1) / stride + 1, ow = (w - 1) / stride + 1;
+                macs += (long)oh * ow * c * inChannels * 9 + (long)oh * ow * c * c * 9;
+                if (inChannels != c)
+                    macs += (long)oh * ow * c * inChannels;
+                inChannels = c;
+                h = oh;
+                w = ow;
+            }
+        }
+        return macs;
+    }
+}
