@@ -12,7 +12,7 @@ public static class CommandLine
     {
         output ??= Console.Out;
         error ??= Console.Error;
-        var config = new InvocationConfiguration { Output = output, Error = error };
+        var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
@@ -25,10 +25,16 @@ public static class CommandLine
         {
             return parse.Invoke(config);
         }
-        catch (UsageException e)
+        catch (Exception e) when (e is UsageException or ByolIlgpu.Engine.DeviceNotFoundException)
         {
             error.WriteLine($"byol: {e.Message}");
             return UsageError;
+        }
+        catch (Exception e) when (Environment.GetEnvironmentVariable("BYOL_DEBUG") != "1")
+        {
+            // Expected failures (bad files, a device error) explain themselves; the stack trace is for BYOL_DEBUG=1.
+            error.WriteLine($"byol: {e.Message}");
+            return Failure;
         }
     }
 

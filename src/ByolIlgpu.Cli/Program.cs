@@ -1,7 +1,17 @@
 using System.CommandLine;
-using ByolIlgpu.Cli;
 
-// byol: BYOL self-supervised pretraining on ILGPU. Each command lives in its own file under Commands/.
-var root = new RootCommand("byol: BYOL self-supervised pretraining on CIFAR-10 with ILGPU kernels (CUDA, OpenCL, CPU).");
-root.Subcommands.Add(DevicesCommand.Create());
-return CommandLine.Run(root, args);
+namespace ByolIlgpu.Cli;
+
+/// <summary>byol: BYOL self-supervised pretraining on ILGPU. Each command lives in its own file under Commands/.</summary>
+public static class ByolProgram
+{
+    public static RootCommand CreateRoot()
+    {
+        var root = new RootCommand("byol: BYOL self-supervised pretraining on CIFAR-10 with ILGPU kernels (CUDA, OpenCL, CPU).");
+        root.Subcommands.Add(DevicesCommand.Create());
+        root.Subcommands.Add(InfoCommand.Create());
+        return root;
+    }
+
+    public static int Main(string[] args) => CommandLine.Run(CreateRoot(), args);
+}

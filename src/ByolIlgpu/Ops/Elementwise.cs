@@ -55,6 +55,24 @@ public static class Elementwise
         return y;
     }
 
+    /// <summary>y = a + b on the tape; backward da += dy, db += dy.</summary>
+    public static Tensor Add(Tape tape, Tensor a, Tensor b)
+    {
+        CheckShape(b, "add", a.Shape);
+        var dev = tape.Device;
+        var y = Tensor.Temp(dev, "add", a.Shape);
+        Axpby(dev, a.Data, y.Data, 1f, 0f);
+        Axpby(dev, b.Data, y.Data, 1f, 1f);
+        if (tape.ShouldRecord(a, b))
+            tape.Record(y, () =>
+            {
+                var dy = y.GradOrZeros().Data;
+                if (a.RequiresGrad) Axpby(dev, dy, a.GradOrZeros().Data, 1f, 1f);
+                if (b.RequiresGrad) Axpby(dev, dy, b.GradOrZeros().Data, 1f, 1f);
+            });
+        return y;
+    }
+
     internal static void CheckSameLength(ArrayView<float> x, ArrayView<float> y, string op)
     {
         if (x.Length != y.Length)
