@@ -34,9 +34,6 @@ public sealed class Adam : Optimizer
     public override IReadOnlyDictionary<string, MemoryBuffer1D<float, Stride1D.Dense>> State =>
         new Dictionary<string, MemoryBuffer1D<float, Stride1D.Dense>> { ["exp_avg"] = m, ["exp_avg_sq"] = v };
 
-    /// <summary>Restores the step count (bias corrections depend on it) when resuming.</summary>
-    public void SetSteps(long steps) => Steps = steps;
-
     public override void Step(float lr)
     {
         Steps++;

@@ -30,6 +30,27 @@ public abstract class Optimizer : IDisposable
     /// <summary>Named state buffers, for checkpoints.</summary>
     public abstract IReadOnlyDictionary<string, MemoryBuffer1D<float, Stride1D.Dense>> State { get; }
 
+    /// <summary>Copies every state buffer to the host (for checkpoints).</summary>
+    public Dictionary<string, float[]> ExportState()
+    {
+        Device.Synchronize();
+        return State.ToDictionary(kv => kv.Key, kv => kv.Value.GetAsArray1D());
+    }
+
+    /// <summary>Restores state saved by <see cref="ExportState"/> and the step count; names and lengths must match.</summary>
+    public void ImportState(IReadOnlyDictionary<string, float[]> state, long steps)
+    {
+        foreach (var (name, buffer) in State)
+        {
+            if (!state.TryGetValue(name, out var values))
+                throw new ArgumentException($"optimizer state '{name}' is missing (a {GetType().Name} needs {string.Join(", ", State.Keys)})");
+            if (values.Length != buffer.Length)
+                throw new ArgumentException($"optimizer state '{name}' has {values.Length} values, expected {buffer.Length}");
+            buffer.CopyFromCPU(values);
+        }
+        Steps = steps;
+    }
+
     /// <summary>Launch shape for a 2-D walk over the tensor table.</summary>
     protected KernelConfig TableConfig()
     {

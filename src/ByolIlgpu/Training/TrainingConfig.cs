@@ -1,0 +1,104 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using ByolIlgpu.Byol;
+
+namespace ByolIlgpu.Training;
+
+/// <summary>
+/// Everything that decides a BYOL run. Defaults reproduce the published CIFAR-10 setups: ResNet-18,
+/// heads 4096 → 256, batch 256, LARS (base lr 1.0 per 256 images, η 0.02, momentum 0.9, weight decay
+/// 1e-5), 10 warm-up epochs then a cosine, τ from 0.99 to 1 on a cosine, kNN with k = 200.
+/// Saved as config.json in the run folder and inside every checkpoint.
+/// </summary>
+public sealed record TrainingConfig
+{
+    public string? Data { get; init; }
+    public int Synthetic { get; init; }
+    public int Epochs { get; init; } = 200;
+    public int BatchSize { get; init; } = 256;
+    public ByolArchitecture Architecture { get; init; } = new();
+    public string Optimizer { get; init; } = "lars";
+
+    /// <summary>Base learning rate; null takes the optimizer's default (LARS and SGD: per 256 images, scaled linearly).</summary>
+    public double? LearningRate { get; init; }
+
+    public double WarmupEpochs { get; init; } = 10;
+    public double WeightDecay { get; init; } = 1e-5;
+    public double Momentum { get; init; } = 0.9;
+    public double TrustCoefficient { get; init; } = 0.02;
+    public double Tau0 { get; init; } = 0.99;
+    public bool ConstantTau { get; init; }
+    public bool Blur { get; init; }
+    public string Device { get; init; } = "auto";
+    public int Seed { get; init; }
+    public int KnnEvery { get; init; } = 10;
+    public int KnnK { get; init; } = 200;
+    public int CheckpointEvery { get; init; } = 10;
+    public string RunDir { get; init; } = "runs/byol";
+
+    /// <summary>Use only the first N training images (0: all); for quick runs and tests.</summary>
+    public int TrainLimit { get; init; }
+
+    /// <summary>Use only the first N test images (0: all).</summary>
+    public int TestLimit { get; init; }
+
+    public static readonly string[] Optimizers = ["lars", "sgd", "adam", "adamw"];
+
+    /// <summary>The learning rate the schedule starts from after warm-up.</summary>
+    public double PeakLearningRate => Optimizer switch
+    {
+        "lars" => Schedules.ScaledLearningRate(LearningRate ?? 1.0, BatchSize),
+        "sgd" => Schedules.ScaledLearningRate(LearningRate ?? 0.05, BatchSize),
+        _ => LearningRate ?? 3e-4,
+    };
+
+    /// <summary>Checks every field; the message names the option and what was expected.</summary>
+    public void Validate()
+    {
+        Architecture.Validate();
+        void Positive(string option, double value)
+        {
+            if (!(value > 0)) throw new ArgumentException($"--{option} must be positive, got {value}");
+        }
+        void NonNegative(string option, double value)
+        {
+            if (!(value >= 0)) throw new ArgumentException($"--{option} must be zero or positive, got {value}");
+        }
+        Positive("epochs", Epochs);
+        if (BatchSize < 2)
+            throw new ArgumentException($"--batch-size must be at least 2 (BatchNorm needs two images), got {BatchSize}");
+        if (!Optimizers.Contains(Optimizer))
+            throw new ArgumentException($"--optimizer must be one of {string.Join(", ", Optimizers)}, got '{Optimizer}'");
+        if (LearningRate is { } lr) Positive("lr", lr);
+        NonNegative("warmup-epochs", WarmupEpochs);
+        NonNegative("weight-decay", WeightDecay);
+        NonNegative("synthetic", Synthetic);
+        if (Tau0 < 0 || Tau0 > 1)
+            throw new ArgumentException($"--tau must lie in [0, 1], got {Tau0}");
+        NonNegative("knn-every", KnnEvery);
+        Positive("knn-k", KnnK);
+        NonNegative("checkpoint-every", CheckpointEvery);
+        NonNegative("train-limit", TrainLimit);
+        NonNegative("test-limit", TestLimit);
+        if (Data is not null && Synthetic > 0)
+            throw new ArgumentException("--data and --synthetic exclude each other: give one");
+        if (string.IsNullOrWhiteSpace(RunDir))
+            throw new ArgumentException("--run-dir must name a folder");
+    }
+
+    static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.KebabCaseLower };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static TrainingConfig FromJson(string json, string source)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<TrainingConfig>(json, Json) ?? throw new JsonException("empty");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{source}: not a training configuration ({e.Message})");
+        }
+    }
+}

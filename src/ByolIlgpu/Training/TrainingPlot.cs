@@ -1,0 +1,32 @@
+using ScottPlot;
+
+namespace ByolIlgpu.Training;
+
+/// <summary>A PNG of the run: BYOL loss per epoch (left axis) and kNN top-1 accuracy (right axis).</summary>
+public static class TrainingPlot
+{
+    public static void Save(IReadOnlyList<MetricsRow> rows, string path, string title = "BYOL training")
+    {
+        var plot = new Plot();
+        plot.Title(title);
+        plot.XLabel("epoch");
+        if (rows.Count > 0)
+        {
+            var loss = plot.Add.Scatter(rows.Select(r => (double)r.Epoch).ToArray(), rows.Select(r => r.Loss).ToArray());
+            loss.LegendText = "loss";
+            plot.Axes.Left.Label.Text = "loss";
+            var knnRows = rows.Where(r => r.KnnTop1.HasValue).ToList();
+            if (knnRows.Count > 0)
+            {
+                var knn = plot.Add.Scatter(knnRows.Select(r => (double)r.Epoch).ToArray(), knnRows.Select(r => 100 * r.KnnTop1!.Value).ToArray());
+                knn.LegendText = "kNN top-1 (%)";
+                knn.Axes.YAxis = plot.Axes.Right;
+                plot.Axes.Right.Label.Text = "kNN top-1 (%)";
+            }
+            plot.ShowLegend(Alignment.UpperCenter);
+        }
+        var temp = path + ".tmp.png";
+        plot.SavePng(temp, 800, 500);
+        File.Move(temp, path, overwrite: true);
+    }
+}
