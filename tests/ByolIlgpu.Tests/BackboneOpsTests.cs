@@ -59,3 +59,10 @@ public sealed class OpenClBackboneOpsTests : BackboneOpsTests
     protected override ComputeDevice Device => TestDevices.OpenCl;
     protected override bool Large => true;
 }
+
+[Trait("Backend", "CUDA")]
+public sealed class CudaBackboneOpsTests : BackboneOpsTests
+{
+    protected override ComputeDevice Device => TestDevices.Cuda;
+    protected override bool Large => true;
+}

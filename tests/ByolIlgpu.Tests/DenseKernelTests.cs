@@ -311,3 +311,11 @@ public sealed class OpenClDenseKernelTests : DenseKernelTests
     protected override bool Large => true;
     protected override int[] MatmulVersions => [1, 2, 3];
 }
+
+[Trait("Backend", "CUDA")]
+public sealed class CudaDenseKernelTests : DenseKernelTests
+{
+    protected override ComputeDevice Device => TestDevices.Cuda;
+    protected override bool Large => true;
+    protected override int[] MatmulVersions => [1, 2, 3];
+}

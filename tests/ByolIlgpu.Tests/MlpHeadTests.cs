@@ -115,3 +115,10 @@ public sealed class OpenClMlpHeadTests : MlpHeadTests
     protected override ComputeDevice Device => TestDevices.OpenCl;
     protected override bool Large => true;
 }
+
+[Trait("Backend", "CUDA")]
+public sealed class CudaMlpHeadTests : MlpHeadTests
+{
+    protected override ComputeDevice Device => TestDevices.Cuda;
+    protected override bool Large => true;
+}

@@ -131,3 +131,10 @@ public sealed class OpenClOptimizerTests : OptimizerTests
     protected override ComputeDevice Device => TestDevices.OpenCl;
     protected override bool Large => true;
 }
+
+[Trait("Backend", "CUDA")]
+public sealed class CudaOptimizerTests : OptimizerTests
+{
+    protected override ComputeDevice Device => TestDevices.Cuda;
+    protected override bool Large => true;
+}

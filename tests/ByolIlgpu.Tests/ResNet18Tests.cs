@@ -133,3 +133,10 @@ public sealed class OpenClFullWidthResNet18Tests
         TestContext.Current.SendDiagnosticMessage($"worst relative L2 gradient error: {worst.Name} {worst.error:G3}");
     }
 }
+
+[Trait("Backend", "CUDA")]
+public sealed class CudaResNet18Tests : ResNet18Tests
+{
+    protected override ComputeDevice Device => TestDevices.Cuda;
+    protected override bool Large => true;
+}

@@ -17,15 +17,24 @@ public static class TestDevices
         catch (DeviceNotFoundException) { return null; }
     });
 
+    static readonly Lazy<ComputeDevice?> cuda = new(() =>
+    {
+        try { return ComputeDevice.Create("cuda"); }
+        catch (DeviceNotFoundException) { return null; }
+    });
+
     public static ComputeDevice Cpu => cpu.Value;
 
-    /// <summary>The OpenCL device, or a skipped test when there is none (run under ../shared/opencl/with-pocl).</summary>
-    public static ComputeDevice OpenCl => openCl.Value ?? throw SkipNoOpenCl();
+    /// <summary>The CUDA device, or a skipped test when there is none.</summary>
+    public static ComputeDevice Cuda => cuda.Value ?? throw Skip("no CUDA device");
 
-    static Exception SkipNoOpenCl()
+    /// <summary>The OpenCL device, or a skipped test when there is none (run under ../shared/opencl/with-pocl).</summary>
+    public static ComputeDevice OpenCl => openCl.Value ?? throw Skip("no OpenCL device: run the tests under ../shared/opencl/with-pocl");
+
+    static Exception Skip(string why)
     {
-        Assert.Skip("no OpenCL device: run the tests under ../shared/opencl/with-pocl");
-        return new InvalidOperationException();
+        Assert.Skip(why);
+        return new InvalidOperationException(why);
     }
 }
 
