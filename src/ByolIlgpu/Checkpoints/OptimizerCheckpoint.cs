@@ -8,7 +8,7 @@ namespace ByolIlgpu.Checkpoints;
 /// An optimizer's state buffers (<see cref="Optimizer.State"/>: "velocity", or "exp_avg" and
 /// "exp_avg_sq") as flat F32 tensors named <paramref name="prefix"/> + key, each of the store's
 /// flat length. Scalar state (step count, hyper-parameters) belongs in the checkpoint's
-/// <c>byol.optimizer</c> JSON; the trainer restores it (e.g. <see cref="Adam.SetSteps"/>).
+/// <c>byol.optimizer</c> JSON; <see cref="Import"/> takes the step count back from it.
 /// </summary>
 public static class OptimizerCheckpoint
 {
@@ -30,13 +30,12 @@ public static class OptimizerCheckpoint
     /// Loads every state buffer; all must be present as F32 of the store's flat length, or nothing
     /// is loaded and the error names the file and the tensor.
     /// </summary>
-    public static void Import(Optimizer optimizer, TensorMap tensors, string prefix = TrainingCheckpoint.OptimizerPrefix)
+    public static void Import(Optimizer optimizer, TensorMap tensors, long steps, string prefix = TrainingCheckpoint.OptimizerPrefix)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(tensors);
-        var state = optimizer.State;
-        var loaded = state.Select(kv => (Buffer: kv.Value, Values: tensors.GetFloat32(prefix + kv.Key, [checked((int)kv.Value.Length)]))).ToList();
-        foreach (var (buffer, values) in loaded)
-            buffer.CopyFromCPU(values);
+        // Every tensor is fetched (and checked) before anything is loaded.
+        var loaded = optimizer.State.ToDictionary(kv => kv.Key, kv => tensors.GetFloat32(prefix + kv.Key, [checked((int)kv.Value.Length)]));
+        optimizer.ImportState(loaded, steps);
     }
 }

@@ -171,11 +171,12 @@ public sealed class ParameterStoreCheckpointTests
 
         using var store2 = Network(1);
         using var sgd2 = new Sgd(store2, momentum: 0.9f);
-        OptimizerCheckpoint.Import(sgd2, new TensorMap(exported));
+        OptimizerCheckpoint.Import(sgd2, new TensorMap(exported), steps: sgd.Steps);
         Assert.Equal(velocity.ToFloat32(), OptimizerCheckpoint.Export(sgd2).Single().ToFloat32());
+        Assert.Equal(1, sgd2.Steps);
 
         using var adam = new Adam(store2);
-        var e = Assert.Throws<CheckpointFormatException>(() => OptimizerCheckpoint.Import(adam, new TensorMap(exported, "sgd.safetensors")));
+        var e = Assert.Throws<CheckpointFormatException>(() => OptimizerCheckpoint.Import(adam, new TensorMap(exported, "sgd.safetensors"), steps: 1));
         Assert.Equal("sgd.safetensors", e.FilePath);
         Assert.Equal("tensor 'optimizer.exp_avg'", e.Field);
     }
