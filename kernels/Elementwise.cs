@@ -42,4 +42,15 @@ public static class ElementwiseKernels
             y[i] = x[r * cols + c];
         }
     }
+
+    /// <summary>y[b, :] = x[indices[b], :]: the rows of a batch, for x (M, D), y (B, D).</summary>
+    public static void GatherRowsKernel(ArrayView<float> x, ArrayView<int> indices, ArrayView<float> y, int rows, int dim)
+    {
+        int n = rows * dim;
+        for (int i = GridStride.Start; i < n; i += GridStride.Step)
+        {
+            int b = i / dim;
+            y[i] = x[indices[b] * dim + (i - b * dim)];
+        }
+    }
 }

@@ -44,6 +44,17 @@ public static class Elementwise
         k(dev.GridStrideConfig(x.Length), x, y, rows, cols);
     }
 
+    /// <summary>y[b, :] = x[indices[b], :] for x (M, D) and B indices (no gradient: used on frozen features).</summary>
+    public static void GatherRows(ComputeDevice dev, ArrayView<float> x, ArrayView<int> indices, ArrayView<float> y, int dim)
+    {
+        int rows = (int)indices.Length;
+        if (y.Length != (long)rows * dim || x.Length % dim != 0)
+            throw new ArgumentException($"gather rows: {rows} indices of {dim}-d rows into {y.Length} elements from {x.Length}");
+        var k = dev.Kernel(nameof(ElementwiseKernels.GatherRowsKernel),
+            a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(ElementwiseKernels.GatherRowsKernel));
+        k(dev.GridStrideConfig(y.Length), x, indices, y, rows, dim);
+    }
+
     /// <summary>A copy of x on the tape: y = x, dx += dy (so a tensor can be used as a fresh output).</summary>
     public static Tensor Copy(Tape tape, Tensor x)
     {

@@ -192,3 +192,34 @@ public static class Dense
 
     public static double Mean(double[] x) => x.Sum() / x.Length;
 }
+
+/// <summary>Plain references of the classifier used by linear evaluation.</summary>
+public static class Classifier
+{
+    /// <summary>ℓ_n = log Σ_j exp(z_nj) − z_n,y_n for logits (N, C).</summary>
+    public static double[] CrossEntropy(double[] logits, int[] labels, int rows, int classes)
+    {
+        var loss = new double[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            double max = Enumerable.Range(0, classes).Max(j => logits[r * classes + j]);
+            double sum = Enumerable.Range(0, classes).Sum(j => Math.Exp(logits[r * classes + j] - max));
+            loss[r] = Math.Log(sum) + max - logits[r * classes + labels[r]];
+        }
+        return loss;
+    }
+
+    /// <summary>∂(Σ g_n ℓ_n)/∂z = g_n·(softmax(z_n) − onehot(y_n)).</summary>
+    public static double[] CrossEntropyBackward(double[] logits, int[] labels, double[] dLoss, int rows, int classes)
+    {
+        var d = new double[logits.Length];
+        for (int r = 0; r < rows; r++)
+        {
+            double max = Enumerable.Range(0, classes).Max(j => logits[r * classes + j]);
+            double sum = Enumerable.Range(0, classes).Sum(j => Math.Exp(logits[r * classes + j] - max));
+            for (int j = 0; j < classes; j++)
+                d[r * classes + j] = dLoss[r] * (Math.Exp(logits[r * classes + j] - max) / sum - (j == labels[r] ? 1 : 0));
+        }
+        return d;
+    }
+}
