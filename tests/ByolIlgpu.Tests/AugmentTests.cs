@@ -24,10 +24,21 @@ public abstract class AugmentTests : BackendTest
         ? Enumerable.Range(0, 64).Select(i => (i * 7 + 3) % ImageCount).ToArray()
         : [3, 0, 2, 3, 1];
 
+    /// <summary>Random pixels, with every 5th gray (R = G = B, hue's undefined case) and every 7th with two equal channels.</summary>
     static byte[] RandomImages(int seed, int n, int height, int width)
     {
         var bytes = new byte[n * 3 * height * width];
         new Random(seed).NextBytes(bytes);
+        int plane = height * width;
+        for (int i = 0; i < n; i++)
+            for (int p = 0; p < plane; p++)
+            {
+                int r = i * 3 * plane + p;
+                if (p % 5 == 0)
+                    bytes[r + plane] = bytes[r + 2 * plane] = bytes[r];
+                else if (p % 7 == 0)
+                    bytes[r + plane] = bytes[r];
+            }
         return bytes;
     }
 
