@@ -1,1 +1,17 @@
-class P{static void Main(){}}
+using BenchmarkDotNet.Running;
+
+namespace ByolIlgpu.Bench;
+
+/// <summary>
+/// BenchmarkDotNet suites of ByolIlgpu's kernels and of the whole BYOL step. The device comes from
+/// BYOL_BENCH_DEVICE (auto, cpu, opencl, cuda); run under ../shared/opencl/with-pocl for PoCL.
+/// Examples: `dotnet ByolIlgpu.Bench.dll --filter '*Matmul*'`, `--list flat`.
+/// </summary>
+public static class Program
+{
+    public static void Main(string[] args)
+    {
+        Console.WriteLine($"device: {BenchDevice.Current}; peak {BenchDevice.Peak.Gflops:F0} GFLOP/s ({BenchDevice.Peak.How})");
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
+}
