@@ -202,7 +202,7 @@ public sealed class ComputeDevice : IDisposable
         int group = Kind switch
         {
             DeviceKind.Cpu => Accelerator.WarpSize,
-            DeviceKind.OpenCL when Accelerator.WarpSize >= 1024 => 64,   // PoCL's CPU device
+            DeviceKind.OpenCL when IsCpuLikeOpenCl => 64,
             _ => 256,
         };
         group = Math.Min(group, Accelerator.MaxNumThreadsPerGroup);
@@ -210,10 +210,16 @@ public sealed class ComputeDevice : IDisposable
         long cap = Kind switch
         {
             DeviceKind.Cpu => Accelerator.NumMultiprocessors,
+            // PoCL runs a group's work-items one after another on a core: one item per work-item keeps
+            // consecutive work-items on consecutive addresses (a grid-stride walk jumps by the grid size).
+            DeviceKind.OpenCL when IsCpuLikeOpenCl => int.MaxValue,
             _ => Math.Max(1, Accelerator.NumMultiprocessors) * 32L,
         };
         return new KernelConfig((int)Math.Min(wanted, cap), group);
     }
+
+    /// <summary>An OpenCL device that runs on CPU cores (PoCL): it reports a warp as large as a group.</summary>
+    public bool IsCpuLikeOpenCl => Kind == DeviceKind.OpenCL && Accelerator.WarpSize >= 1024;
 
     /// <summary>A 2-D grid-stride launch: <paramref name="rows"/> independent ranges along Y.</summary>
     public KernelConfig GridStrideConfig2D(long workPerRow, int rows)
