@@ -7,7 +7,7 @@ namespace ByolIlgpu.Kernels;
 /// LARS (layer-wise adaptive rate scaling) as BYOL on CIFAR uses it, per parameter tensor t
 /// (layout and flags as in <see cref="SgdKernels"/>):
 ///   u = g + λ·w; trust = η·‖w‖/‖u‖, clipped so the local lr never exceeds the global one:
-///   scale_t = min(trust/lr, 1), and 1 where ‖w‖ or ‖u‖ is zero;
+///   scale_t = min(trust/lr, 1), and 1 where ‖w‖ or ‖u‖ is zero (or lr is 0);
 ///   v ← μ·v + scale_t·u; w ← w − lr·v.
 /// Tensors with flag 0 (biases, BatchNorm) get neither weight decay nor adaptation: v ← μ·v + g.
 /// Three launches: per-tensor partial sums of ‖w‖² and ‖u‖² (P per tensor), the per-tensor scale,
@@ -60,7 +60,8 @@ public static class LarsKernels
             }
             float wNorm = XMath.Sqrt(ws), uNorm = XMath.Sqrt(us);
             float s = 1f;
-            if (decayFlags[t] != 0 && wNorm > 0f && uNorm > 0f)
+            // lr = 0 (the first warm-up step) is the limit trust/lr → ∞, clipped to 1.
+            if (decayFlags[t] != 0 && wNorm > 0f && uNorm > 0f && lr > 0f)
                 s = XMath.Min(trustCoefficient * wNorm / uNorm / lr, 1f);
             scale[t] = s;
         }

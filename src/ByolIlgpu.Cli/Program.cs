@@ -10,6 +10,7 @@ public static class ByolProgram
         var root = new RootCommand("byol: BYOL self-supervised pretraining on CIFAR-10 with ILGPU kernels (CUDA, OpenCL, CPU).");
         root.Subcommands.Add(DevicesCommand.Create());
         root.Subcommands.Add(InfoCommand.Create());
+        root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         return root;
     }

@@ -64,6 +64,19 @@ public abstract class OptimizerTests : BackendTest
         1, 0.5f);
 
     [Fact]
+    public void LarsAtLearningRateZeroOnlyFillsTheMomentum()
+    {
+        using var store = NewStore(106);
+        using var lars = new Lars(store);
+        var before = store.ValuesToHost();
+        store.GradsFromHost(Rand.UniformF(301, store.Count).ToFloat());
+        lars.Step(0f);
+        Assert.Equal(before, store.ValuesToHost());
+        Assert.All(lars.LastScales(), s => Assert.Equal(1f, s));
+        Assert.Contains(lars.ExportState()["velocity"], v => v != 0);
+    }
+
+    [Fact]
     public void LarsScaleIsClippedToOneWhenTrustExceedsTheLearningRate()
     {
         using var store = NewStore(101);

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using ByolIlgpu.Engine;
 using ByolIlgpu.Layers;
 using ByolIlgpu.Optim;
@@ -7,11 +8,11 @@ namespace ByolIlgpu.Byol;
 /// <summary>The sizes of a BYOL model: backbone base width and the heads' hidden and output sizes.</summary>
 public sealed record ByolArchitecture(int Width = 64, int ProjectorHidden = 4096, int ProjectorOut = 256, int PredictorHidden = 4096)
 {
-    public int FeatureDim => 8 * Width;
+    [JsonIgnore] public int FeatureDim => 8 * Width;
 
-    public long BackboneParameters => ResNet18.ParameterCount(Width);
-    public long ProjectorParameters => MlpHead.ParameterCount(FeatureDim, ProjectorHidden, ProjectorOut);
-    public long PredictorParameters => MlpHead.ParameterCount(ProjectorOut, PredictorHidden, ProjectorOut);
+    [JsonIgnore] public long BackboneParameters => ResNet18.ParameterCount(Width);
+    [JsonIgnore] public long ProjectorParameters => MlpHead.ParameterCount(FeatureDim, ProjectorHidden, ProjectorOut);
+    [JsonIgnore] public long PredictorParameters => MlpHead.ParameterCount(ProjectorOut, PredictorHidden, ProjectorOut);
 
     public void Validate()
     {

@@ -45,8 +45,8 @@ public sealed class Lars : Optimizer
 
     public override void Step(float lr)
     {
-        if (!(lr > 0f))
-            throw new ArgumentOutOfRangeException(nameof(lr), lr, "LARS needs a positive learning rate (the trust ratio is clipped by it)");
+        if (!(lr >= 0f))
+            throw new ArgumentOutOfRangeException(nameof(lr), lr, "LARS needs a learning rate ≥ 0");
         var dev = Device;
         var kNorms = dev.Kernel(nameof(LarsKernels.LarsNormPartialsKernel), a => a.LoadStreamKernel<
             ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float>(LarsKernels.LarsNormPartialsKernel));

@@ -34,7 +34,7 @@ public static class Optimizers
         double lambda = decay ? weightDecay : 0;
         var u = g.Select((gi, i) => gi + lambda * w[i]).ToArray();
         double wNorm = Math.Sqrt(w.Sum(x => x * x)), uNorm = Math.Sqrt(u.Sum(x => x * x));
-        double scale = decay && wNorm > 0 && uNorm > 0 ? Math.Min(trustCoefficient * wNorm / uNorm / lr, 1) : 1;
+        double scale = decay && wNorm > 0 && uNorm > 0 && lr > 0 ? Math.Min(trustCoefficient * wNorm / uNorm / lr, 1) : 1;
         var nv = new double[w.Length];
         var nw = new double[w.Length];
         for (int i = 0; i < w.Length; i++)

@@ -42,9 +42,11 @@ public sealed record TrainingConfig
     /// <summary>Use only the first N test images (0: all).</summary>
     public int TestLimit { get; init; }
 
+    [JsonIgnore]
     public static readonly string[] Optimizers = ["lars", "sgd", "adam", "adamw"];
 
     /// <summary>The learning rate the schedule starts from after warm-up.</summary>
+    [JsonIgnore]
     public double PeakLearningRate => Optimizer switch
     {
         "lars" => Schedules.ScaledLearningRate(LearningRate ?? 1.0, BatchSize),

@@ -1,0 +1,81 @@
+using System.CommandLine;
+using ByolIlgpu.Training;
+
+namespace ByolIlgpu.Cli;
+
+/// <summary>`byol train`: BYOL pretraining; one line per epoch, the final kNN top-1 as the last line.</summary>
+public static class TrainCommand
+{
+    public static Command Create()
+    {
+        var defaults = new TrainingConfig();
+        var arch = new ArchitectureOptions();
+        var data = new Option<string?>("--data") { Description = "CIFAR-10 binary folder (cifar-10-batches-bin or its parent). Without --data or --synthetic the official archive is downloaded into the cache." };
+        var synthetic = new Option<int>("--synthetic") { Description = "Train on N generated images (shapes and colours by class) instead of CIFAR-10; runs anywhere.", DefaultValueFactory = _ => 0 };
+        var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => defaults.Epochs };
+        var batch = new Option<int>("--batch-size") { Description = "Images per view per step (the last partial batch of an epoch is dropped).", DefaultValueFactory = _ => defaults.BatchSize };
+        var optimizer = new Option<string>("--optimizer") { Description = "lars (BYOL's), sgd (momentum), adam or adamw.", DefaultValueFactory = _ => defaults.Optimizer };
+        optimizer.AcceptOnlyFromAmong(TrainingConfig.Optimizers);
+        var lr = new Option<double?>("--lr") { Description = "Base learning rate. Default: lars 1.0 and sgd 0.05 per 256 images (scaled linearly with the batch), adam/adamw 3e-4." };
+        var warmup = new Option<double>("--warmup-epochs") { Description = "Linear warm-up of the learning rate from 0, then a cosine to 0 (per step).", DefaultValueFactory = _ => defaults.WarmupEpochs };
+        var weightDecay = new Option<double>("--weight-decay") { Description = "Weight decay (biases and BatchNorm excluded).", DefaultValueFactory = _ => defaults.WeightDecay };
+        var tau = new Option<double>("--tau") { Description = "EMA τ at the start; it rises to 1 on a cosine over the steps.", DefaultValueFactory = _ => defaults.Tau0 };
+        var constantTau = new Option<bool>("--constant-tau") { Description = "Keep τ constant instead of the cosine schedule." };
+        var blur = new Option<bool>("--blur") { Description = "Enable BYOL's Gaussian blur (p 1.0 / 0.1); off by default at 32×32 as the CIFAR recipes do." };
+        var device = new Option<string>("--device") { Description = "Device: auto (CUDA, then OpenCL, then CPU), cuda, opencl or cpu, optionally :INDEX.", DefaultValueFactory = _ => defaults.Device };
+        var seed = new Option<int>("--seed") { Description = "Seed of the initialisation, the epoch order and every augmentation.", DefaultValueFactory = _ => defaults.Seed };
+        var knnEvery = new Option<int>("--knn-every") { Description = "Measure kNN accuracy every N epochs (0: only at the end).", DefaultValueFactory = _ => defaults.KnnEvery };
+        var knnK = new Option<int>("--knn-k") { Description = "Neighbours of the weighted kNN (clamped to the bank size).", DefaultValueFactory = _ => defaults.KnnK };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Write a checkpoint every N epochs (and always at the end).", DefaultValueFactory = _ => defaults.CheckpointEvery };
+        var runDir = new Option<string>("--run-dir") { Description = "Folder for config.json, metrics.jsonl, metrics.png and checkpoints.", DefaultValueFactory = _ => defaults.RunDir };
+        var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder (or from this checkpoint file) exactly where it stopped; its saved configuration is used." };
+        var trainLimit = new Option<int>("--train-limit") { Description = "Use only the first N training images (0: all).", DefaultValueFactory = _ => 0 };
+        var testLimit = new Option<int>("--test-limit") { Description = "Use only the first N test images for kNN (0: all).", DefaultValueFactory = _ => 0 };
+
+        var command = new Command("train", "Pretrain BYOL (ResNet-18 student and EMA teacher) and monitor it with kNN accuracy.");
+        arch.AddTo(command);
+        foreach (var option in new Option[] { data, synthetic, epochs, batch, optimizer, lr, warmup, weightDecay, tau, constantTau, blur, device, seed,
+                     knnEvery, knnK, checkpointEvery, runDir, resume, trainLimit, testLimit })
+            command.Options.Add(option);
+        command.SetAction(parse =>
+        {
+            var config = new TrainingConfig
+            {
+                Data = parse.GetValue(data),
+                Synthetic = parse.GetValue(synthetic),
+                Epochs = parse.GetValue(epochs),
+                BatchSize = parse.GetValue(batch),
+                Architecture = arch.Read(parse),
+                Optimizer = parse.GetValue(optimizer)!,
+                LearningRate = parse.GetValue(lr),
+                WarmupEpochs = parse.GetValue(warmup),
+                WeightDecay = parse.GetValue(weightDecay),
+                Tau0 = parse.GetValue(tau),
+                ConstantTau = parse.GetValue(constantTau),
+                Blur = parse.GetValue(blur),
+                Device = parse.GetValue(device)!,
+                Seed = parse.GetValue(seed),
+                KnnEvery = parse.GetValue(knnEvery),
+                KnnK = parse.GetValue(knnK),
+                CheckpointEvery = parse.GetValue(checkpointEvery),
+                RunDir = parse.GetValue(runDir)!,
+                TrainLimit = parse.GetValue(trainLimit),
+                TestLimit = parse.GetValue(testLimit),
+            };
+            try
+            {
+                config.Validate();
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException(e.Message);
+            }
+            var output = parse.InvocationConfiguration.Output;
+            var progress = ProgressReporter.For(output, interactive: ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected);
+            var result = TrainingRun.Execute(config, parse.GetValue(resume), progress);
+            output.WriteLine($"final knn top1: {result.FinalKnn?.Top1 ?? double.NaN:F4}");
+            return CommandLine.Ok;
+        });
+        return command;
+    }
+}

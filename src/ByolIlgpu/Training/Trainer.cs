@@ -1,0 +1,245 @@
+using System.Diagnostics;
+using System.Text.Json;
+using ByolIlgpu.Byol;
+using ByolIlgpu.Checkpoints;
+using ByolIlgpu.Data;
+using ByolIlgpu.Engine;
+using ByolIlgpu.Eval;
+using ByolIlgpu.Optim;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace ByolIlgpu.Training;
+
+/// <summary>The outcome of a run: the last epoch finished and the final kNN accuracies.</summary>
+public sealed record TrainingResult(int EpochsDone, long Steps, double FinalLoss, KnnResult? FinalKnn, bool Stopped);
+
+/// <summary>Raised when the loss becomes NaN or infinite: the run stops, the last good checkpoint stays.</summary>
+public sealed class DivergedException(string message) : Exception(message);
+
+/// <summary>
+/// `byol train`: BYOL pretraining with per-step warm-up + cosine lr, cosine τ, kNN monitoring,
+/// metrics, plot and atomic checkpoints in the run folder; exact resume from a checkpoint.
+/// Every random choice is keyed by (seed, epoch, sample, view), so a resumed run repeats the
+/// uninterrupted one bit for bit on the same device.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    readonly TrainingConfig config;
+    readonly ComputeDevice device;
+    readonly ProgressReporter progress;
+    readonly ImageDataset train, test;
+    readonly MemoryBuffer1D<byte, Stride1D.Dense> trainPixels, testPixels;   // (N, 3, 32, 32) raw
+    readonly MemoryBuffer1D<int, Stride1D.Dense> batchIndices;               // (B)
+    readonly MemoryBuffer1D<float, Stride1D.Dense> lossSum;                  // (1) device-side running sum
+    readonly ByolModel model;
+    readonly Optimizer optimizer;
+    readonly ByolLearner learner;
+    readonly MetricsLog metrics;
+    int startEpoch;
+    long step;
+
+    public Trainer(TrainingConfig config, ComputeDevice device, ImageDataset train, ImageDataset test, ProgressReporter progress)
+    {
+        config.Validate();
+        this.config = config;
+        this.device = device;
+        this.progress = progress;
+        this.train = train;
+        this.test = test;
+        if (train.Count < config.BatchSize)
+            throw new ArgumentException($"--batch-size {config.BatchSize} is larger than the training set ({train.Count} images)");
+        var acc = device.Accelerator;
+        trainPixels = acc.Allocate1D(train.Pixels);
+        testPixels = acc.Allocate1D(test.Pixels);
+        batchIndices = acc.Allocate1D<int>(config.BatchSize);
+        lossSum = acc.Allocate1D<float>(1);
+        model = new ByolModel(device, config.Architecture, config.Seed);
+        optimizer = CreateOptimizer(config, model.Student);
+        learner = new ByolLearner(model, optimizer);
+        Directory.CreateDirectory(config.RunDir);
+        metrics = new MetricsLog(Path.Combine(config.RunDir, "metrics.jsonl"));
+    }
+
+    public ByolModel Model => model;
+    public int StepsPerEpoch => train.Count / config.BatchSize;   // the last partial batch is dropped
+    long TotalSteps => (long)StepsPerEpoch * config.Epochs;
+
+    static Optimizer CreateOptimizer(TrainingConfig c, ParameterStore student) => c.Optimizer switch
+    {
+        "lars" => new Lars(student, (float)c.Momentum, (float)c.WeightDecay, (float)c.TrustCoefficient),
+        "sgd" => new Sgd(student, (float)c.Momentum, (float)c.WeightDecay),
+        "adam" => new Adam(student, weightDecay: (float)c.WeightDecay),
+        "adamw" => new Adam(student, weightDecay: (float)c.WeightDecay, decoupled: true),
+        _ => throw new ArgumentException($"unknown optimizer '{c.Optimizer}'"),
+    };
+
+    public double LearningRateAt(long k) =>
+        Schedules.WarmupCosine(config.PeakLearningRate, k, (long)Math.Round(config.WarmupEpochs * StepsPerEpoch), TotalSteps);
+
+    public double TauAt(long k) => config.ConstantTau ? config.Tau0 : Ema.CosineTau(config.Tau0, k, TotalSteps);
+
+    /// <summary>Trains from the current position to the last epoch (or until <paramref name="stopAfterEpoch"/>, for tests of resume).</summary>
+    public TrainingResult Run(int? stopAfterEpoch = null)
+    {
+        File.WriteAllText(Path.Combine(config.RunDir, "config.json"), config.ToJson());
+        double lastLoss = double.NaN;
+        KnnResult? knn = null;
+        var runClock = Stopwatch.StartNew();
+        for (int epoch = startEpoch; epoch < config.Epochs; epoch++)
+        {
+            var (loss, imagesPerSecond) = TrainEpoch(epoch);
+            lastLoss = loss;
+            bool last = epoch == config.Epochs - 1;
+            knn = null;
+            if (last || (config.KnnEvery > 0 && (epoch + 1) % config.KnnEvery == 0))
+                knn = EvaluateKnn();
+            long stepNow = step;
+            metrics.Append(new MetricsRow(stepNow, epoch + 1, loss, TauAt(stepNow), LearningRateAt(stepNow - 1), imagesPerSecond,
+                knn?.Top1, knn?.Top1K1, runClock.Elapsed.TotalSeconds));
+            progress.Line($"epoch {epoch + 1}/{config.Epochs}  loss {loss:F4}  tau {TauAt(stepNow):F5}  lr {LearningRateAt(stepNow - 1):G4}  " +
+                $"{imagesPerSecond:F1} img/s" + (knn is null ? "" : $"  knn top1 {100 * knn.Top1:F2}% (k={knn.K})  k=1 {100 * knn.Top1K1:F2}%"));
+            TrainingPlot.Save(MetricsLog.Read(metrics.Path), Path.Combine(config.RunDir, "metrics.png"));
+            if (last || (config.CheckpointEvery > 0 && (epoch + 1) % config.CheckpointEvery == 0) || stopAfterEpoch == epoch + 1)
+                SaveCheckpoint(epoch + 1);
+            if (stopAfterEpoch == epoch + 1 && !last)
+                return new TrainingResult(epoch + 1, step, loss, knn, Stopped: true);
+        }
+        return new TrainingResult(config.Epochs, step, lastLoss, knn, Stopped: false);
+    }
+
+    (double loss, double imagesPerSecond) TrainEpoch(int epoch)
+    {
+        var order = EpochOrder.Permutation(train.Count, config.Seed, epoch);
+        var view1Config = AugmentationConfig.ByolCifar(view: 1, blur: config.Blur);
+        var view2Config = AugmentationConfig.ByolCifar(view: 2, blur: config.Blur);
+        lossSum.MemSetToZero();
+        var clock = Stopwatch.StartNew();
+        int b = config.BatchSize;
+        var indices = new int[b];
+        double reported = 0;
+        for (int s = 0; s < StepsPerEpoch; s++)
+        {
+            Array.Copy(order, s * b, indices, 0, b);
+            device.Pool.ReleaseAll();
+            batchIndices.CopyFromCPU(indices);
+            var v1 = Tensor.Temp(device, "view1", b, 3, 32, 32);
+            var v2 = Tensor.Temp(device, "view2", b, 3, 32, 32);
+            Augmentation.Apply(device, trainPixels.View, batchIndices.View, v1, view1Config, (ulong)config.Seed, epoch, view: 1);
+            Augmentation.Apply(device, trainPixels.View, batchIndices.View, v2, view2Config, (ulong)config.Seed, epoch, view: 2);
+            var result = learner.Step(v1, v2, (float)LearningRateAt(step), (float)TauAt(step));
+            Ops.Elementwise.Axpby(device, result.Loss.Data, lossSum.View, 1f, 1f);
+            step++;
+            // Reading the loss waits for the device: do it a few times an epoch, not every step.
+            if ((s + 1) % Math.Max(1, StepsPerEpoch / 20) == 0 || s + 1 == StepsPerEpoch)
+            {
+                reported = ReadLossSum() / (s + 1);
+                CheckFinite(reported, epoch, s + 1);
+                double seconds = clock.Elapsed.TotalSeconds;
+                var eta = TimeSpan.FromSeconds(seconds / (s + 1) * (StepsPerEpoch - s - 1));
+                progress.Update($"epoch {epoch + 1}/{config.Epochs}", s + 1, StepsPerEpoch,
+                    $"loss {reported:F4} {(s + 1) * b / seconds:F1} img/s", eta);
+            }
+        }
+        device.Synchronize();
+        return (reported, StepsPerEpoch * b / clock.Elapsed.TotalSeconds);
+    }
+
+    double ReadLossSum()
+    {
+        device.Synchronize();
+        return lossSum.GetAsArray1D()[0];
+    }
+
+    static void CheckFinite(double loss, int epoch, int stepInEpoch)
+    {
+        if (!double.IsFinite(loss))
+            throw new DivergedException($"the loss became {loss} at epoch {epoch + 1}, step {stepInEpoch}: training stopped; " +
+                "the last checkpoint in the run folder is the last good state (try a lower --lr)");
+    }
+
+    /// <summary>Weighted kNN (k = config, and k = 1) of the student backbone's eval-mode features: train bank, test queries.</summary>
+    public KnnResult EvaluateKnn()
+    {
+        using var bank = Features(trainPixels, train.Count);
+        using var queries = Features(testPixels, test.Count);
+        var dim = config.Architecture.FeatureDim;
+        return Knn.Evaluate(device, Tensor.View(device, "bank", bank.View, train.Count, dim), train.LabelsAsInts(),
+            Tensor.View(device, "queries", queries.View, test.Count, dim), test.LabelsAsInts(), k: config.KnnK);
+    }
+
+    MemoryBuffer1D<float, Stride1D.Dense> Features(MemoryBuffer1D<byte, Stride1D.Dense> pixels, int count)
+    {
+        int dim = config.Architecture.FeatureDim, batch = Math.Max(2, config.BatchSize);
+        var features = device.Accelerator.Allocate1D<float>((long)count * dim);
+        var tape = new Tape(device);
+        var indexBuffer = device.Accelerator.Allocate1D<int>(batch);
+        try
+        {
+            for (int start = 0; start < count; start += batch)
+            {
+                int n = Math.Min(batch, count - start);
+                device.Pool.ReleaseAll();
+                indexBuffer.View.SubView(0, n).CopyFromCPU(Enumerable.Range(start, n).ToArray());
+                var images = Tensor.Temp(device, "images", n, 3, 32, 32);
+                Augmentation.Normalize(device, pixels.View, indexBuffer.View.SubView(0, n), images);
+                var f = model.EvalFeatures(tape, images);
+                Ops.Elementwise.Axpby(device, f.Data, features.View.SubView((long)start * dim, (long)n * dim), 1f, 0f);
+            }
+            device.Synchronize();
+        }
+        finally
+        {
+            indexBuffer.Dispose();
+        }
+        return features;
+    }
+
+    // ---- checkpoints ----
+
+    sealed record OptimizerInfo(string Name, long Steps);
+
+    void SaveCheckpoint(int epochsDone)
+    {
+        var checkpoint = new TrainingCheckpoint
+        {
+            Epoch = epochsDone,
+            Step = step,
+            Seed = config.Seed,
+            Config = config.ToJson(),
+            Optimizer = JsonSerializer.Serialize(new OptimizerInfo(config.Optimizer, optimizer.Steps)),
+        };
+        checkpoint.Tensors.AddRange(ParameterStoreCheckpoint.Export(model.Student, "", model.StudentBatchNorms.ToDictionary(b => b.Name, b => b.BatchesTracked)));
+        checkpoint.Tensors.AddRange(ParameterStoreCheckpoint.Export(model.Teacher, TrainingCheckpoint.TeacherPrefix, model.TeacherBatchNorms.ToDictionary(b => b.Name, b => b.BatchesTracked)));
+        checkpoint.Tensors.AddRange(OptimizerCheckpoint.Export(optimizer));
+        CheckpointFolder.Save(config.RunDir, checkpoint);
+    }
+
+    /// <summary>Restores weights, running statistics, optimizer state and position from a checkpoint file.</summary>
+    public void Resume(string checkpointPath)
+    {
+        var checkpoint = TrainingCheckpoint.Load(checkpointPath);
+        var tracked = ParameterStoreCheckpoint.Import(model.Student, "", checkpoint.Tensors);
+        var teacherTracked = ParameterStoreCheckpoint.Import(model.Teacher, TrainingCheckpoint.TeacherPrefix, checkpoint.Tensors);
+        foreach (var bn in model.StudentBatchNorms) bn.BatchesTracked = tracked[bn.Name];
+        foreach (var bn in model.TeacherBatchNorms) bn.BatchesTracked = teacherTracked[bn.Name];
+        var info = JsonSerializer.Deserialize<OptimizerInfo>(checkpoint.Optimizer ?? "{}")
+            ?? throw new InvalidDataException($"{checkpointPath}: metadata 'byol.optimizer' is empty");
+        if (info.Name != config.Optimizer)
+            throw new InvalidDataException($"{checkpointPath}: the checkpoint was written by {info.Name}, this run uses {config.Optimizer}");
+        OptimizerCheckpoint.Import(optimizer, checkpoint.Tensors, info.Steps);
+        startEpoch = checkpoint.Epoch;
+        step = checkpoint.Step;
+        metrics.TruncateAfterEpoch(startEpoch);
+    }
+
+    public void Dispose()
+    {
+        model.Dispose();
+        optimizer.Dispose();
+        trainPixels.Dispose();
+        testPixels.Dispose();
+        batchIndices.Dispose();
+        lossSum.Dispose();
+    }
+}

@@ -1,0 +1,65 @@
+using ByolIlgpu.Checkpoints;
+using ByolIlgpu.Data;
+using ByolIlgpu.Engine;
+
+namespace ByolIlgpu.Training;
+
+/// <summary>
+/// Everything `byol train` does around the <see cref="Trainer"/>: resolves the data (--synthetic,
+/// --data, else the cached or freshly downloaded CIFAR-10), the device, and --resume (the saved
+/// configuration and the latest checkpoint of the run folder).
+/// </summary>
+public static class TrainingRun
+{
+    public static TrainingResult Execute(TrainingConfig config, string? resume, ProgressReporter progress)
+    {
+        string? checkpoint = null;
+        if (resume is not null)
+        {
+            checkpoint = CheckpointFolder.ResolveResume(resume);
+            var saved = TrainingCheckpoint.Load(checkpoint);
+            config = TrainingConfig.FromJson(saved.Config ?? throw new InvalidDataException($"{checkpoint}: no training configuration in its metadata"), checkpoint)
+                with { RunDir = Path.GetDirectoryName(Path.GetFullPath(checkpoint))! };
+            progress.Line($"resuming {config.RunDir} from {Path.GetFileName(checkpoint)} (epoch {saved.Epoch} of {config.Epochs})");
+        }
+        config.Validate();
+        var (train, test) = LoadData(config, progress);
+        using var device = ComputeDevice.Create(config.Device);
+        progress.Line($"device {device}; {train.Count} training and {test.Count} test images ({train.Source}); " +
+            $"ResNet-18 width {config.Architecture.Width}, batch {config.BatchSize}, {config.Optimizer} peak lr {config.PeakLearningRate:G4}");
+        using var trainer = new Trainer(config, device, train, test, progress);
+        if (checkpoint is not null)
+            trainer.Resume(checkpoint);
+        return trainer.Run();
+    }
+
+    /// <summary>The configured images, limited as asked.</summary>
+    public static (ImageDataset Train, ImageDataset Test) LoadData(TrainingConfig config, ProgressReporter progress)
+    {
+        ImageDataset train, test;
+        if (config.Synthetic > 0)
+        {
+            train = SyntheticDataset.Generate(config.Synthetic, config.Seed);
+            test = SyntheticDataset.Generate(Math.Max(100, config.Synthetic / 5), config.Seed + 1_000_003);
+        }
+        else
+        {
+            var folder = config.Data ?? DownloadIfMissing(progress);
+            (train, test) = Cifar10.Load(folder);
+        }
+        return (train.Take(config.TrainLimit), test.Take(config.TestLimit));
+    }
+
+    static string DownloadIfMissing(ProgressReporter progress)
+    {
+        var cache = Cifar10Downloader.DefaultCacheFolder;
+        var existing = Cifar10.Locate(cache);
+        if (existing is not null)
+            return existing;
+        progress.Line($"no --data given: downloading CIFAR-10 ({Cifar10Downloader.OfficialUrl}) into {cache}");
+        using var client = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
+        var report = new Progress<(long Done, long? Total)>(p =>
+            progress.Update("download", p.Done >> 20, (p.Total ?? p.Done) >> 20, "MiB", TimeSpan.Zero));
+        return new Cifar10Downloader(client).EnsureAsync(cache, report).GetAwaiter().GetResult();
+    }
+}
