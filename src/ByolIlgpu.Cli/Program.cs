@@ -11,6 +11,8 @@ public static class ByolProgram
         root.Subcommands.Add(DevicesCommand.Create());
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(AugmentCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         return root;
     }

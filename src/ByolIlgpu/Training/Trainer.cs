@@ -168,32 +168,8 @@ public sealed class Trainer : IDisposable
             Tensor.View(device, "queries", queries.View, test.Count, dim), test.LabelsAsInts(), k: config.KnnK);
     }
 
-    MemoryBuffer1D<float, Stride1D.Dense> Features(MemoryBuffer1D<byte, Stride1D.Dense> pixels, int count)
-    {
-        int dim = config.Architecture.FeatureDim, batch = Math.Max(2, config.BatchSize);
-        var features = device.Accelerator.Allocate1D<float>((long)count * dim);
-        var tape = new Tape(device);
-        var indexBuffer = device.Accelerator.Allocate1D<int>(batch);
-        try
-        {
-            for (int start = 0; start < count; start += batch)
-            {
-                int n = Math.Min(batch, count - start);
-                device.Pool.ReleaseAll();
-                indexBuffer.View.SubView(0, n).CopyFromCPU(Enumerable.Range(start, n).ToArray());
-                var images = Tensor.Temp(device, "images", n, 3, 32, 32);
-                Augmentation.Normalize(device, pixels.View, indexBuffer.View.SubView(0, n), images);
-                var f = model.EvalFeatures(tape, images);
-                Ops.Elementwise.Axpby(device, f.Data, features.View.SubView((long)start * dim, (long)n * dim), 1f, 0f);
-            }
-            device.Synchronize();
-        }
-        finally
-        {
-            indexBuffer.Dispose();
-        }
-        return features;
-    }
+    MemoryBuffer1D<float, Stride1D.Dense> Features(MemoryBuffer1D<byte, Stride1D.Dense> pixels, int count) =>
+        FeatureExtractor.Extract(device, model, pixels.View, count, Math.Max(2, config.BatchSize));
 
     // ---- checkpoints ----
 
