@@ -37,9 +37,10 @@ public struct Conv2dShape
 ///   Backward weight: dWt[k,c,r,s] = Σ_{n,p,q} dY[n,k,p,q] · X[n,c,p·st+r−pad, q·st+s−pad]
 /// Positions outside the input are the zero padding. Backward kernels accumulate (+=).
 ///
-/// Versions: 1 is the naive kernel (one output element per thread, grid-stride) and the oracle.
+/// Versions: 1 is the naive kernel (one output element per thread, grid-stride) and the oracle;
+/// 2 is the register-blocked implicit GEMM for CPU-like devices (Conv2dBlocked.cs, generated).
 /// </summary>
-public static class Conv2dKernels
+public static partial class Conv2dKernels
 {
     /// <summary>Version 1 forward: one output element per thread.</summary>
     public static void Conv2dForwardKernel1(

@@ -53,4 +53,19 @@ public static class ElementwiseKernels
             y[i] = x[indices[b] * dim + (i - b * dim)];
         }
     }
+
+    /// <summary>y[b, c, r] = x[b, r, c]: B independent transposes of (rows, cols) matrices.</summary>
+    public static void BatchedTransposeKernel(ArrayView<float> x, ArrayView<float> y, int batches, int rows, int cols)
+    {
+        int n = batches * rows * cols;
+        for (int i = GridStride.Start; i < n; i += GridStride.Step)
+        {
+            // i walks y contiguously: batch b, y row c, column r.
+            int b = i / (rows * cols);
+            int rem = i - b * rows * cols;
+            int c = rem / rows;
+            int r = rem - c * rows;
+            y[i] = x[(b * rows + r) * cols + c];
+        }
+    }
 }

@@ -14,7 +14,7 @@ namespace ByolIlgpu.Tests;
 public abstract class Conv2dTests : BackendTest
 {
     /// <summary>Versions to check on this backend (every version of every pass).</summary>
-    protected virtual int[] Versions => [1];
+    protected int[] Versions => Ops.Conv2d.Versions(Device);
 
     /// <summary>(N, C, H, W, K, R, stride, pad) cases.</summary>
     public static TheoryData<int, int, int, int, int, int, int, int> Cases => new()
@@ -24,10 +24,13 @@ public abstract class Conv2dTests : BackendTest
         { 2, 4, 6, 5, 6, 1, 2, 0 },   // 1×1 stride-2 shortcut, pad 0
         { 3, 2, 5, 5, 5, 3, 1, 0 },   // 3×3 without padding
         { 1, 7, 4, 9, 9, 1, 1, 0 },   // 1×1 stride 1
+        { 2, 3, 6, 6, 64, 3, 1, 1 },  // 64 channels: version 2's wide blocks, with edge blocks
+        { 1, 64, 5, 4, 16, 3, 2, 1 }, // 64 input channels: wide backward-input, narrow forward
+        { 3, 5, 4, 4, 33, 3, 1, 1 },  // 33 channels: narrow blocks and a cut column block
     };
 
     Conv2dShape Scaled(int n, int c, int h, int w, int k, int r, int stride, int pad) => Large
-        ? new Conv2dShape(n + 1, c * 7, h * 3, w * 3, k * 11, r, r, stride, pad)
+        ? new Conv2dShape(n + 1, c * 7, h * 3, w * 3, k * 11 % 200 + 1, r, r, stride, pad)
         : new Conv2dShape(n, c, h, w, k, r, r, stride, pad);
 
     [Theory, MemberData(nameof(Cases))]

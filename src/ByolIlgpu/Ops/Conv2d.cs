@@ -11,7 +11,35 @@ namespace ByolIlgpu.Ops;
 /// </summary>
 public static class Conv2d
 {
-    public static int DefaultVersion(ComputeDevice dev) => 1;
+    /// <summary>
+    /// Version 2 (register-blocked implicit GEMM) on the CPU accelerator and CPU-like OpenCL devices;
+    /// GPUs run version 1 until a shared-memory version exists.
+    /// </summary>
+    public static int DefaultVersion(ComputeDevice dev) => dev.Kind == DeviceKind.Cpu || dev.IsCpuLikeOpenCl ? 2 : 1;
+
+    /// <summary>The versions a device can run (every version runs everywhere so far).</summary>
+    public static int[] Versions(ComputeDevice dev) => [1, 2];
+
+    /// <summary>Version 2 uses 2×64 blocks where there are 64 or more columns, else 8×16.</summary>
+    static bool Wide(int columns) => columns >= Conv2dKernels.WideCols;
+
+    /// <summary>y[b, c, r] = x[b, r, c] into a pooled buffer: the contiguous B operands of version 2.</summary>
+    static ArrayView<float> BatchedTranspose(ComputeDevice dev, ArrayView<float> x, int batches, int rows, int cols)
+    {
+        var y = dev.Pool.Rent((long)batches * rows * cols);
+        var k = dev.Kernel(nameof(ElementwiseKernels.BatchedTransposeKernel), a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, int, int, int>(ElementwiseKernels.BatchedTransposeKernel));
+        k(dev.GridStrideConfig(y.Length), x, y, batches, rows, cols);
+        return y;
+    }
+
+    static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape> Load(ComputeDevice dev, string key,
+        Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape> kernel) =>
+        dev.Kernel(key, a => a.LoadStreamKernel(kernel));
+
+    static long Blocks(int rows, int cols, bool wide) => wide
+        ? (long)((rows + Conv2dKernels.WideRows - 1) / Conv2dKernels.WideRows) * ((cols + Conv2dKernels.WideCols - 1) / Conv2dKernels.WideCols)
+        : (long)((rows + Conv2dKernels.NarrowRows - 1) / Conv2dKernels.NarrowRows) * ((cols + Conv2dKernels.NarrowCols - 1) / Conv2dKernels.NarrowCols);
 
     public static Conv2dShape ShapeOf(Tensor x, Tensor w, int stride, int pad)
     {
@@ -52,6 +80,15 @@ public static class Conv2d
                     ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape>(Conv2dKernels.Conv2dForwardKernel1));
                 k(dev.GridStrideConfig(g.OutputLength), x, w, y, g);
                 break;
+            case 2:
+            {
+                var wT = BatchedTranspose(dev, w, 1, g.K, g.C * g.R * g.S);   // (C·R·S, K)
+                bool wide = Wide(g.K);
+                var kernel = wide ? Load(dev, nameof(Conv2dKernels.Conv2dForwardWideKernel2), Conv2dKernels.Conv2dForwardWideKernel2)
+                                  : Load(dev, nameof(Conv2dKernels.Conv2dForwardNarrowKernel2), Conv2dKernels.Conv2dForwardNarrowKernel2);
+                kernel(dev.GridStrideConfig(Blocks(g.N * g.P * g.Q, g.K, wide)), x, wT, y, g);
+                break;
+            }
             default:
                 throw new ArgumentOutOfRangeException(nameof(version), version, "unknown conv2d forward version");
         }
@@ -66,6 +103,15 @@ public static class Conv2d
                     ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape>(Conv2dKernels.Conv2dBackwardInputKernel1));
                 k(dev.GridStrideConfig(g.InputLength), dY, w, dX, g);
                 break;
+            case 2:
+            {
+                var wKrsc = BatchedTranspose(dev, w, g.K, g.C, g.R * g.S);   // (K, R·S, C)
+                bool wide = Wide(g.C);
+                var kernel = wide ? Load(dev, nameof(Conv2dKernels.Conv2dBackwardInputWideKernel2), Conv2dKernels.Conv2dBackwardInputWideKernel2)
+                                  : Load(dev, nameof(Conv2dKernels.Conv2dBackwardInputNarrowKernel2), Conv2dKernels.Conv2dBackwardInputNarrowKernel2);
+                kernel(dev.GridStrideConfig(Blocks(g.N * g.H * g.W, g.C, wide)), dY, wKrsc, dX, g);
+                break;
+            }
             default:
                 throw new ArgumentOutOfRangeException(nameof(version), version, "unknown conv2d backward-input version");
         }
@@ -80,6 +126,15 @@ public static class Conv2d
                     ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape>(Conv2dKernels.Conv2dBackwardWeightKernel1));
                 k(dev.GridStrideConfig(g.WeightLength), x, dY, dW, g);
                 break;
+            case 2:
+            {
+                var dYt = BatchedTranspose(dev, dY, g.N, g.K, g.P * g.Q);   // (N, P·Q, K)
+                bool wide = Wide(g.K);
+                var kernel = wide ? Load(dev, nameof(Conv2dKernels.Conv2dBackwardWeightWideKernel2), Conv2dKernels.Conv2dBackwardWeightWideKernel2)
+                                  : Load(dev, nameof(Conv2dKernels.Conv2dBackwardWeightNarrowKernel2), Conv2dKernels.Conv2dBackwardWeightNarrowKernel2);
+                kernel(dev.GridStrideConfig(Blocks(g.C * g.R * g.S, g.K, wide)), x, dYt, dW, g);
+                break;
+            }
             default:
                 throw new ArgumentOutOfRangeException(nameof(version), version, "unknown conv2d backward-weight version");
         }
