@@ -44,11 +44,12 @@ public class TrainerTests
         Assert.Equal(2, result.EpochsDone);
         Assert.NotNull(result.FinalKnn);
         var rows = MetricsLog.Read(Path.Combine(dir.Path, "metrics.jsonl"));
-        Assert.Equal([1, 2], rows.Select(r => r.Epoch));
-        Assert.All(rows, r => Assert.InRange(r.Loss, 0, 8));
+        Assert.Equal([0, 1, 2], rows.Select(r => r.Epoch));   // epoch 0: the initial network's kNN
+        Assert.Null(rows[0].Loss);
+        Assert.All(rows.Skip(1), r => Assert.InRange(r.Loss!.Value, 0, 8));
         Assert.All(rows, r => Assert.NotNull(r.KnnTop1));
         Assert.True(new FileInfo(Path.Combine(dir.Path, "metrics.png")).Length > 1000);
-        Assert.Equal([1, 2], CheckpointFolder.List(dir.Path).Select(c => c.Epoch));
+        Assert.Equal([0, 1, 2], CheckpointFolder.List(dir.Path).Select(c => c.Epoch));
         Assert.Contains("epoch 2/2", log.ToString());
         Assert.Contains("knn top1", log.ToString());
         var tensors = TensorsOf(CheckpointFolder.FindLatest(dir.Path)!);
@@ -77,7 +78,7 @@ public class TrainerTests
         Assert.Equal(a.Names.Order(), b.Names.Order());
         foreach (var name in a.Names)
             Assert.True(a[name].Bytes.AsSpan().SequenceEqual(b[name].Bytes), $"tensor {name} differs after resume");
-        Assert.Equal(3, MetricsLog.Read(Path.Combine(interrupted.Path, "metrics.jsonl")).Count);
+        Assert.Equal(4, MetricsLog.Read(Path.Combine(interrupted.Path, "metrics.jsonl")).Count);
     }
 
     [Fact]
@@ -91,7 +92,7 @@ public class TrainerTests
         var e = Assert.Throws<DivergedException>(() => Run(exploding, resumeFrom: null));
         Assert.Contains("loss became", e.Message);
         Assert.Equal(bytes, File.ReadAllBytes(good));
-        Assert.Single(CheckpointFolder.List(dir.Path));
+        Assert.Equal([0, 1], CheckpointFolder.List(dir.Path).Select(c => c.Epoch));
     }
 
     [Fact]

@@ -8,7 +8,7 @@ namespace ByolIlgpu.Training;
 public sealed record MetricsRow(
     [property: JsonPropertyName("step")] long Step,
     [property: JsonPropertyName("epoch")] int Epoch,
-    [property: JsonPropertyName("loss")] double Loss,
+    [property: JsonPropertyName("loss")] double? Loss,
     [property: JsonPropertyName("tau")] double Tau,
     [property: JsonPropertyName("lr")] double LearningRate,
     [property: JsonPropertyName("images_per_s")] double ImagesPerSecond,

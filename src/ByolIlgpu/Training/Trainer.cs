@@ -86,6 +86,18 @@ public sealed class Trainer : IDisposable
         double lastLoss = double.NaN;
         KnnResult? knn = null;
         var runClock = Stopwatch.StartNew();
+        if (startEpoch == 0 && step == 0)
+        {
+            // The baseline every later number is compared with: the same network at step 0.
+            if (config.KnnEvery > 0)
+            {
+                knn = EvaluateKnn();
+                progress.Line($"epoch 0  knn top1 {100 * knn.Top1:F2}% (k={knn.K})  k=1 {100 * knn.Top1K1:F2}%  (initial network)");
+                metrics.Append(new MetricsRow(0, 0, null, TauAt(0), 0, 0, knn.Top1, knn.Top1K1, runClock.Elapsed.TotalSeconds));
+            }
+            if (config.CheckpointEvery > 0)
+                SaveCheckpoint(0);
+        }
         for (int epoch = startEpoch; epoch < config.Epochs; epoch++)
         {
             var (loss, imagesPerSecond) = TrainEpoch(epoch);

@@ -12,7 +12,8 @@ public static class TrainingPlot
         plot.XLabel("epoch");
         if (rows.Count > 0)
         {
-            var loss = plot.Add.Scatter(rows.Select(r => (double)r.Epoch).ToArray(), rows.Select(r => r.Loss).ToArray());
+            var lossRows = rows.Where(r => r.Loss.HasValue).ToList();
+            var loss = plot.Add.Scatter(lossRows.Select(r => (double)r.Epoch).ToArray(), lossRows.Select(r => r.Loss!.Value).ToArray());
             loss.LegendText = "loss";
             plot.Axes.Left.Label.Text = "loss";
             var knnRows = rows.Where(r => r.KnnTop1.HasValue).ToList();
