@@ -25,7 +25,7 @@ public static class CommandLine
         {
             return parse.Invoke(config);
         }
-        catch (Exception e) when (e is UsageException or ByolIlgpu.Engine.DeviceNotFoundException)
+        catch (Exception e) when (e is UsageException or ByolIlgpu.Engine.DeviceNotFoundException or ByolIlgpu.Engine.InvalidDeviceSpecException)
         {
             error.WriteLine($"byol: {e.Message}");
             return UsageError;

@@ -39,6 +39,17 @@ public class CliTests
     [InlineData("info", "--width", "abc")]
     [InlineData("info", "--no-such-option")]
     [InlineData("no-such-command")]
+    [InlineData("train", "--epochs", "0", "--synthetic", "10")]
+    [InlineData("train", "--batch-size", "1", "--synthetic", "10")]
+    [InlineData("train", "--optimizer", "rmsprop")]
+    [InlineData("train", "--lr", "-1")]
+    [InlineData("train", "--data", "x", "--synthetic", "5")]
+    [InlineData("train", "--device", "gpu", "--synthetic", "10")]
+    [InlineData("train", "--tau", "1.5")]
+    [InlineData("eval", "knn")]
+    [InlineData("eval", "linear", "--checkpoint", "c", "--epochs", "0")]
+    [InlineData("augment", "--out", "grid.jpg", "--synthetic", "4")]
+    [InlineData("bench", "--batch-size", "1")]
     public void UsageErrorsExitWithTwoAndSayWhy(params string[] args)
     {
         var (code, _, error) = Run(args);
@@ -49,16 +60,52 @@ public class CliTests
 
     [Theory]
     [InlineData("devices")]
-    [InlineData("info")]
-    public void EveryCommandExplainsItsOptions(string command)
+    [InlineData("info", "--width", "--proj-hidden")]
+    [InlineData("train", "--data", "--synthetic", "--epochs", "--batch-size", "--width", "--proj-hidden", "--proj-out", "--pred-hidden",
+        "--optimizer", "--lr", "--warmup-epochs", "--device", "--seed", "--knn-every", "--run-dir", "--resume")]
+    [InlineData("eval knn", "--checkpoint", "--data", "--k")]
+    [InlineData("eval linear", "--checkpoint", "--augment", "--epochs")]
+    [InlineData("augment", "--out", "--count", "--blur")]
+    [InlineData("bench", "--batch-size", "--steps", "--device")]
+    public void EveryCommandExplainsEveryOption(string command, params string[] options)
     {
-        var (code, output, _) = Run(command, "--help");
+        var (code, output, _) = Run([.. command.Split(' '), "--help"]);
         Assert.Equal(0, code);
         Assert.Contains("Usage:", output);
-        if (command == "info")
+        foreach (var option in options)
+            Assert.Contains(option, output);
+        if (command == "train")
+            Assert.Contains("default: 200", output);   // defaults are shown
+    }
+
+    [Fact]
+    public void TrainRunsEndToEndAndPrintsTheFinalKnnLast()
+    {
+        var dir = Directory.CreateTempSubdirectory("byol-cli-").FullName;
+        try
         {
-            Assert.Contains("--width", output);
-            Assert.Contains("default: 64", output);
+            var (code, output, error) = Run("train", "--synthetic", "32", "--epochs", "1", "--batch-size", "16", "--width", "2",
+                "--proj-hidden", "16", "--proj-out", "8", "--pred-hidden", "16", "--device", "cpu", "--run-dir", dir, "--knn-every", "1");
+            Assert.True(code == 0, error);
+            var last = output.TrimEnd().Split('\n')[^1];
+            Assert.Matches(@"^final knn top1: \d\.\d{4}$", last);
+            Assert.True(File.Exists(Path.Combine(dir, "metrics.jsonl")));
+            (code, output, error) = Run("eval", "knn", "--checkpoint", dir, "--device", "cpu");
+            Assert.True(code == 0, error);
+            Assert.Contains("knn top1", output);
         }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void AMissingCheckpointIsOneLineNamingIt()
+    {
+        var (code, _, error) = Run("eval", "knn", "--checkpoint", "/nonexistent/run", "--device", "cpu");
+        Assert.Equal(1, code);
+        Assert.Contains("/nonexistent/run", error);
+        Assert.DoesNotContain("   at ", error);
     }
 }

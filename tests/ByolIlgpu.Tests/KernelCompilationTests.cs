@@ -75,7 +75,7 @@ public class DeviceTests
     [InlineData("auto:1")]
     public void BadSpecsAreClearErrors(string spec)
     {
-        var e = Assert.Throws<ArgumentException>(() => ComputeDevice.ParseSpec(spec));
+        var e = Assert.Throws<InvalidDeviceSpecException>(() => ComputeDevice.ParseSpec(spec));
         Assert.Contains(spec, e.Message);
     }
 

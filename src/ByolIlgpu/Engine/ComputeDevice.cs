@@ -17,6 +17,9 @@ public sealed record DeviceInfo(
     public string Spec => $"{Kind.ToString().ToLowerInvariant()}:{Index}";
 }
 
+/// <summary>A device spec that is not of the form auto|cpu|opencl|cuda[:INDEX].</summary>
+public sealed class InvalidDeviceSpecException(string message) : ArgumentException(message);
+
 /// <summary>Raised for a device request that cannot be met; the message lists what is there.</summary>
 public sealed class DeviceNotFoundException(string message) : Exception(message);
 
@@ -123,17 +126,17 @@ public sealed class ComputeDevice : IDisposable
         var parts = spec.Trim().ToLowerInvariant().Split(':');
         int index = 0;
         if (parts.Length > 2 || (parts.Length == 2 && (!int.TryParse(parts[1], out index) || index < 0)))
-            throw new ArgumentException($"device '{spec}': expected auto, cpu, opencl or cuda, optionally followed by ':INDEX' (e.g. cuda:0)");
+            throw new InvalidDeviceSpecException($"device '{spec}': expected auto, cpu, opencl or cuda, optionally followed by ':INDEX' (e.g. cuda:0)");
         DeviceKind? kind = parts[0] switch
         {
             "auto" => null,
             "cpu" => DeviceKind.Cpu,
             "opencl" or "cl" => DeviceKind.OpenCL,
             "cuda" => DeviceKind.Cuda,
-            _ => throw new ArgumentException($"device '{spec}': expected auto, cpu, opencl or cuda, optionally followed by ':INDEX' (e.g. cuda:0)"),
+            _ => throw new InvalidDeviceSpecException($"device '{spec}': expected auto, cpu, opencl or cuda, optionally followed by ':INDEX' (e.g. cuda:0)"),
         };
         if (kind is null && parts.Length == 2)
-            throw new ArgumentException($"device '{spec}': 'auto' takes no index");
+            throw new InvalidDeviceSpecException($"device '{spec}': 'auto' takes no index");
         return (kind, index);
     }
 

@@ -84,6 +84,7 @@ public sealed record TrainingConfig
         NonNegative("test-limit", TestLimit);
         if (Data is not null && Synthetic > 0)
             throw new ArgumentException("--data and --synthetic exclude each other: give one");
+        Engine.ComputeDevice.ParseSpec(Device);
         if (string.IsNullOrWhiteSpace(RunDir))
             throw new ArgumentException("--run-dir must name a folder");
     }
