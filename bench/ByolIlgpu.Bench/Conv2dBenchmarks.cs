@@ -116,4 +116,20 @@ public class Conv2dBenchmarks : IWork
         dx = Tensor.Zeros(dev, "dx", g.N, g.C, g.H, g.W);
         dw = Tensor.Zeros(dev, "dw", g.K, g.C, g.R, g.S);
     }
+
+#if WITH_TORCH
+    ByolIlgpu.Bench.Torch.TorchOp? torchForward, torchInput, torchWeight;
+
+    [Benchmark] public void TorchForward() => (torchForward ??= TorchPeerSetup.Op(() => ByolIlgpu.Bench.Torch.TorchPeer.Conv2dForward(G.N, G.C, G.H, G.W, G.K, G.R, G.Stride, G.Pad))).Run();
+    [Benchmark] public void TorchBackwardInput() => (torchInput ??= TorchPeerSetup.Op(() => ByolIlgpu.Bench.Torch.TorchPeer.Conv2dBackwardInput(G.N, G.C, G.H, G.W, G.K, G.R, G.Stride, G.Pad))).Run();
+    [Benchmark] public void TorchBackwardWeight() => (torchWeight ??= TorchPeerSetup.Op(() => ByolIlgpu.Bench.Torch.TorchPeer.Conv2dBackwardWeight(G.N, G.C, G.H, G.W, G.K, G.R, G.Stride, G.Pad))).Run();
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        torchForward?.Dispose();
+        torchInput?.Dispose();
+        torchWeight?.Dispose();
+    }
+#endif
 }

@@ -86,6 +86,20 @@ public class BatchNormBenchmarks : ActivationBenchmark
     [Benchmark] public void ForwardV2() => Forward(2);
     [Benchmark] public void BackwardV1() => Backward(1);
     [Benchmark] public void BackwardV2() => Backward(2);
+
+#if WITH_TORCH
+    ByolIlgpu.Bench.Torch.TorchOp? torchForward, torchBackward;
+
+    [Benchmark] public void TorchForward() => (torchForward ??= TorchPeerSetup.Op(() => ByolIlgpu.Bench.Torch.TorchPeer.BatchNorm2dForward(Dims[0], Dims[1], Dims[2], Dims[3]))).Run();
+    [Benchmark] public void TorchBackward() => (torchBackward ??= TorchPeerSetup.Op(() => ByolIlgpu.Bench.Torch.TorchPeer.BatchNorm2dBackward(Dims[0], Dims[1], Dims[2], Dims[3]))).Run();
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        torchForward?.Dispose();
+        torchBackward?.Dispose();
+    }
+#endif
 }
 
 /// <summary>Global average pooling forward and backward, and the fused residual add + ReLU.</summary>

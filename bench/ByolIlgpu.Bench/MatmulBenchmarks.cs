@@ -66,4 +66,15 @@ public class MatmulBenchmarks : IWork
             throw new NotSupportedException("matmul version 3 needs groups of 256 threads");
         Launch(3);
     }
+
+#if WITH_TORCH
+    ByolIlgpu.Bench.Torch.TorchOp? torch;
+
+    /// <summary>The same product in libtorch (TorchSharp-cpu), measured in this run.</summary>
+    [Benchmark]
+    public void TorchForward() => (torch ??= TorchPeerSetup.Op(() => ByolIlgpu.Bench.Torch.TorchPeer.Matmul(M, N, K))).Run();
+
+    [GlobalCleanup]
+    public void Cleanup() => torch?.Dispose();
+#endif
 }

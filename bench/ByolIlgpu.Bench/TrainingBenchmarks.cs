@@ -194,10 +194,27 @@ public class ByolStepBenchmarks : IWork
         model.Device.Synchronize();
     }
 
+#if WITH_TORCH
+    ByolIlgpu.Bench.Torch.TorchByol? torch;
+
+    /// <summary>The same step in libtorch: same model, LARS, EMA, fixed random views.</summary>
+    [Benchmark]
+    public void TorchStep()
+    {
+        torch ??= TorchPeerSetup.Op(() => Width >= 64
+            ? new ByolIlgpu.Bench.Torch.TorchByol(Width, batch: Batch)
+            : new ByolIlgpu.Bench.Torch.TorchByol(Width, 512, 128, 512, batch: Batch));
+        torch.Step();
+    }
+#endif
+
     [GlobalCleanup]
     public void Cleanup()
     {
         lars.Dispose();
         model.Dispose();
+#if WITH_TORCH
+        torch?.Dispose();
+#endif
     }
 }
