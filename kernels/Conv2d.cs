@@ -30,6 +30,44 @@ public struct Conv2dShape
 }
 
 /// <summary>
+/// A convolution pass seen as an implicit GEMM (no im2col buffer): out[pos, m] (+)= Σ_t A[pos, t]·B[t, m].
+/// Rows pos are the output positions (n, oy, ox) over N × OH × OW; columns m the GEMM's output
+/// channels; the reduction index t = (a, i, j) runs over A channels × RI × SJ filter taps.
+///   A[pos, t] = src[base(pos) + off(t)]   (a gather from a zero-padded source, so no bounds checks)
+///     base(n, oy, ox) = n·SrcN + (oy·SrcStride + Y0)·SrcRow + ox·SrcStride + X0
+///     off(a, i, j)    = a·SrcA + Dir·(i·SrcRow + j)
+///   B is stored (T, MPad), columns past M zero.
+///   out index(n, oy, ox, m) = n·OutN + m·OutM + (oy·OutSy + OutY0)·OutRow + ox·OutSx + OutX0.
+/// Forward: src = X padded, a = c, (i, j) = (r, s), Dir = +1, B[(c,r,s), k] = Wt[k,c,r,s], out = Y.
+/// Backward-input, one stride-parity class (ph, pw) of dX at a time: src = dY padded, a = k,
+/// r = rc + stride·i, s = sc + stride·j, Dir = −1, B[(k,i,j), c] = Wt[k,c,r,s], out = dX[.., stride·oy + ph, stride·ox + pw].
+/// </summary>
+public struct Conv2dGemm
+{
+    public int Positions, OH, OW;                 // Positions = N·OH·OW
+    public int M, MPad, T, RI, SJ;                // T = A·RI·SJ
+    public int SrcN, SrcA, SrcRow, SrcStride, Y0, X0, Dir;
+    public int OutN, OutM, OutRow, OutSy, OutY0, OutSx, OutX0;
+    public int Accumulate;                        // 0: out = Σ, 1: out += Σ
+}
+
+/// <summary>
+/// The weight gradient as a GEMM reduced over positions: dWt[k, crs] (+)= Σ_pos dYᵀ[pos, k]·X̃[pos, crs],
+/// with dYᵀ stored (N·P·Q, KPad) (columns past K zero) and X̃[pos, crs] = src[base(pos) + tap(crs)]
+/// gathered from the zero-padded input (N, C, SrcH, SrcRow):
+///   base(n, p, q) = n·SrcN + p·Stride·SrcRow + q·Stride,  tap(c, r, s) = c·SrcA + r·SrcRow + s.
+/// The positions are cut into Chunks of ChunkLength; chunk z writes out[z·OutChunk + k·CRS + crs]
+/// (partials, summed in order afterwards) or, with one chunk, adds into dWt directly.
+/// </summary>
+public struct Conv2dWeightGemm
+{
+    public int Positions, P, Q, Stride;           // Positions = N·P·Q
+    public int K, KPad, CRS, RS, S;               // CRS = C·R·S, RS = R·S
+    public int SrcN, SrcA, SrcRow;
+    public int ChunkLength, Chunks, OutChunk, Accumulate;
+}
+
+/// <summary>
 /// Conv2d without bias, NCHW (legend: N batch, C in-channels, K out-channels, H W input size,
 /// R S filter size, P Q output size).
 ///   Forward:         Y[n,k,p,q]  = Σ_{c,r,s} X[n,c,p·st+r−pad, q·st+s−pad] · Wt[k,c,r,s]
@@ -37,10 +75,33 @@ public struct Conv2dShape
 ///   Backward weight: dWt[k,c,r,s] = Σ_{n,p,q} dY[n,k,p,q] · X[n,c,p·st+r−pad, q·st+s−pad]
 /// Positions outside the input are the zero padding. Backward kernels accumulate (+=).
 ///
-/// Versions: 1 is the naive kernel (one output element per thread, grid-stride) and the oracle.
+/// Versions (each for all three passes):
+///  1. naive: one output element per thread, grid-stride; the oracle.
+///  2. implicit GEMM, register-blocked for CPU-like OpenCL devices (PoCL): each work-item owns
+///     64 consecutive channels × 2 positions (128 scalar accumulators, straight-line updates that
+///     PoCL vectorises), no shared memory. Suits 64 channels and more.
+///  3. as 2 with 16 channels × 8 positions per work-item: for narrow layers (16–48 channels).
+///  4. implicit GEMM with shared-memory tiles for GPUs: 64×64 outputs per group of 16×16 threads,
+///     4×4 per thread, 16-deep strips of both operands staged in shared memory.
+/// Versions 2–4 read operands prepared by the small kernels below (O(input + weights) work
+/// against the convolution's O(input·K·R·S)): a zero-padded copy of the gathered source, so the
+/// inner loops need no bounds checks, and the weights (or dY for the weight gradient) transposed
+/// so the block's channel direction is contiguous in memory, its columns padded with zeros to a
+/// multiple of the block width. The forward and the backward to the input are the same GEMM
+/// (<see cref="Conv2dGemm"/>): the backward is a stride-1 convolution of the padded dY with the
+/// flipped, transposed weights, done separately for each stride-parity class of dX positions
+/// (for stride 2: (h mod 2, w mod 2)), each class with its own filter taps and no zero work.
+/// The weight gradient (<see cref="Conv2dWeightGemm"/>) reduces over N·P·Q positions in chunks;
+/// the chunks' partial sums are added in a fixed order (deterministic, no atomics).
 /// </summary>
 public static class Conv2dKernels
 {
+    /// <summary>Version 4 tile: 64×64 outputs per group of 16×16 threads, reduction strips of 16.</summary>
+    public const int Tile = 64, TileK = 16, TileThreads = 16;
+
+    /// <summary>Block width (channels per work-item) of versions 2 and 3.</summary>
+    public const int Block2 = 64, Block3 = 16;
+
     /// <summary>Version 1 forward: one output element per thread.</summary>
     public static void Conv2dForwardKernel1(
         ArrayView<float> x,    // (N, C, H, W)
@@ -146,4 +207,1071 @@ public static class Conv2dKernels
             dWt[idx] += acc;
         }
     }
+
+    // ---- operand preparation for versions 2–4 -------------------------------------------------
+
+    /// <summary>
+    /// Zero-padded copy: dst[pl, y, x] = src[pl, y − top, x − left] where that lies inside the
+    /// (H, W) plane, else 0. Used for X (forward, weight gradient) and for dY (backward-input).
+    /// </summary>
+    public static void Conv2dPadKernel(
+        ArrayView<float> src,   // (planes, H, W)
+        ArrayView<float> dst,   // (planes, Hp, Wp)
+        int planes, int h, int w, int hp, int wp, int top, int left)
+    {
+        int total = planes * hp * wp;
+        for (int idx = GridStride.Start; idx < total; idx += GridStride.Step)
+        {
+            int x = idx % wp;
+            int rest = idx / wp;
+            int y = rest % hp;
+            int plane = rest / hp;
+            int sy = y - top, sx = x - left;
+            dst[idx] = sy >= 0 && sy < h && sx >= 0 && sx < w ? src[(plane * h + sy) * w + sx] : 0f;
+        }
+    }
+
+    /// <summary>Forward GEMM operand: b[(c,r,s), k] = Wt[k, c, r, s] for k &lt; K, 0 for K ≤ k &lt; MPad.</summary>
+    public static void Conv2dForwardWeightsKernel(
+        ArrayView<float> wt,    // (K, C·R·S)
+        ArrayView<float> b,     // (C·R·S, MPad)
+        int k, int crs, int mPad)
+    {
+        int total = crs * mPad;
+        for (int idx = GridStride.Start; idx < total; idx += GridStride.Step)
+        {
+            int t = idx / mPad;
+            int kk = idx - t * mPad;
+            b[idx] = kk < k ? wt[kk * crs + t] : 0f;
+        }
+    }
+
+    /// <summary>
+    /// Backward-input GEMM operand for the parity class whose taps are r = rc + st·i, s = sc + st·j:
+    /// b[(k,i,j), c] = Wt[k, c, rc + st·i, sc + st·j] for c &lt; C, 0 for C ≤ c &lt; MPad.
+    /// </summary>
+    public static void Conv2dBackwardInputWeightsKernel(
+        ArrayView<float> wt,    // (K, C, R, S)
+        ArrayView<float> b,     // (K·RI·SJ, MPad)
+        Conv2dShape g, int rc, int sc, int ri, int sj, int mPad)
+    {
+        int total = g.K * ri * sj * mPad;
+        for (int idx = GridStride.Start; idx < total; idx += GridStride.Step)
+        {
+            int t = idx / mPad;
+            int c = idx - t * mPad;
+            int j = t % sj;
+            int i = (t / sj) % ri;
+            int k = t / (sj * ri);
+            b[idx] = c < g.C ? wt[((k * g.C + c) * g.R + rc + g.Stride * i) * g.S + sc + g.Stride * j] : 0f;
+        }
+    }
+
+    /// <summary>Weight-gradient GEMM operand: dYᵀ[(n,p,q), k] = dY[n, k, p, q] for k &lt; K, 0 for K ≤ k &lt; KPad.</summary>
+    public static void Conv2dTransposeOutputGradKernel(
+        ArrayView<float> dY,    // (N, K, P, Q)
+        ArrayView<float> dyT,   // (N·P·Q, KPad)
+        int n, int k, int pq, int kPad)
+    {
+        int total = n * pq * kPad;
+        for (int idx = GridStride.Start; idx < total; idx += GridStride.Step)
+        {
+            int pos = idx / kPad;
+            int kk = idx - pos * kPad;
+            int nn = pos / pq;
+            dyT[idx] = kk < k ? dY[(nn * k + kk) * pq + pos - nn * pq] : 0f;
+        }
+    }
+
+    /// <summary>dWt[i] += Σ_z partial[z, i] for z = 0, 1, …, chunks − 1 in that order (deterministic).</summary>
+    public static void Conv2dSumPartialsKernel(
+        ArrayView<float> partial,   // (chunks, len)
+        ArrayView<float> dWt,       // (len), accumulated into
+        int chunks, int len)
+    {
+        for (int i = GridStride.Start; i < len; i += GridStride.Step)
+        {
+            float acc = 0f;
+            for (int z = 0; z < chunks; z++)
+                acc += partial[z * len + i];
+            dWt[i] += acc;
+        }
+    }
+
+    // ---- versions 2–4: entry points (the forward and the backward-input are one GEMM) --------
+
+    /// <summary>Version 2 forward: Y = the <see cref="Conv2dGemm"/> of padded X and Wtᵀ, 64 channels × 2 positions per work-item.</summary>
+    public static void Conv2dForwardKernel2(
+        ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
+        ArrayView<float> b,     // (C·R·S, MPad)
+        ArrayView<float> y,     // (N, K, P, Q)
+        Conv2dGemm g) => GatherGemm64x2(xPad, b, y, g);
+
+    /// <summary>Version 2 backward-input: dX += the <see cref="Conv2dGemm"/> of padded dY and one parity class of flipped Wt.</summary>
+    public static void Conv2dBackwardInputKernel2(
+        ArrayView<float> dYPad, // (N, K, Pp, Qp)
+        ArrayView<float> b,     // (K·RI·SJ, MPad)
+        ArrayView<float> dX,    // (N, C, H, W), accumulated into
+        Conv2dGemm g) => GatherGemm64x2(dYPad, b, dX, g);
+
+    /// <summary>Version 2 backward-weight: dWt (or chunk partials) = <see cref="Conv2dWeightGemm"/>, 64 k × 2 taps per work-item.</summary>
+    public static void Conv2dBackwardWeightKernel2(
+        ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
+        ArrayView<float> dyT,   // (N·P·Q, KPad)
+        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C, R, S) dWt accumulated into
+        Conv2dWeightGemm g) => WeightGrad64x2(xPad, dyT, dst, g);
+
+    /// <summary>Version 3 forward: as version 2 with 16 channels × 8 positions per work-item.</summary>
+    public static void Conv2dForwardKernel3(
+        ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
+        ArrayView<float> b,     // (C·R·S, MPad)
+        ArrayView<float> y,     // (N, K, P, Q)
+        Conv2dGemm g) => GatherGemm16x8(xPad, b, y, g);
+
+    /// <summary>Version 3 backward-input: as version 2 with 16 channels × 8 positions per work-item.</summary>
+    public static void Conv2dBackwardInputKernel3(
+        ArrayView<float> dYPad, // (N, K, Pp, Qp)
+        ArrayView<float> b,     // (K·RI·SJ, MPad)
+        ArrayView<float> dX,    // (N, C, H, W), accumulated into
+        Conv2dGemm g) => GatherGemm16x8(dYPad, b, dX, g);
+
+    /// <summary>Version 3 backward-weight: as version 2 with 16 k × 8 taps per work-item.</summary>
+    public static void Conv2dBackwardWeightKernel3(
+        ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
+        ArrayView<float> dyT,   // (N·P·Q, KPad)
+        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C, R, S) dWt accumulated into
+        Conv2dWeightGemm g) => WeightGrad16x8(xPad, dyT, dst, g);
+
+    /// <summary>Version 4 forward (GPU): shared-memory tiles; launch groups of 16×16 over (⌈positions/64⌉, MPad/64).</summary>
+    public static void Conv2dForwardKernel4(
+        ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
+        ArrayView<float> b,     // (C·R·S, MPad)
+        ArrayView<float> y,     // (N, K, P, Q)
+        Conv2dGemm g) => GatherGemmTiled(xPad, b, y, g);
+
+    /// <summary>Version 4 backward-input (GPU): shared-memory tiles, one parity class per launch.</summary>
+    public static void Conv2dBackwardInputKernel4(
+        ArrayView<float> dYPad, // (N, K, Pp, Qp)
+        ArrayView<float> b,     // (K·RI·SJ, MPad)
+        ArrayView<float> dX,    // (N, C, H, W), accumulated into
+        Conv2dGemm g) => GatherGemmTiled(dYPad, b, dX, g);
+
+    /// <summary>Version 4 backward-weight (GPU): shared-memory tiles over (⌈CRS/64⌉, KPad/64, chunks) groups of 16×16.</summary>
+    public static void Conv2dBackwardWeightKernel4(
+        ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
+        ArrayView<float> dyT,   // (N·P·Q, KPad)
+        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C, R, S) dWt accumulated into
+        Conv2dWeightGemm g) => WeightGradTiled(xPad, dyT, dst, g);
+
+    // ---- shared helpers ------------------------------------------------------------------------
+
+    /// <summary>base(pos) of <see cref="Conv2dGemm"/>: where position (n, oy, ox) starts gathering in src.</summary>
+    static int SourceBase(Conv2dGemm g, int pos)
+    {
+        int ohw = g.OH * g.OW;
+        int n = pos / ohw;
+        int rest = pos - n * ohw;
+        int oy = rest / g.OW;
+        int ox = rest - oy * g.OW;
+        return n * g.SrcN + (oy * g.SrcStride + g.Y0) * g.SrcRow + ox * g.SrcStride + g.X0;
+    }
+
+    /// <summary>Index of output position (n, oy, ox) at column m = 0 of <see cref="Conv2dGemm"/>.</summary>
+    static int OutputBase(Conv2dGemm g, int pos)
+    {
+        int ohw = g.OH * g.OW;
+        int n = pos / ohw;
+        int rest = pos - n * ohw;
+        int oy = rest / g.OW;
+        int ox = rest - oy * g.OW;
+        return n * g.OutN + (oy * g.OutSy + g.OutY0) * g.OutRow + ox * g.OutSx + g.OutX0;
+    }
+
+    /// <summary>tap(crs) of <see cref="Conv2dWeightGemm"/>: offset of filter tap (c, r, s) in the padded input.</summary>
+    static int Tap(Conv2dWeightGemm g, int crs)
+    {
+        int c = crs / g.RS;
+        int rs = crs - c * g.RS;
+        int r = rs / g.S;
+        return c * g.SrcA + r * g.SrcRow + rs - r * g.S;
+    }
+
+    /// <summary>dst[index] = value, or += value when accumulating; nothing outside the tensor.</summary>
+    static void Put(ArrayView<float> dst, int index, float value, bool inside, int accumulate)
+    {
+        if (inside)
+            dst[index] = accumulate != 0 ? dst[index] + value : value;
+    }
+
+    // ---- generated register blocks and tiles (unrolled by hand: ILGPU unrolls nothing) ----------
+
+    #region generated GatherGemm64x2
+    /// <summary>
+    /// <see cref="Conv2dGemm"/> with a 2×64 register block per work-item: 2 consecutive positions ×
+    /// 64 consecutive columns m, 128 scalar accumulators updated in straight-line code (PoCL turns
+    /// each row of 64 into vector multiply-adds). Blocks are numbered column-block-major so neighbouring
+    /// work-items share one strip of B; positions past the end are clamped and never stored.
+    /// </summary>
+    static void GatherGemm64x2(
+        ArrayView<float> src,   // padded source, gathered (see Conv2dGemm)
+        ArrayView<float> bmat,  // (T, MPad)
+        ArrayView<float> dst,   // output, scattered (see Conv2dGemm)
+        Conv2dGemm g)
+    {
+        int posBlocks = (g.Positions + 1) / 2;
+        int blocks = posBlocks * (g.MPad / 64);
+        int last = g.Positions - 1, om = g.OutM;
+        int rowJump = g.Dir * (g.SrcRow - g.SJ), chanJump = g.SrcA - g.Dir * g.RI * g.SrcRow;
+        for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)
+        {
+            int mb = blk / posBlocks;
+            int pos0 = (blk - mb * posBlocks) * 2, m0 = mb * 64;
+            int s0 = SourceBase(g, pos0 + 0 < last ? pos0 + 0 : last);
+            int s1 = SourceBase(g, pos0 + 1 < last ? pos0 + 1 : last);
+            float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f, c0_16 = 0f, c0_17 = 0f, c0_18 = 0f, c0_19 = 0f, c0_20 = 0f, c0_21 = 0f, c0_22 = 0f, c0_23 = 0f, c0_24 = 0f, c0_25 = 0f, c0_26 = 0f, c0_27 = 0f, c0_28 = 0f, c0_29 = 0f, c0_30 = 0f, c0_31 = 0f, c0_32 = 0f, c0_33 = 0f, c0_34 = 0f, c0_35 = 0f, c0_36 = 0f, c0_37 = 0f, c0_38 = 0f, c0_39 = 0f, c0_40 = 0f, c0_41 = 0f, c0_42 = 0f, c0_43 = 0f, c0_44 = 0f, c0_45 = 0f, c0_46 = 0f, c0_47 = 0f, c0_48 = 0f, c0_49 = 0f, c0_50 = 0f, c0_51 = 0f, c0_52 = 0f, c0_53 = 0f, c0_54 = 0f, c0_55 = 0f, c0_56 = 0f, c0_57 = 0f, c0_58 = 0f, c0_59 = 0f, c0_60 = 0f, c0_61 = 0f, c0_62 = 0f, c0_63 = 0f;
+            float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f, c1_16 = 0f, c1_17 = 0f, c1_18 = 0f, c1_19 = 0f, c1_20 = 0f, c1_21 = 0f, c1_22 = 0f, c1_23 = 0f, c1_24 = 0f, c1_25 = 0f, c1_26 = 0f, c1_27 = 0f, c1_28 = 0f, c1_29 = 0f, c1_30 = 0f, c1_31 = 0f, c1_32 = 0f, c1_33 = 0f, c1_34 = 0f, c1_35 = 0f, c1_36 = 0f, c1_37 = 0f, c1_38 = 0f, c1_39 = 0f, c1_40 = 0f, c1_41 = 0f, c1_42 = 0f, c1_43 = 0f, c1_44 = 0f, c1_45 = 0f, c1_46 = 0f, c1_47 = 0f, c1_48 = 0f, c1_49 = 0f, c1_50 = 0f, c1_51 = 0f, c1_52 = 0f, c1_53 = 0f, c1_54 = 0f, c1_55 = 0f, c1_56 = 0f, c1_57 = 0f, c1_58 = 0f, c1_59 = 0f, c1_60 = 0f, c1_61 = 0f, c1_62 = 0f, c1_63 = 0f;
+            int off = 0, i = 0, j = 0, row = m0;
+            for (int t = 0; t < g.T; t++)
+            {
+                float a0 = src[s0 + off]; float a1 = src[s1 + off];
+                float bv;
+                bv = bmat[row + 0]; c0_0 += a0 * bv; c1_0 += a1 * bv;
+                bv = bmat[row + 1]; c0_1 += a0 * bv; c1_1 += a1 * bv;
+                bv = bmat[row + 2]; c0_2 += a0 * bv; c1_2 += a1 * bv;
+                bv = bmat[row + 3]; c0_3 += a0 * bv; c1_3 += a1 * bv;
+                bv = bmat[row + 4]; c0_4 += a0 * bv; c1_4 += a1 * bv;
+                bv = bmat[row + 5]; c0_5 += a0 * bv; c1_5 += a1 * bv;
+                bv = bmat[row + 6]; c0_6 += a0 * bv; c1_6 += a1 * bv;
+                bv = bmat[row + 7]; c0_7 += a0 * bv; c1_7 += a1 * bv;
+                bv = bmat[row + 8]; c0_8 += a0 * bv; c1_8 += a1 * bv;
+                bv = bmat[row + 9]; c0_9 += a0 * bv; c1_9 += a1 * bv;
+                bv = bmat[row + 10]; c0_10 += a0 * bv; c1_10 += a1 * bv;
+                bv = bmat[row + 11]; c0_11 += a0 * bv; c1_11 += a1 * bv;
+                bv = bmat[row + 12]; c0_12 += a0 * bv; c1_12 += a1 * bv;
+                bv = bmat[row + 13]; c0_13 += a0 * bv; c1_13 += a1 * bv;
+                bv = bmat[row + 14]; c0_14 += a0 * bv; c1_14 += a1 * bv;
+                bv = bmat[row + 15]; c0_15 += a0 * bv; c1_15 += a1 * bv;
+                bv = bmat[row + 16]; c0_16 += a0 * bv; c1_16 += a1 * bv;
+                bv = bmat[row + 17]; c0_17 += a0 * bv; c1_17 += a1 * bv;
+                bv = bmat[row + 18]; c0_18 += a0 * bv; c1_18 += a1 * bv;
+                bv = bmat[row + 19]; c0_19 += a0 * bv; c1_19 += a1 * bv;
+                bv = bmat[row + 20]; c0_20 += a0 * bv; c1_20 += a1 * bv;
+                bv = bmat[row + 21]; c0_21 += a0 * bv; c1_21 += a1 * bv;
+                bv = bmat[row + 22]; c0_22 += a0 * bv; c1_22 += a1 * bv;
+                bv = bmat[row + 23]; c0_23 += a0 * bv; c1_23 += a1 * bv;
+                bv = bmat[row + 24]; c0_24 += a0 * bv; c1_24 += a1 * bv;
+                bv = bmat[row + 25]; c0_25 += a0 * bv; c1_25 += a1 * bv;
+                bv = bmat[row + 26]; c0_26 += a0 * bv; c1_26 += a1 * bv;
+                bv = bmat[row + 27]; c0_27 += a0 * bv; c1_27 += a1 * bv;
+                bv = bmat[row + 28]; c0_28 += a0 * bv; c1_28 += a1 * bv;
+                bv = bmat[row + 29]; c0_29 += a0 * bv; c1_29 += a1 * bv;
+                bv = bmat[row + 30]; c0_30 += a0 * bv; c1_30 += a1 * bv;
+                bv = bmat[row + 31]; c0_31 += a0 * bv; c1_31 += a1 * bv;
+                bv = bmat[row + 32]; c0_32 += a0 * bv; c1_32 += a1 * bv;
+                bv = bmat[row + 33]; c0_33 += a0 * bv; c1_33 += a1 * bv;
+                bv = bmat[row + 34]; c0_34 += a0 * bv; c1_34 += a1 * bv;
+                bv = bmat[row + 35]; c0_35 += a0 * bv; c1_35 += a1 * bv;
+                bv = bmat[row + 36]; c0_36 += a0 * bv; c1_36 += a1 * bv;
+                bv = bmat[row + 37]; c0_37 += a0 * bv; c1_37 += a1 * bv;
+                bv = bmat[row + 38]; c0_38 += a0 * bv; c1_38 += a1 * bv;
+                bv = bmat[row + 39]; c0_39 += a0 * bv; c1_39 += a1 * bv;
+                bv = bmat[row + 40]; c0_40 += a0 * bv; c1_40 += a1 * bv;
+                bv = bmat[row + 41]; c0_41 += a0 * bv; c1_41 += a1 * bv;
+                bv = bmat[row + 42]; c0_42 += a0 * bv; c1_42 += a1 * bv;
+                bv = bmat[row + 43]; c0_43 += a0 * bv; c1_43 += a1 * bv;
+                bv = bmat[row + 44]; c0_44 += a0 * bv; c1_44 += a1 * bv;
+                bv = bmat[row + 45]; c0_45 += a0 * bv; c1_45 += a1 * bv;
+                bv = bmat[row + 46]; c0_46 += a0 * bv; c1_46 += a1 * bv;
+                bv = bmat[row + 47]; c0_47 += a0 * bv; c1_47 += a1 * bv;
+                bv = bmat[row + 48]; c0_48 += a0 * bv; c1_48 += a1 * bv;
+                bv = bmat[row + 49]; c0_49 += a0 * bv; c1_49 += a1 * bv;
+                bv = bmat[row + 50]; c0_50 += a0 * bv; c1_50 += a1 * bv;
+                bv = bmat[row + 51]; c0_51 += a0 * bv; c1_51 += a1 * bv;
+                bv = bmat[row + 52]; c0_52 += a0 * bv; c1_52 += a1 * bv;
+                bv = bmat[row + 53]; c0_53 += a0 * bv; c1_53 += a1 * bv;
+                bv = bmat[row + 54]; c0_54 += a0 * bv; c1_54 += a1 * bv;
+                bv = bmat[row + 55]; c0_55 += a0 * bv; c1_55 += a1 * bv;
+                bv = bmat[row + 56]; c0_56 += a0 * bv; c1_56 += a1 * bv;
+                bv = bmat[row + 57]; c0_57 += a0 * bv; c1_57 += a1 * bv;
+                bv = bmat[row + 58]; c0_58 += a0 * bv; c1_58 += a1 * bv;
+                bv = bmat[row + 59]; c0_59 += a0 * bv; c1_59 += a1 * bv;
+                bv = bmat[row + 60]; c0_60 += a0 * bv; c1_60 += a1 * bv;
+                bv = bmat[row + 61]; c0_61 += a0 * bv; c1_61 += a1 * bv;
+                bv = bmat[row + 62]; c0_62 += a0 * bv; c1_62 += a1 * bv;
+                bv = bmat[row + 63]; c0_63 += a0 * bv; c1_63 += a1 * bv;
+                row += g.MPad;
+                off += g.Dir;
+                if (++j == g.SJ) { j = 0; off += rowJump; if (++i == g.RI) { i = 0; off += chanJump; } }
+            }
+            int mOk = g.M - m0;   // valid columns of this block
+            if (pos0 + 0 <= last)
+            {
+                int o = OutputBase(g, pos0 + 0) + m0 * om;
+                Put(dst, o + 0 * om, c0_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c0_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c0_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c0_3, 3 < mOk, g.Accumulate);
+                Put(dst, o + 4 * om, c0_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c0_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c0_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c0_7, 7 < mOk, g.Accumulate);
+                Put(dst, o + 8 * om, c0_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c0_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c0_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c0_11, 11 < mOk, g.Accumulate);
+                Put(dst, o + 12 * om, c0_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c0_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c0_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c0_15, 15 < mOk, g.Accumulate);
+                Put(dst, o + 16 * om, c0_16, 16 < mOk, g.Accumulate); Put(dst, o + 17 * om, c0_17, 17 < mOk, g.Accumulate); Put(dst, o + 18 * om, c0_18, 18 < mOk, g.Accumulate); Put(dst, o + 19 * om, c0_19, 19 < mOk, g.Accumulate);
+                Put(dst, o + 20 * om, c0_20, 20 < mOk, g.Accumulate); Put(dst, o + 21 * om, c0_21, 21 < mOk, g.Accumulate); Put(dst, o + 22 * om, c0_22, 22 < mOk, g.Accumulate); Put(dst, o + 23 * om, c0_23, 23 < mOk, g.Accumulate);
+                Put(dst, o + 24 * om, c0_24, 24 < mOk, g.Accumulate); Put(dst, o + 25 * om, c0_25, 25 < mOk, g.Accumulate); Put(dst, o + 26 * om, c0_26, 26 < mOk, g.Accumulate); Put(dst, o + 27 * om, c0_27, 27 < mOk, g.Accumulate);
+                Put(dst, o + 28 * om, c0_28, 28 < mOk, g.Accumulate); Put(dst, o + 29 * om, c0_29, 29 < mOk, g.Accumulate); Put(dst, o + 30 * om, c0_30, 30 < mOk, g.Accumulate); Put(dst, o + 31 * om, c0_31, 31 < mOk, g.Accumulate);
+                Put(dst, o + 32 * om, c0_32, 32 < mOk, g.Accumulate); Put(dst, o + 33 * om, c0_33, 33 < mOk, g.Accumulate); Put(dst, o + 34 * om, c0_34, 34 < mOk, g.Accumulate); Put(dst, o + 35 * om, c0_35, 35 < mOk, g.Accumulate);
+                Put(dst, o + 36 * om, c0_36, 36 < mOk, g.Accumulate); Put(dst, o + 37 * om, c0_37, 37 < mOk, g.Accumulate); Put(dst, o + 38 * om, c0_38, 38 < mOk, g.Accumulate); Put(dst, o + 39 * om, c0_39, 39 < mOk, g.Accumulate);
+                Put(dst, o + 40 * om, c0_40, 40 < mOk, g.Accumulate); Put(dst, o + 41 * om, c0_41, 41 < mOk, g.Accumulate); Put(dst, o + 42 * om, c0_42, 42 < mOk, g.Accumulate); Put(dst, o + 43 * om, c0_43, 43 < mOk, g.Accumulate);
+                Put(dst, o + 44 * om, c0_44, 44 < mOk, g.Accumulate); Put(dst, o + 45 * om, c0_45, 45 < mOk, g.Accumulate); Put(dst, o + 46 * om, c0_46, 46 < mOk, g.Accumulate); Put(dst, o + 47 * om, c0_47, 47 < mOk, g.Accumulate);
+                Put(dst, o + 48 * om, c0_48, 48 < mOk, g.Accumulate); Put(dst, o + 49 * om, c0_49, 49 < mOk, g.Accumulate); Put(dst, o + 50 * om, c0_50, 50 < mOk, g.Accumulate); Put(dst, o + 51 * om, c0_51, 51 < mOk, g.Accumulate);
+                Put(dst, o + 52 * om, c0_52, 52 < mOk, g.Accumulate); Put(dst, o + 53 * om, c0_53, 53 < mOk, g.Accumulate); Put(dst, o + 54 * om, c0_54, 54 < mOk, g.Accumulate); Put(dst, o + 55 * om, c0_55, 55 < mOk, g.Accumulate);
+                Put(dst, o + 56 * om, c0_56, 56 < mOk, g.Accumulate); Put(dst, o + 57 * om, c0_57, 57 < mOk, g.Accumulate); Put(dst, o + 58 * om, c0_58, 58 < mOk, g.Accumulate); Put(dst, o + 59 * om, c0_59, 59 < mOk, g.Accumulate);
+                Put(dst, o + 60 * om, c0_60, 60 < mOk, g.Accumulate); Put(dst, o + 61 * om, c0_61, 61 < mOk, g.Accumulate); Put(dst, o + 62 * om, c0_62, 62 < mOk, g.Accumulate); Put(dst, o + 63 * om, c0_63, 63 < mOk, g.Accumulate);
+            }
+            if (pos0 + 1 <= last)
+            {
+                int o = OutputBase(g, pos0 + 1) + m0 * om;
+                Put(dst, o + 0 * om, c1_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c1_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c1_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c1_3, 3 < mOk, g.Accumulate);
+                Put(dst, o + 4 * om, c1_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c1_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c1_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c1_7, 7 < mOk, g.Accumulate);
+                Put(dst, o + 8 * om, c1_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c1_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c1_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c1_11, 11 < mOk, g.Accumulate);
+                Put(dst, o + 12 * om, c1_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c1_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c1_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c1_15, 15 < mOk, g.Accumulate);
+                Put(dst, o + 16 * om, c1_16, 16 < mOk, g.Accumulate); Put(dst, o + 17 * om, c1_17, 17 < mOk, g.Accumulate); Put(dst, o + 18 * om, c1_18, 18 < mOk, g.Accumulate); Put(dst, o + 19 * om, c1_19, 19 < mOk, g.Accumulate);
+                Put(dst, o + 20 * om, c1_20, 20 < mOk, g.Accumulate); Put(dst, o + 21 * om, c1_21, 21 < mOk, g.Accumulate); Put(dst, o + 22 * om, c1_22, 22 < mOk, g.Accumulate); Put(dst, o + 23 * om, c1_23, 23 < mOk, g.Accumulate);
+                Put(dst, o + 24 * om, c1_24, 24 < mOk, g.Accumulate); Put(dst, o + 25 * om, c1_25, 25 < mOk, g.Accumulate); Put(dst, o + 26 * om, c1_26, 26 < mOk, g.Accumulate); Put(dst, o + 27 * om, c1_27, 27 < mOk, g.Accumulate);
+                Put(dst, o + 28 * om, c1_28, 28 < mOk, g.Accumulate); Put(dst, o + 29 * om, c1_29, 29 < mOk, g.Accumulate); Put(dst, o + 30 * om, c1_30, 30 < mOk, g.Accumulate); Put(dst, o + 31 * om, c1_31, 31 < mOk, g.Accumulate);
+                Put(dst, o + 32 * om, c1_32, 32 < mOk, g.Accumulate); Put(dst, o + 33 * om, c1_33, 33 < mOk, g.Accumulate); Put(dst, o + 34 * om, c1_34, 34 < mOk, g.Accumulate); Put(dst, o + 35 * om, c1_35, 35 < mOk, g.Accumulate);
+                Put(dst, o + 36 * om, c1_36, 36 < mOk, g.Accumulate); Put(dst, o + 37 * om, c1_37, 37 < mOk, g.Accumulate); Put(dst, o + 38 * om, c1_38, 38 < mOk, g.Accumulate); Put(dst, o + 39 * om, c1_39, 39 < mOk, g.Accumulate);
+                Put(dst, o + 40 * om, c1_40, 40 < mOk, g.Accumulate); Put(dst, o + 41 * om, c1_41, 41 < mOk, g.Accumulate); Put(dst, o + 42 * om, c1_42, 42 < mOk, g.Accumulate); Put(dst, o + 43 * om, c1_43, 43 < mOk, g.Accumulate);
+                Put(dst, o + 44 * om, c1_44, 44 < mOk, g.Accumulate); Put(dst, o + 45 * om, c1_45, 45 < mOk, g.Accumulate); Put(dst, o + 46 * om, c1_46, 46 < mOk, g.Accumulate); Put(dst, o + 47 * om, c1_47, 47 < mOk, g.Accumulate);
+                Put(dst, o + 48 * om, c1_48, 48 < mOk, g.Accumulate); Put(dst, o + 49 * om, c1_49, 49 < mOk, g.Accumulate); Put(dst, o + 50 * om, c1_50, 50 < mOk, g.Accumulate); Put(dst, o + 51 * om, c1_51, 51 < mOk, g.Accumulate);
+                Put(dst, o + 52 * om, c1_52, 52 < mOk, g.Accumulate); Put(dst, o + 53 * om, c1_53, 53 < mOk, g.Accumulate); Put(dst, o + 54 * om, c1_54, 54 < mOk, g.Accumulate); Put(dst, o + 55 * om, c1_55, 55 < mOk, g.Accumulate);
+                Put(dst, o + 56 * om, c1_56, 56 < mOk, g.Accumulate); Put(dst, o + 57 * om, c1_57, 57 < mOk, g.Accumulate); Put(dst, o + 58 * om, c1_58, 58 < mOk, g.Accumulate); Put(dst, o + 59 * om, c1_59, 59 < mOk, g.Accumulate);
+                Put(dst, o + 60 * om, c1_60, 60 < mOk, g.Accumulate); Put(dst, o + 61 * om, c1_61, 61 < mOk, g.Accumulate); Put(dst, o + 62 * om, c1_62, 62 < mOk, g.Accumulate); Put(dst, o + 63 * om, c1_63, 63 < mOk, g.Accumulate);
+            }
+        }
+    }
+    #endregion
+
+    #region generated WeightGrad64x2
+    /// <summary>
+    /// <see cref="Conv2dWeightGemm"/> with a 2×64 register block per work-item: 64 consecutive k ×
+    /// 2 consecutive taps crs, summed over one chunk of positions in order. Blocks are numbered
+    /// chunk-major, then k-block, then tap-block, so neighbouring work-items share one chunk of dYᵀ.
+    /// </summary>
+    static void WeightGrad64x2(
+        ArrayView<float> src,   // (N, C, SrcH, SrcRow) zero-padded input
+        ArrayView<float> dyT,   // (N·P·Q, KPad)
+        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C·R·S) dWt
+        Conv2dWeightGemm g)
+    {
+        int tapBlocks = (g.CRS + 1) / 2, kBlocks = g.KPad / 64;
+        int blocks = g.Chunks * kBlocks * tapBlocks;
+        int pq = g.P * g.Q, lastTap = g.CRS - 1, crs = g.CRS;
+        int rowJump = g.Stride * g.SrcRow - g.Q * g.Stride, imageJump = g.SrcN - g.P * g.Stride * g.SrcRow;
+        for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)
+        {
+            int rest = blk / tapBlocks;
+            int chunk = rest / kBlocks;
+            int k0 = (rest - chunk * kBlocks) * 64, t0 = (blk - rest * tapBlocks) * 2;
+            int o0 = Tap(g, t0 + 0 < lastTap ? t0 + 0 : lastTap);
+            int o1 = Tap(g, t0 + 1 < lastTap ? t0 + 1 : lastTap);
+            int start = chunk * g.ChunkLength;
+            int end = start + g.ChunkLength < g.Positions ? start + g.ChunkLength : g.Positions;
+            int n = start / pq, p = (start - n * pq) / g.Q, q = start - n * pq - p * g.Q;
+            int sb = n * g.SrcN + p * g.Stride * g.SrcRow + q * g.Stride;
+            int row = start * g.KPad + k0;
+            float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f, c0_16 = 0f, c0_17 = 0f, c0_18 = 0f, c0_19 = 0f, c0_20 = 0f, c0_21 = 0f, c0_22 = 0f, c0_23 = 0f, c0_24 = 0f, c0_25 = 0f, c0_26 = 0f, c0_27 = 0f, c0_28 = 0f, c0_29 = 0f, c0_30 = 0f, c0_31 = 0f, c0_32 = 0f, c0_33 = 0f, c0_34 = 0f, c0_35 = 0f, c0_36 = 0f, c0_37 = 0f, c0_38 = 0f, c0_39 = 0f, c0_40 = 0f, c0_41 = 0f, c0_42 = 0f, c0_43 = 0f, c0_44 = 0f, c0_45 = 0f, c0_46 = 0f, c0_47 = 0f, c0_48 = 0f, c0_49 = 0f, c0_50 = 0f, c0_51 = 0f, c0_52 = 0f, c0_53 = 0f, c0_54 = 0f, c0_55 = 0f, c0_56 = 0f, c0_57 = 0f, c0_58 = 0f, c0_59 = 0f, c0_60 = 0f, c0_61 = 0f, c0_62 = 0f, c0_63 = 0f;
+            float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f, c1_16 = 0f, c1_17 = 0f, c1_18 = 0f, c1_19 = 0f, c1_20 = 0f, c1_21 = 0f, c1_22 = 0f, c1_23 = 0f, c1_24 = 0f, c1_25 = 0f, c1_26 = 0f, c1_27 = 0f, c1_28 = 0f, c1_29 = 0f, c1_30 = 0f, c1_31 = 0f, c1_32 = 0f, c1_33 = 0f, c1_34 = 0f, c1_35 = 0f, c1_36 = 0f, c1_37 = 0f, c1_38 = 0f, c1_39 = 0f, c1_40 = 0f, c1_41 = 0f, c1_42 = 0f, c1_43 = 0f, c1_44 = 0f, c1_45 = 0f, c1_46 = 0f, c1_47 = 0f, c1_48 = 0f, c1_49 = 0f, c1_50 = 0f, c1_51 = 0f, c1_52 = 0f, c1_53 = 0f, c1_54 = 0f, c1_55 = 0f, c1_56 = 0f, c1_57 = 0f, c1_58 = 0f, c1_59 = 0f, c1_60 = 0f, c1_61 = 0f, c1_62 = 0f, c1_63 = 0f;
+            for (int pos = start; pos < end; pos++)
+            {
+                float a0 = src[sb + o0]; float a1 = src[sb + o1];
+                float bv;
+                bv = dyT[row + 0]; c0_0 += a0 * bv; c1_0 += a1 * bv;
+                bv = dyT[row + 1]; c0_1 += a0 * bv; c1_1 += a1 * bv;
+                bv = dyT[row + 2]; c0_2 += a0 * bv; c1_2 += a1 * bv;
+                bv = dyT[row + 3]; c0_3 += a0 * bv; c1_3 += a1 * bv;
+                bv = dyT[row + 4]; c0_4 += a0 * bv; c1_4 += a1 * bv;
+                bv = dyT[row + 5]; c0_5 += a0 * bv; c1_5 += a1 * bv;
+                bv = dyT[row + 6]; c0_6 += a0 * bv; c1_6 += a1 * bv;
+                bv = dyT[row + 7]; c0_7 += a0 * bv; c1_7 += a1 * bv;
+                bv = dyT[row + 8]; c0_8 += a0 * bv; c1_8 += a1 * bv;
+                bv = dyT[row + 9]; c0_9 += a0 * bv; c1_9 += a1 * bv;
+                bv = dyT[row + 10]; c0_10 += a0 * bv; c1_10 += a1 * bv;
+                bv = dyT[row + 11]; c0_11 += a0 * bv; c1_11 += a1 * bv;
+                bv = dyT[row + 12]; c0_12 += a0 * bv; c1_12 += a1 * bv;
+                bv = dyT[row + 13]; c0_13 += a0 * bv; c1_13 += a1 * bv;
+                bv = dyT[row + 14]; c0_14 += a0 * bv; c1_14 += a1 * bv;
+                bv = dyT[row + 15]; c0_15 += a0 * bv; c1_15 += a1 * bv;
+                bv = dyT[row + 16]; c0_16 += a0 * bv; c1_16 += a1 * bv;
+                bv = dyT[row + 17]; c0_17 += a0 * bv; c1_17 += a1 * bv;
+                bv = dyT[row + 18]; c0_18 += a0 * bv; c1_18 += a1 * bv;
+                bv = dyT[row + 19]; c0_19 += a0 * bv; c1_19 += a1 * bv;
+                bv = dyT[row + 20]; c0_20 += a0 * bv; c1_20 += a1 * bv;
+                bv = dyT[row + 21]; c0_21 += a0 * bv; c1_21 += a1 * bv;
+                bv = dyT[row + 22]; c0_22 += a0 * bv; c1_22 += a1 * bv;
+                bv = dyT[row + 23]; c0_23 += a0 * bv; c1_23 += a1 * bv;
+                bv = dyT[row + 24]; c0_24 += a0 * bv; c1_24 += a1 * bv;
+                bv = dyT[row + 25]; c0_25 += a0 * bv; c1_25 += a1 * bv;
+                bv = dyT[row + 26]; c0_26 += a0 * bv; c1_26 += a1 * bv;
+                bv = dyT[row + 27]; c0_27 += a0 * bv; c1_27 += a1 * bv;
+                bv = dyT[row + 28]; c0_28 += a0 * bv; c1_28 += a1 * bv;
+                bv = dyT[row + 29]; c0_29 += a0 * bv; c1_29 += a1 * bv;
+                bv = dyT[row + 30]; c0_30 += a0 * bv; c1_30 += a1 * bv;
+                bv = dyT[row + 31]; c0_31 += a0 * bv; c1_31 += a1 * bv;
+                bv = dyT[row + 32]; c0_32 += a0 * bv; c1_32 += a1 * bv;
+                bv = dyT[row + 33]; c0_33 += a0 * bv; c1_33 += a1 * bv;
+                bv = dyT[row + 34]; c0_34 += a0 * bv; c1_34 += a1 * bv;
+                bv = dyT[row + 35]; c0_35 += a0 * bv; c1_35 += a1 * bv;
+                bv = dyT[row + 36]; c0_36 += a0 * bv; c1_36 += a1 * bv;
+                bv = dyT[row + 37]; c0_37 += a0 * bv; c1_37 += a1 * bv;
+                bv = dyT[row + 38]; c0_38 += a0 * bv; c1_38 += a1 * bv;
+                bv = dyT[row + 39]; c0_39 += a0 * bv; c1_39 += a1 * bv;
+                bv = dyT[row + 40]; c0_40 += a0 * bv; c1_40 += a1 * bv;
+                bv = dyT[row + 41]; c0_41 += a0 * bv; c1_41 += a1 * bv;
+                bv = dyT[row + 42]; c0_42 += a0 * bv; c1_42 += a1 * bv;
+                bv = dyT[row + 43]; c0_43 += a0 * bv; c1_43 += a1 * bv;
+                bv = dyT[row + 44]; c0_44 += a0 * bv; c1_44 += a1 * bv;
+                bv = dyT[row + 45]; c0_45 += a0 * bv; c1_45 += a1 * bv;
+                bv = dyT[row + 46]; c0_46 += a0 * bv; c1_46 += a1 * bv;
+                bv = dyT[row + 47]; c0_47 += a0 * bv; c1_47 += a1 * bv;
+                bv = dyT[row + 48]; c0_48 += a0 * bv; c1_48 += a1 * bv;
+                bv = dyT[row + 49]; c0_49 += a0 * bv; c1_49 += a1 * bv;
+                bv = dyT[row + 50]; c0_50 += a0 * bv; c1_50 += a1 * bv;
+                bv = dyT[row + 51]; c0_51 += a0 * bv; c1_51 += a1 * bv;
+                bv = dyT[row + 52]; c0_52 += a0 * bv; c1_52 += a1 * bv;
+                bv = dyT[row + 53]; c0_53 += a0 * bv; c1_53 += a1 * bv;
+                bv = dyT[row + 54]; c0_54 += a0 * bv; c1_54 += a1 * bv;
+                bv = dyT[row + 55]; c0_55 += a0 * bv; c1_55 += a1 * bv;
+                bv = dyT[row + 56]; c0_56 += a0 * bv; c1_56 += a1 * bv;
+                bv = dyT[row + 57]; c0_57 += a0 * bv; c1_57 += a1 * bv;
+                bv = dyT[row + 58]; c0_58 += a0 * bv; c1_58 += a1 * bv;
+                bv = dyT[row + 59]; c0_59 += a0 * bv; c1_59 += a1 * bv;
+                bv = dyT[row + 60]; c0_60 += a0 * bv; c1_60 += a1 * bv;
+                bv = dyT[row + 61]; c0_61 += a0 * bv; c1_61 += a1 * bv;
+                bv = dyT[row + 62]; c0_62 += a0 * bv; c1_62 += a1 * bv;
+                bv = dyT[row + 63]; c0_63 += a0 * bv; c1_63 += a1 * bv;
+                row += g.KPad;
+                sb += g.Stride;
+                if (++q == g.Q) { q = 0; sb += rowJump; if (++p == g.P) { p = 0; sb += imageJump; } }
+            }
+            int kOk = g.K - k0;   // valid rows k of this block
+            if (t0 + 0 <= lastTap)
+            {
+                int o = chunk * g.OutChunk + k0 * crs + t0 + 0;
+                Put(dst, o + 0 * crs, c0_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c0_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c0_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c0_3, 3 < kOk, g.Accumulate);
+                Put(dst, o + 4 * crs, c0_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c0_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c0_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c0_7, 7 < kOk, g.Accumulate);
+                Put(dst, o + 8 * crs, c0_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c0_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c0_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c0_11, 11 < kOk, g.Accumulate);
+                Put(dst, o + 12 * crs, c0_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c0_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c0_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c0_15, 15 < kOk, g.Accumulate);
+                Put(dst, o + 16 * crs, c0_16, 16 < kOk, g.Accumulate); Put(dst, o + 17 * crs, c0_17, 17 < kOk, g.Accumulate); Put(dst, o + 18 * crs, c0_18, 18 < kOk, g.Accumulate); Put(dst, o + 19 * crs, c0_19, 19 < kOk, g.Accumulate);
+                Put(dst, o + 20 * crs, c0_20, 20 < kOk, g.Accumulate); Put(dst, o + 21 * crs, c0_21, 21 < kOk, g.Accumulate); Put(dst, o + 22 * crs, c0_22, 22 < kOk, g.Accumulate); Put(dst, o + 23 * crs, c0_23, 23 < kOk, g.Accumulate);
+                Put(dst, o + 24 * crs, c0_24, 24 < kOk, g.Accumulate); Put(dst, o + 25 * crs, c0_25, 25 < kOk, g.Accumulate); Put(dst, o + 26 * crs, c0_26, 26 < kOk, g.Accumulate); Put(dst, o + 27 * crs, c0_27, 27 < kOk, g.Accumulate);
+                Put(dst, o + 28 * crs, c0_28, 28 < kOk, g.Accumulate); Put(dst, o + 29 * crs, c0_29, 29 < kOk, g.Accumulate); Put(dst, o + 30 * crs, c0_30, 30 < kOk, g.Accumulate); Put(dst, o + 31 * crs, c0_31, 31 < kOk, g.Accumulate);
+                Put(dst, o + 32 * crs, c0_32, 32 < kOk, g.Accumulate); Put(dst, o + 33 * crs, c0_33, 33 < kOk, g.Accumulate); Put(dst, o + 34 * crs, c0_34, 34 < kOk, g.Accumulate); Put(dst, o + 35 * crs, c0_35, 35 < kOk, g.Accumulate);
+                Put(dst, o + 36 * crs, c0_36, 36 < kOk, g.Accumulate); Put(dst, o + 37 * crs, c0_37, 37 < kOk, g.Accumulate); Put(dst, o + 38 * crs, c0_38, 38 < kOk, g.Accumulate); Put(dst, o + 39 * crs, c0_39, 39 < kOk, g.Accumulate);
+                Put(dst, o + 40 * crs, c0_40, 40 < kOk, g.Accumulate); Put(dst, o + 41 * crs, c0_41, 41 < kOk, g.Accumulate); Put(dst, o + 42 * crs, c0_42, 42 < kOk, g.Accumulate); Put(dst, o + 43 * crs, c0_43, 43 < kOk, g.Accumulate);
+                Put(dst, o + 44 * crs, c0_44, 44 < kOk, g.Accumulate); Put(dst, o + 45 * crs, c0_45, 45 < kOk, g.Accumulate); Put(dst, o + 46 * crs, c0_46, 46 < kOk, g.Accumulate); Put(dst, o + 47 * crs, c0_47, 47 < kOk, g.Accumulate);
+                Put(dst, o + 48 * crs, c0_48, 48 < kOk, g.Accumulate); Put(dst, o + 49 * crs, c0_49, 49 < kOk, g.Accumulate); Put(dst, o + 50 * crs, c0_50, 50 < kOk, g.Accumulate); Put(dst, o + 51 * crs, c0_51, 51 < kOk, g.Accumulate);
+                Put(dst, o + 52 * crs, c0_52, 52 < kOk, g.Accumulate); Put(dst, o + 53 * crs, c0_53, 53 < kOk, g.Accumulate); Put(dst, o + 54 * crs, c0_54, 54 < kOk, g.Accumulate); Put(dst, o + 55 * crs, c0_55, 55 < kOk, g.Accumulate);
+                Put(dst, o + 56 * crs, c0_56, 56 < kOk, g.Accumulate); Put(dst, o + 57 * crs, c0_57, 57 < kOk, g.Accumulate); Put(dst, o + 58 * crs, c0_58, 58 < kOk, g.Accumulate); Put(dst, o + 59 * crs, c0_59, 59 < kOk, g.Accumulate);
+                Put(dst, o + 60 * crs, c0_60, 60 < kOk, g.Accumulate); Put(dst, o + 61 * crs, c0_61, 61 < kOk, g.Accumulate); Put(dst, o + 62 * crs, c0_62, 62 < kOk, g.Accumulate); Put(dst, o + 63 * crs, c0_63, 63 < kOk, g.Accumulate);
+            }
+            if (t0 + 1 <= lastTap)
+            {
+                int o = chunk * g.OutChunk + k0 * crs + t0 + 1;
+                Put(dst, o + 0 * crs, c1_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c1_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c1_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c1_3, 3 < kOk, g.Accumulate);
+                Put(dst, o + 4 * crs, c1_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c1_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c1_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c1_7, 7 < kOk, g.Accumulate);
+                Put(dst, o + 8 * crs, c1_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c1_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c1_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c1_11, 11 < kOk, g.Accumulate);
+                Put(dst, o + 12 * crs, c1_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c1_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c1_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c1_15, 15 < kOk, g.Accumulate);
+                Put(dst, o + 16 * crs, c1_16, 16 < kOk, g.Accumulate); Put(dst, o + 17 * crs, c1_17, 17 < kOk, g.Accumulate); Put(dst, o + 18 * crs, c1_18, 18 < kOk, g.Accumulate); Put(dst, o + 19 * crs, c1_19, 19 < kOk, g.Accumulate);
+                Put(dst, o + 20 * crs, c1_20, 20 < kOk, g.Accumulate); Put(dst, o + 21 * crs, c1_21, 21 < kOk, g.Accumulate); Put(dst, o + 22 * crs, c1_22, 22 < kOk, g.Accumulate); Put(dst, o + 23 * crs, c1_23, 23 < kOk, g.Accumulate);
+                Put(dst, o + 24 * crs, c1_24, 24 < kOk, g.Accumulate); Put(dst, o + 25 * crs, c1_25, 25 < kOk, g.Accumulate); Put(dst, o + 26 * crs, c1_26, 26 < kOk, g.Accumulate); Put(dst, o + 27 * crs, c1_27, 27 < kOk, g.Accumulate);
+                Put(dst, o + 28 * crs, c1_28, 28 < kOk, g.Accumulate); Put(dst, o + 29 * crs, c1_29, 29 < kOk, g.Accumulate); Put(dst, o + 30 * crs, c1_30, 30 < kOk, g.Accumulate); Put(dst, o + 31 * crs, c1_31, 31 < kOk, g.Accumulate);
+                Put(dst, o + 32 * crs, c1_32, 32 < kOk, g.Accumulate); Put(dst, o + 33 * crs, c1_33, 33 < kOk, g.Accumulate); Put(dst, o + 34 * crs, c1_34, 34 < kOk, g.Accumulate); Put(dst, o + 35 * crs, c1_35, 35 < kOk, g.Accumulate);
+                Put(dst, o + 36 * crs, c1_36, 36 < kOk, g.Accumulate); Put(dst, o + 37 * crs, c1_37, 37 < kOk, g.Accumulate); Put(dst, o + 38 * crs, c1_38, 38 < kOk, g.Accumulate); Put(dst, o + 39 * crs, c1_39, 39 < kOk, g.Accumulate);
+                Put(dst, o + 40 * crs, c1_40, 40 < kOk, g.Accumulate); Put(dst, o + 41 * crs, c1_41, 41 < kOk, g.Accumulate); Put(dst, o + 42 * crs, c1_42, 42 < kOk, g.Accumulate); Put(dst, o + 43 * crs, c1_43, 43 < kOk, g.Accumulate);
+                Put(dst, o + 44 * crs, c1_44, 44 < kOk, g.Accumulate); Put(dst, o + 45 * crs, c1_45, 45 < kOk, g.Accumulate); Put(dst, o + 46 * crs, c1_46, 46 < kOk, g.Accumulate); Put(dst, o + 47 * crs, c1_47, 47 < kOk, g.Accumulate);
+                Put(dst, o + 48 * crs, c1_48, 48 < kOk, g.Accumulate); Put(dst, o + 49 * crs, c1_49, 49 < kOk, g.Accumulate); Put(dst, o + 50 * crs, c1_50, 50 < kOk, g.Accumulate); Put(dst, o + 51 * crs, c1_51, 51 < kOk, g.Accumulate);
+                Put(dst, o + 52 * crs, c1_52, 52 < kOk, g.Accumulate); Put(dst, o + 53 * crs, c1_53, 53 < kOk, g.Accumulate); Put(dst, o + 54 * crs, c1_54, 54 < kOk, g.Accumulate); Put(dst, o + 55 * crs, c1_55, 55 < kOk, g.Accumulate);
+                Put(dst, o + 56 * crs, c1_56, 56 < kOk, g.Accumulate); Put(dst, o + 57 * crs, c1_57, 57 < kOk, g.Accumulate); Put(dst, o + 58 * crs, c1_58, 58 < kOk, g.Accumulate); Put(dst, o + 59 * crs, c1_59, 59 < kOk, g.Accumulate);
+                Put(dst, o + 60 * crs, c1_60, 60 < kOk, g.Accumulate); Put(dst, o + 61 * crs, c1_61, 61 < kOk, g.Accumulate); Put(dst, o + 62 * crs, c1_62, 62 < kOk, g.Accumulate); Put(dst, o + 63 * crs, c1_63, 63 < kOk, g.Accumulate);
+            }
+        }
+    }
+    #endregion
+
+    #region generated GatherGemm16x8
+    /// <summary>
+    /// <see cref="Conv2dGemm"/> with a 8×16 register block per work-item: 8 consecutive positions ×
+    /// 16 consecutive columns m, 128 scalar accumulators updated in straight-line code (PoCL turns
+    /// each row of 16 into vector multiply-adds). Blocks are numbered column-block-major so neighbouring
+    /// work-items share one strip of B; positions past the end are clamped and never stored.
+    /// </summary>
+    static void GatherGemm16x8(
+        ArrayView<float> src,   // padded source, gathered (see Conv2dGemm)
+        ArrayView<float> bmat,  // (T, MPad)
+        ArrayView<float> dst,   // output, scattered (see Conv2dGemm)
+        Conv2dGemm g)
+    {
+        int posBlocks = (g.Positions + 7) / 8;
+        int blocks = posBlocks * (g.MPad / 16);
+        int last = g.Positions - 1, om = g.OutM;
+        int rowJump = g.Dir * (g.SrcRow - g.SJ), chanJump = g.SrcA - g.Dir * g.RI * g.SrcRow;
+        for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)
+        {
+            int mb = blk / posBlocks;
+            int pos0 = (blk - mb * posBlocks) * 8, m0 = mb * 16;
+            int s0 = SourceBase(g, pos0 + 0 < last ? pos0 + 0 : last);
+            int s1 = SourceBase(g, pos0 + 1 < last ? pos0 + 1 : last);
+            int s2 = SourceBase(g, pos0 + 2 < last ? pos0 + 2 : last);
+            int s3 = SourceBase(g, pos0 + 3 < last ? pos0 + 3 : last);
+            int s4 = SourceBase(g, pos0 + 4 < last ? pos0 + 4 : last);
+            int s5 = SourceBase(g, pos0 + 5 < last ? pos0 + 5 : last);
+            int s6 = SourceBase(g, pos0 + 6 < last ? pos0 + 6 : last);
+            int s7 = SourceBase(g, pos0 + 7 < last ? pos0 + 7 : last);
+            float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f;
+            float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f;
+            float c2_0 = 0f, c2_1 = 0f, c2_2 = 0f, c2_3 = 0f, c2_4 = 0f, c2_5 = 0f, c2_6 = 0f, c2_7 = 0f, c2_8 = 0f, c2_9 = 0f, c2_10 = 0f, c2_11 = 0f, c2_12 = 0f, c2_13 = 0f, c2_14 = 0f, c2_15 = 0f;
+            float c3_0 = 0f, c3_1 = 0f, c3_2 = 0f, c3_3 = 0f, c3_4 = 0f, c3_5 = 0f, c3_6 = 0f, c3_7 = 0f, c3_8 = 0f, c3_9 = 0f, c3_10 = 0f, c3_11 = 0f, c3_12 = 0f, c3_13 = 0f, c3_14 = 0f, c3_15 = 0f;
+            float c4_0 = 0f, c4_1 = 0f, c4_2 = 0f, c4_3 = 0f, c4_4 = 0f, c4_5 = 0f, c4_6 = 0f, c4_7 = 0f, c4_8 = 0f, c4_9 = 0f, c4_10 = 0f, c4_11 = 0f, c4_12 = 0f, c4_13 = 0f, c4_14 = 0f, c4_15 = 0f;
+            float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f, c5_4 = 0f, c5_5 = 0f, c5_6 = 0f, c5_7 = 0f, c5_8 = 0f, c5_9 = 0f, c5_10 = 0f, c5_11 = 0f, c5_12 = 0f, c5_13 = 0f, c5_14 = 0f, c5_15 = 0f;
+            float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f, c6_4 = 0f, c6_5 = 0f, c6_6 = 0f, c6_7 = 0f, c6_8 = 0f, c6_9 = 0f, c6_10 = 0f, c6_11 = 0f, c6_12 = 0f, c6_13 = 0f, c6_14 = 0f, c6_15 = 0f;
+            float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f, c7_4 = 0f, c7_5 = 0f, c7_6 = 0f, c7_7 = 0f, c7_8 = 0f, c7_9 = 0f, c7_10 = 0f, c7_11 = 0f, c7_12 = 0f, c7_13 = 0f, c7_14 = 0f, c7_15 = 0f;
+            int off = 0, i = 0, j = 0, row = m0;
+            for (int t = 0; t < g.T; t++)
+            {
+                float a0 = src[s0 + off]; float a1 = src[s1 + off]; float a2 = src[s2 + off]; float a3 = src[s3 + off]; float a4 = src[s4 + off]; float a5 = src[s5 + off]; float a6 = src[s6 + off]; float a7 = src[s7 + off];
+                float bv;
+                bv = bmat[row + 0]; c0_0 += a0 * bv; c1_0 += a1 * bv; c2_0 += a2 * bv; c3_0 += a3 * bv; c4_0 += a4 * bv; c5_0 += a5 * bv; c6_0 += a6 * bv; c7_0 += a7 * bv;
+                bv = bmat[row + 1]; c0_1 += a0 * bv; c1_1 += a1 * bv; c2_1 += a2 * bv; c3_1 += a3 * bv; c4_1 += a4 * bv; c5_1 += a5 * bv; c6_1 += a6 * bv; c7_1 += a7 * bv;
+                bv = bmat[row + 2]; c0_2 += a0 * bv; c1_2 += a1 * bv; c2_2 += a2 * bv; c3_2 += a3 * bv; c4_2 += a4 * bv; c5_2 += a5 * bv; c6_2 += a6 * bv; c7_2 += a7 * bv;
+                bv = bmat[row + 3]; c0_3 += a0 * bv; c1_3 += a1 * bv; c2_3 += a2 * bv; c3_3 += a3 * bv; c4_3 += a4 * bv; c5_3 += a5 * bv; c6_3 += a6 * bv; c7_3 += a7 * bv;
+                bv = bmat[row + 4]; c0_4 += a0 * bv; c1_4 += a1 * bv; c2_4 += a2 * bv; c3_4 += a3 * bv; c4_4 += a4 * bv; c5_4 += a5 * bv; c6_4 += a6 * bv; c7_4 += a7 * bv;
+                bv = bmat[row + 5]; c0_5 += a0 * bv; c1_5 += a1 * bv; c2_5 += a2 * bv; c3_5 += a3 * bv; c4_5 += a4 * bv; c5_5 += a5 * bv; c6_5 += a6 * bv; c7_5 += a7 * bv;
+                bv = bmat[row + 6]; c0_6 += a0 * bv; c1_6 += a1 * bv; c2_6 += a2 * bv; c3_6 += a3 * bv; c4_6 += a4 * bv; c5_6 += a5 * bv; c6_6 += a6 * bv; c7_6 += a7 * bv;
+                bv = bmat[row + 7]; c0_7 += a0 * bv; c1_7 += a1 * bv; c2_7 += a2 * bv; c3_7 += a3 * bv; c4_7 += a4 * bv; c5_7 += a5 * bv; c6_7 += a6 * bv; c7_7 += a7 * bv;
+                bv = bmat[row + 8]; c0_8 += a0 * bv; c1_8 += a1 * bv; c2_8 += a2 * bv; c3_8 += a3 * bv; c4_8 += a4 * bv; c5_8 += a5 * bv; c6_8 += a6 * bv; c7_8 += a7 * bv;
+                bv = bmat[row + 9]; c0_9 += a0 * bv; c1_9 += a1 * bv; c2_9 += a2 * bv; c3_9 += a3 * bv; c4_9 += a4 * bv; c5_9 += a5 * bv; c6_9 += a6 * bv; c7_9 += a7 * bv;
+                bv = bmat[row + 10]; c0_10 += a0 * bv; c1_10 += a1 * bv; c2_10 += a2 * bv; c3_10 += a3 * bv; c4_10 += a4 * bv; c5_10 += a5 * bv; c6_10 += a6 * bv; c7_10 += a7 * bv;
+                bv = bmat[row + 11]; c0_11 += a0 * bv; c1_11 += a1 * bv; c2_11 += a2 * bv; c3_11 += a3 * bv; c4_11 += a4 * bv; c5_11 += a5 * bv; c6_11 += a6 * bv; c7_11 += a7 * bv;
+                bv = bmat[row + 12]; c0_12 += a0 * bv; c1_12 += a1 * bv; c2_12 += a2 * bv; c3_12 += a3 * bv; c4_12 += a4 * bv; c5_12 += a5 * bv; c6_12 += a6 * bv; c7_12 += a7 * bv;
+                bv = bmat[row + 13]; c0_13 += a0 * bv; c1_13 += a1 * bv; c2_13 += a2 * bv; c3_13 += a3 * bv; c4_13 += a4 * bv; c5_13 += a5 * bv; c6_13 += a6 * bv; c7_13 += a7 * bv;
+                bv = bmat[row + 14]; c0_14 += a0 * bv; c1_14 += a1 * bv; c2_14 += a2 * bv; c3_14 += a3 * bv; c4_14 += a4 * bv; c5_14 += a5 * bv; c6_14 += a6 * bv; c7_14 += a7 * bv;
+                bv = bmat[row + 15]; c0_15 += a0 * bv; c1_15 += a1 * bv; c2_15 += a2 * bv; c3_15 += a3 * bv; c4_15 += a4 * bv; c5_15 += a5 * bv; c6_15 += a6 * bv; c7_15 += a7 * bv;
+                row += g.MPad;
+                off += g.Dir;
+                if (++j == g.SJ) { j = 0; off += rowJump; if (++i == g.RI) { i = 0; off += chanJump; } }
+            }
+            int mOk = g.M - m0;   // valid columns of this block
+            if (pos0 + 0 <= last)
+            {
+                int o = OutputBase(g, pos0 + 0) + m0 * om;
+                Put(dst, o + 0 * om, c0_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c0_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c0_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c0_3, 3 < mOk, g.Accumulate);
+                Put(dst, o + 4 * om, c0_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c0_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c0_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c0_7, 7 < mOk, g.Accumulate);
+                Put(dst, o + 8 * om, c0_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c0_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c0_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c0_11, 11 < mOk, g.Accumulate);
+                Put(dst, o + 12 * om, c0_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c0_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c0_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c0_15, 15 < mOk, g.Accumulate);
+            }
+            if (pos0 + 1 <= last)
+            {
+                int o = OutputBase(g, pos0 + 1) + m0 * om;
+                Put(dst, o + 0 * om, c1_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c1_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c1_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c1_3, 3 < mOk, g.Accumulate);
+                Put(dst, o + 4 * om, c1_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c1_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c1_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c1_7, 7 < mOk, g.Accumulate);
+                Put(dst, o + 8 * om, c1_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c1_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c1_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c1_11, 11 < mOk, g.Accumulate);
+                Put(dst, o + 12 * om, c1_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c1_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c1_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c1_15, 15 < mOk, g.Accumulate);
+            }
+            if (pos0 + 2 <= last)
+            {
+                int o = OutputBase(g, pos0 + 2) + m0 * om;
+                Put(dst, o + 0 * om, c2_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c2_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c2_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c2_3, 3 < mOk, g.Accumulate);
+                Put(dst, o + 4 * om, c2_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c2_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c2_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c2_7, 7 < mOk, g.Accumulate);
+                Put(dst, o + 8 * om, c2_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c2_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c2_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c2_11, 11 < mOk, g.Accumulate);
+                Put(dst, o + 12 * om, c2_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c2_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c2_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c2_15, 15 < mOk, g.Accumulate);
+            }
+            if (pos0 + 3 <= last)
+            {
+                int o = OutputBase(g, pos0 + 3) + m0 * om;
+                Put(dst, o + 0 * om, c3_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c3_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c3_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c3_3, 3 < mOk, g.Accumulate);
+                Put(dst, o + 4 * om, c3_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c3_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c3_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c3_7, 7 < mOk, g.Accumulate);
+                Put(dst, o + 8 * om, c3_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c3_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c3_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c3_11, 11 < mOk, g.Accumulate);
+                Put(dst, o + 12 * om, c3_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c3_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c3_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c3_15, 15 < mOk, g.Accumulate);
+            }
+            if (pos0 + 4 <= last)
+            {
+                int o = OutputBase(g, pos0 + 4) + m0 * om;
+                Put(dst, o + 0 * om, c4_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c4_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c4_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c4_3, 3 < mOk, g.Accumulate);
+                Put(dst, o + 4 * om, c4_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c4_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c4_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c4_7, 7 < mOk, g.Accumulate);
+                Put(dst, o + 8 * om, c4_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c4_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c4_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c4_11, 11 < mOk, g.Accumulate);
+                Put(dst, o + 12 * om, c4_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c4_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c4_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c4_15, 15 < mOk, g.Accumulate);
+            }
+            if (pos0 + 5 <= last)
+            {
+                int o = OutputBase(g, pos0 + 5) + m0 * om;
+                Put(dst, o + 0 * om, c5_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c5_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c5_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c5_3, 3 < mOk, g.Accumulate);
+                Put(dst, o + 4 * om, c5_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c5_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c5_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c5_7, 7 < mOk, g.Accumulate);
+                Put(dst, o + 8 * om, c5_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c5_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c5_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c5_11, 11 < mOk, g.Accumulate);
+                Put(dst, o + 12 * om, c5_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c5_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c5_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c5_15, 15 < mOk, g.Accumulate);
+            }
+            if (pos0 + 6 <= last)
+            {
+                int o = OutputBase(g, pos0 + 6) + m0 * om;
+                Put(dst, o + 0 * om, c6_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c6_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c6_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c6_3, 3 < mOk, g.Accumulate);
+                Put(dst, o + 4 * om, c6_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c6_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c6_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c6_7, 7 < mOk, g.Accumulate);
+                Put(dst, o + 8 * om, c6_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c6_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c6_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c6_11, 11 < mOk, g.Accumulate);
+                Put(dst, o + 12 * om, c6_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c6_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c6_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c6_15, 15 < mOk, g.Accumulate);
+            }
+            if (pos0 + 7 <= last)
+            {
+                int o = OutputBase(g, pos0 + 7) + m0 * om;
+                Put(dst, o + 0 * om, c7_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c7_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c7_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c7_3, 3 < mOk, g.Accumulate);
+                Put(dst, o + 4 * om, c7_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c7_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c7_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c7_7, 7 < mOk, g.Accumulate);
+                Put(dst, o + 8 * om, c7_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c7_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c7_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c7_11, 11 < mOk, g.Accumulate);
+                Put(dst, o + 12 * om, c7_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c7_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c7_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c7_15, 15 < mOk, g.Accumulate);
+            }
+        }
+    }
+    #endregion
+
+    #region generated WeightGrad16x8
+    /// <summary>
+    /// <see cref="Conv2dWeightGemm"/> with a 8×16 register block per work-item: 16 consecutive k ×
+    /// 8 consecutive taps crs, summed over one chunk of positions in order. Blocks are numbered
+    /// chunk-major, then k-block, then tap-block, so neighbouring work-items share one chunk of dYᵀ.
+    /// </summary>
+    static void WeightGrad16x8(
+        ArrayView<float> src,   // (N, C, SrcH, SrcRow) zero-padded input
+        ArrayView<float> dyT,   // (N·P·Q, KPad)
+        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C·R·S) dWt
+        Conv2dWeightGemm g)
+    {
+        int tapBlocks = (g.CRS + 7) / 8, kBlocks = g.KPad / 16;
+        int blocks = g.Chunks * kBlocks * tapBlocks;
+        int pq = g.P * g.Q, lastTap = g.CRS - 1, crs = g.CRS;
+        int rowJump = g.Stride * g.SrcRow - g.Q * g.Stride, imageJump = g.SrcN - g.P * g.Stride * g.SrcRow;
+        for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)
+        {
+            int rest = blk / tapBlocks;
+            int chunk = rest / kBlocks;
+            int k0 = (rest - chunk * kBlocks) * 16, t0 = (blk - rest * tapBlocks) * 8;
+            int o0 = Tap(g, t0 + 0 < lastTap ? t0 + 0 : lastTap);
+            int o1 = Tap(g, t0 + 1 < lastTap ? t0 + 1 : lastTap);
+            int o2 = Tap(g, t0 + 2 < lastTap ? t0 + 2 : lastTap);
+            int o3 = Tap(g, t0 + 3 < lastTap ? t0 + 3 : lastTap);
+            int o4 = Tap(g, t0 + 4 < lastTap ? t0 + 4 : lastTap);
+            int o5 = Tap(g, t0 + 5 < lastTap ? t0 + 5 : lastTap);
+            int o6 = Tap(g, t0 + 6 < lastTap ? t0 + 6 : lastTap);
+            int o7 = Tap(g, t0 + 7 < lastTap ? t0 + 7 : lastTap);
+            int start = chunk * g.ChunkLength;
+            int end = start + g.ChunkLength < g.Positions ? start + g.ChunkLength : g.Positions;
+            int n = start / pq, p = (start - n * pq) / g.Q, q = start - n * pq - p * g.Q;
+            int sb = n * g.SrcN + p * g.Stride * g.SrcRow + q * g.Stride;
+            int row = start * g.KPad + k0;
+            float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f;
+            float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f;
+            float c2_0 = 0f, c2_1 = 0f, c2_2 = 0f, c2_3 = 0f, c2_4 = 0f, c2_5 = 0f, c2_6 = 0f, c2_7 = 0f, c2_8 = 0f, c2_9 = 0f, c2_10 = 0f, c2_11 = 0f, c2_12 = 0f, c2_13 = 0f, c2_14 = 0f, c2_15 = 0f;
+            float c3_0 = 0f, c3_1 = 0f, c3_2 = 0f, c3_3 = 0f, c3_4 = 0f, c3_5 = 0f, c3_6 = 0f, c3_7 = 0f, c3_8 = 0f, c3_9 = 0f, c3_10 = 0f, c3_11 = 0f, c3_12 = 0f, c3_13 = 0f, c3_14 = 0f, c3_15 = 0f;
+            float c4_0 = 0f, c4_1 = 0f, c4_2 = 0f, c4_3 = 0f, c4_4 = 0f, c4_5 = 0f, c4_6 = 0f, c4_7 = 0f, c4_8 = 0f, c4_9 = 0f, c4_10 = 0f, c4_11 = 0f, c4_12 = 0f, c4_13 = 0f, c4_14 = 0f, c4_15 = 0f;
+            float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f, c5_4 = 0f, c5_5 = 0f, c5_6 = 0f, c5_7 = 0f, c5_8 = 0f, c5_9 = 0f, c5_10 = 0f, c5_11 = 0f, c5_12 = 0f, c5_13 = 0f, c5_14 = 0f, c5_15 = 0f;
+            float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f, c6_4 = 0f, c6_5 = 0f, c6_6 = 0f, c6_7 = 0f, c6_8 = 0f, c6_9 = 0f, c6_10 = 0f, c6_11 = 0f, c6_12 = 0f, c6_13 = 0f, c6_14 = 0f, c6_15 = 0f;
+            float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f, c7_4 = 0f, c7_5 = 0f, c7_6 = 0f, c7_7 = 0f, c7_8 = 0f, c7_9 = 0f, c7_10 = 0f, c7_11 = 0f, c7_12 = 0f, c7_13 = 0f, c7_14 = 0f, c7_15 = 0f;
+            for (int pos = start; pos < end; pos++)
+            {
+                float a0 = src[sb + o0]; float a1 = src[sb + o1]; float a2 = src[sb + o2]; float a3 = src[sb + o3]; float a4 = src[sb + o4]; float a5 = src[sb + o5]; float a6 = src[sb + o6]; float a7 = src[sb + o7];
+                float bv;
+                bv = dyT[row + 0]; c0_0 += a0 * bv; c1_0 += a1 * bv; c2_0 += a2 * bv; c3_0 += a3 * bv; c4_0 += a4 * bv; c5_0 += a5 * bv; c6_0 += a6 * bv; c7_0 += a7 * bv;
+                bv = dyT[row + 1]; c0_1 += a0 * bv; c1_1 += a1 * bv; c2_1 += a2 * bv; c3_1 += a3 * bv; c4_1 += a4 * bv; c5_1 += a5 * bv; c6_1 += a6 * bv; c7_1 += a7 * bv;
+                bv = dyT[row + 2]; c0_2 += a0 * bv; c1_2 += a1 * bv; c2_2 += a2 * bv; c3_2 += a3 * bv; c4_2 += a4 * bv; c5_2 += a5 * bv; c6_2 += a6 * bv; c7_2 += a7 * bv;
+                bv = dyT[row + 3]; c0_3 += a0 * bv; c1_3 += a1 * bv; c2_3 += a2 * bv; c3_3 += a3 * bv; c4_3 += a4 * bv; c5_3 += a5 * bv; c6_3 += a6 * bv; c7_3 += a7 * bv;
+                bv = dyT[row + 4]; c0_4 += a0 * bv; c1_4 += a1 * bv; c2_4 += a2 * bv; c3_4 += a3 * bv; c4_4 += a4 * bv; c5_4 += a5 * bv; c6_4 += a6 * bv; c7_4 += a7 * bv;
+                bv = dyT[row + 5]; c0_5 += a0 * bv; c1_5 += a1 * bv; c2_5 += a2 * bv; c3_5 += a3 * bv; c4_5 += a4 * bv; c5_5 += a5 * bv; c6_5 += a6 * bv; c7_5 += a7 * bv;
+                bv = dyT[row + 6]; c0_6 += a0 * bv; c1_6 += a1 * bv; c2_6 += a2 * bv; c3_6 += a3 * bv; c4_6 += a4 * bv; c5_6 += a5 * bv; c6_6 += a6 * bv; c7_6 += a7 * bv;
+                bv = dyT[row + 7]; c0_7 += a0 * bv; c1_7 += a1 * bv; c2_7 += a2 * bv; c3_7 += a3 * bv; c4_7 += a4 * bv; c5_7 += a5 * bv; c6_7 += a6 * bv; c7_7 += a7 * bv;
+                bv = dyT[row + 8]; c0_8 += a0 * bv; c1_8 += a1 * bv; c2_8 += a2 * bv; c3_8 += a3 * bv; c4_8 += a4 * bv; c5_8 += a5 * bv; c6_8 += a6 * bv; c7_8 += a7 * bv;
+                bv = dyT[row + 9]; c0_9 += a0 * bv; c1_9 += a1 * bv; c2_9 += a2 * bv; c3_9 += a3 * bv; c4_9 += a4 * bv; c5_9 += a5 * bv; c6_9 += a6 * bv; c7_9 += a7 * bv;
+                bv = dyT[row + 10]; c0_10 += a0 * bv; c1_10 += a1 * bv; c2_10 += a2 * bv; c3_10 += a3 * bv; c4_10 += a4 * bv; c5_10 += a5 * bv; c6_10 += a6 * bv; c7_10 += a7 * bv;
+                bv = dyT[row + 11]; c0_11 += a0 * bv; c1_11 += a1 * bv; c2_11 += a2 * bv; c3_11 += a3 * bv; c4_11 += a4 * bv; c5_11 += a5 * bv; c6_11 += a6 * bv; c7_11 += a7 * bv;
+                bv = dyT[row + 12]; c0_12 += a0 * bv; c1_12 += a1 * bv; c2_12 += a2 * bv; c3_12 += a3 * bv; c4_12 += a4 * bv; c5_12 += a5 * bv; c6_12 += a6 * bv; c7_12 += a7 * bv;
+                bv = dyT[row + 13]; c0_13 += a0 * bv; c1_13 += a1 * bv; c2_13 += a2 * bv; c3_13 += a3 * bv; c4_13 += a4 * bv; c5_13 += a5 * bv; c6_13 += a6 * bv; c7_13 += a7 * bv;
+                bv = dyT[row + 14]; c0_14 += a0 * bv; c1_14 += a1 * bv; c2_14 += a2 * bv; c3_14 += a3 * bv; c4_14 += a4 * bv; c5_14 += a5 * bv; c6_14 += a6 * bv; c7_14 += a7 * bv;
+                bv = dyT[row + 15]; c0_15 += a0 * bv; c1_15 += a1 * bv; c2_15 += a2 * bv; c3_15 += a3 * bv; c4_15 += a4 * bv; c5_15 += a5 * bv; c6_15 += a6 * bv; c7_15 += a7 * bv;
+                row += g.KPad;
+                sb += g.Stride;
+                if (++q == g.Q) { q = 0; sb += rowJump; if (++p == g.P) { p = 0; sb += imageJump; } }
+            }
+            int kOk = g.K - k0;   // valid rows k of this block
+            if (t0 + 0 <= lastTap)
+            {
+                int o = chunk * g.OutChunk + k0 * crs + t0 + 0;
+                Put(dst, o + 0 * crs, c0_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c0_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c0_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c0_3, 3 < kOk, g.Accumulate);
+                Put(dst, o + 4 * crs, c0_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c0_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c0_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c0_7, 7 < kOk, g.Accumulate);
+                Put(dst, o + 8 * crs, c0_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c0_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c0_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c0_11, 11 < kOk, g.Accumulate);
+                Put(dst, o + 12 * crs, c0_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c0_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c0_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c0_15, 15 < kOk, g.Accumulate);
+            }
+            if (t0 + 1 <= lastTap)
+            {
+                int o = chunk * g.OutChunk + k0 * crs + t0 + 1;
+                Put(dst, o + 0 * crs, c1_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c1_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c1_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c1_3, 3 < kOk, g.Accumulate);
+                Put(dst, o + 4 * crs, c1_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c1_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c1_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c1_7, 7 < kOk, g.Accumulate);
+                Put(dst, o + 8 * crs, c1_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c1_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c1_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c1_11, 11 < kOk, g.Accumulate);
+                Put(dst, o + 12 * crs, c1_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c1_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c1_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c1_15, 15 < kOk, g.Accumulate);
+            }
+            if (t0 + 2 <= lastTap)
+            {
+                int o = chunk * g.OutChunk + k0 * crs + t0 + 2;
+                Put(dst, o + 0 * crs, c2_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c2_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c2_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c2_3, 3 < kOk, g.Accumulate);
+                Put(dst, o + 4 * crs, c2_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c2_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c2_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c2_7, 7 < kOk, g.Accumulate);
+                Put(dst, o + 8 * crs, c2_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c2_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c2_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c2_11, 11 < kOk, g.Accumulate);
+                Put(dst, o + 12 * crs, c2_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c2_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c2_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c2_15, 15 < kOk, g.Accumulate);
+            }
+            if (t0 + 3 <= lastTap)
+            {
+                int o = chunk * g.OutChunk + k0 * crs + t0 + 3;
+                Put(dst, o + 0 * crs, c3_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c3_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c3_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c3_3, 3 < kOk, g.Accumulate);
+                Put(dst, o + 4 * crs, c3_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c3_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c3_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c3_7, 7 < kOk, g.Accumulate);
+                Put(dst, o + 8 * crs, c3_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c3_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c3_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c3_11, 11 < kOk, g.Accumulate);
+                Put(dst, o + 12 * crs, c3_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c3_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c3_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c3_15, 15 < kOk, g.Accumulate);
+            }
+            if (t0 + 4 <= lastTap)
+            {
+                int o = chunk * g.OutChunk + k0 * crs + t0 + 4;
+                Put(dst, o + 0 * crs, c4_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c4_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c4_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c4_3, 3 < kOk, g.Accumulate);
+                Put(dst, o + 4 * crs, c4_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c4_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c4_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c4_7, 7 < kOk, g.Accumulate);
+                Put(dst, o + 8 * crs, c4_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c4_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c4_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c4_11, 11 < kOk, g.Accumulate);
+                Put(dst, o + 12 * crs, c4_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c4_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c4_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c4_15, 15 < kOk, g.Accumulate);
+            }
+            if (t0 + 5 <= lastTap)
+            {
+                int o = chunk * g.OutChunk + k0 * crs + t0 + 5;
+                Put(dst, o + 0 * crs, c5_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c5_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c5_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c5_3, 3 < kOk, g.Accumulate);
+                Put(dst, o + 4 * crs, c5_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c5_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c5_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c5_7, 7 < kOk, g.Accumulate);
+                Put(dst, o + 8 * crs, c5_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c5_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c5_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c5_11, 11 < kOk, g.Accumulate);
+                Put(dst, o + 12 * crs, c5_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c5_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c5_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c5_15, 15 < kOk, g.Accumulate);
+            }
+            if (t0 + 6 <= lastTap)
+            {
+                int o = chunk * g.OutChunk + k0 * crs + t0 + 6;
+                Put(dst, o + 0 * crs, c6_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c6_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c6_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c6_3, 3 < kOk, g.Accumulate);
+                Put(dst, o + 4 * crs, c6_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c6_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c6_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c6_7, 7 < kOk, g.Accumulate);
+                Put(dst, o + 8 * crs, c6_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c6_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c6_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c6_11, 11 < kOk, g.Accumulate);
+                Put(dst, o + 12 * crs, c6_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c6_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c6_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c6_15, 15 < kOk, g.Accumulate);
+            }
+            if (t0 + 7 <= lastTap)
+            {
+                int o = chunk * g.OutChunk + k0 * crs + t0 + 7;
+                Put(dst, o + 0 * crs, c7_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c7_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c7_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c7_3, 3 < kOk, g.Accumulate);
+                Put(dst, o + 4 * crs, c7_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c7_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c7_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c7_7, 7 < kOk, g.Accumulate);
+                Put(dst, o + 8 * crs, c7_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c7_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c7_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c7_11, 11 < kOk, g.Accumulate);
+                Put(dst, o + 12 * crs, c7_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c7_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c7_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c7_15, 15 < kOk, g.Accumulate);
+            }
+        }
+    }
+    #endregion
+
+    #region generated GatherGemmTiled
+    /// <summary>
+    /// <see cref="Conv2dGemm"/> for GPUs: group (gx, gy) of 16×16 threads computes the 64×64 tile of
+    /// columns m = 64·gy + ty + 16·r and positions 64·gx + tx + 16·s (r, s in 0..3), staging 16-deep
+    /// strips of B (16 × 64) and of the gathered A (16 × 64) in shared memory. MPad must be a
+    /// multiple of 64. Each thread loads the A values of one fixed position (one base offset).
+    /// </summary>
+    static void GatherGemmTiled(
+        ArrayView<float> src,   // padded source, gathered (see Conv2dGemm)
+        ArrayView<float> bmat,  // (T, MPad)
+        ArrayView<float> dst,   // output, scattered (see Conv2dGemm)
+        Conv2dGemm g)
+    {
+        var tileB = SharedMemory.Allocate<float>(TileK * Tile);   // (16, 64): B[t0 + kk, mBase + col]
+        var tileA = SharedMemory.Allocate<float>(TileK * Tile);   // (16, 64): A[posBase + col, t0 + kk]
+        int tx = Group.IdxX, ty = Group.IdxY, lin = ty * TileThreads + tx;
+        int posBase = Grid.IdxX * Tile, mBase = Grid.IdxY * Tile;
+        int col = lin & (Tile - 1), kk0 = lin / Tile;   // this thread loads rows kk0 + 4u of column col
+        int last = g.Positions - 1;
+        int myBase = SourceBase(g, posBase + col < last ? posBase + col : last);
+        int ri = g.RI, sj = g.SJ;
+        float c00 = 0f; float c01 = 0f; float c10 = 0f; float c11 = 0f; float c20 = 0f; float c21 = 0f; float c30 = 0f; float c31 = 0f;
+        float c02 = 0f; float c03 = 0f; float c12 = 0f; float c13 = 0f; float c22 = 0f; float c23 = 0f; float c32 = 0f; float c33 = 0f;
+        float a0, a1, a2, a3, b0, b1, b2, b3;
+        for (int t0 = 0; t0 < g.T; t0 += TileK)
+        {
+            {
+                int kk = kk0 + 0, t = t0 + kk;
+                int q1 = t / sj, a = q1 / ri;
+                int off = a * g.SrcA + g.Dir * ((q1 - a * ri) * g.SrcRow + t - q1 * sj);
+                tileB[kk * Tile + col] = t < g.T ? bmat[t * g.MPad + mBase + col] : 0f;
+                tileA[kk * Tile + col] = t < g.T ? src[myBase + off] : 0f;
+            }
+            {
+                int kk = kk0 + 4, t = t0 + kk;
+                int q1 = t / sj, a = q1 / ri;
+                int off = a * g.SrcA + g.Dir * ((q1 - a * ri) * g.SrcRow + t - q1 * sj);
+                tileB[kk * Tile + col] = t < g.T ? bmat[t * g.MPad + mBase + col] : 0f;
+                tileA[kk * Tile + col] = t < g.T ? src[myBase + off] : 0f;
+            }
+            {
+                int kk = kk0 + 8, t = t0 + kk;
+                int q1 = t / sj, a = q1 / ri;
+                int off = a * g.SrcA + g.Dir * ((q1 - a * ri) * g.SrcRow + t - q1 * sj);
+                tileB[kk * Tile + col] = t < g.T ? bmat[t * g.MPad + mBase + col] : 0f;
+                tileA[kk * Tile + col] = t < g.T ? src[myBase + off] : 0f;
+            }
+            {
+                int kk = kk0 + 12, t = t0 + kk;
+                int q1 = t / sj, a = q1 / ri;
+                int off = a * g.SrcA + g.Dir * ((q1 - a * ri) * g.SrcRow + t - q1 * sj);
+                tileB[kk * Tile + col] = t < g.T ? bmat[t * g.MPad + mBase + col] : 0f;
+                tileA[kk * Tile + col] = t < g.T ? src[myBase + off] : 0f;
+            }
+            Group.Barrier();
+            a0 = tileB[0 + ty]; a1 = tileB[16 + ty]; a2 = tileB[32 + ty]; a3 = tileB[48 + ty]; b0 = tileA[0 + tx]; b1 = tileA[16 + tx]; b2 = tileA[32 + tx]; b3 = tileA[48 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[64 + ty]; a1 = tileB[80 + ty]; a2 = tileB[96 + ty]; a3 = tileB[112 + ty]; b0 = tileA[64 + tx]; b1 = tileA[80 + tx]; b2 = tileA[96 + tx]; b3 = tileA[112 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[128 + ty]; a1 = tileB[144 + ty]; a2 = tileB[160 + ty]; a3 = tileB[176 + ty]; b0 = tileA[128 + tx]; b1 = tileA[144 + tx]; b2 = tileA[160 + tx]; b3 = tileA[176 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[192 + ty]; a1 = tileB[208 + ty]; a2 = tileB[224 + ty]; a3 = tileB[240 + ty]; b0 = tileA[192 + tx]; b1 = tileA[208 + tx]; b2 = tileA[224 + tx]; b3 = tileA[240 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[256 + ty]; a1 = tileB[272 + ty]; a2 = tileB[288 + ty]; a3 = tileB[304 + ty]; b0 = tileA[256 + tx]; b1 = tileA[272 + tx]; b2 = tileA[288 + tx]; b3 = tileA[304 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[320 + ty]; a1 = tileB[336 + ty]; a2 = tileB[352 + ty]; a3 = tileB[368 + ty]; b0 = tileA[320 + tx]; b1 = tileA[336 + tx]; b2 = tileA[352 + tx]; b3 = tileA[368 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[384 + ty]; a1 = tileB[400 + ty]; a2 = tileB[416 + ty]; a3 = tileB[432 + ty]; b0 = tileA[384 + tx]; b1 = tileA[400 + tx]; b2 = tileA[416 + tx]; b3 = tileA[432 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[448 + ty]; a1 = tileB[464 + ty]; a2 = tileB[480 + ty]; a3 = tileB[496 + ty]; b0 = tileA[448 + tx]; b1 = tileA[464 + tx]; b2 = tileA[480 + tx]; b3 = tileA[496 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[512 + ty]; a1 = tileB[528 + ty]; a2 = tileB[544 + ty]; a3 = tileB[560 + ty]; b0 = tileA[512 + tx]; b1 = tileA[528 + tx]; b2 = tileA[544 + tx]; b3 = tileA[560 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[576 + ty]; a1 = tileB[592 + ty]; a2 = tileB[608 + ty]; a3 = tileB[624 + ty]; b0 = tileA[576 + tx]; b1 = tileA[592 + tx]; b2 = tileA[608 + tx]; b3 = tileA[624 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[640 + ty]; a1 = tileB[656 + ty]; a2 = tileB[672 + ty]; a3 = tileB[688 + ty]; b0 = tileA[640 + tx]; b1 = tileA[656 + tx]; b2 = tileA[672 + tx]; b3 = tileA[688 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[704 + ty]; a1 = tileB[720 + ty]; a2 = tileB[736 + ty]; a3 = tileB[752 + ty]; b0 = tileA[704 + tx]; b1 = tileA[720 + tx]; b2 = tileA[736 + tx]; b3 = tileA[752 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[768 + ty]; a1 = tileB[784 + ty]; a2 = tileB[800 + ty]; a3 = tileB[816 + ty]; b0 = tileA[768 + tx]; b1 = tileA[784 + tx]; b2 = tileA[800 + tx]; b3 = tileA[816 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[832 + ty]; a1 = tileB[848 + ty]; a2 = tileB[864 + ty]; a3 = tileB[880 + ty]; b0 = tileA[832 + tx]; b1 = tileA[848 + tx]; b2 = tileA[864 + tx]; b3 = tileA[880 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[896 + ty]; a1 = tileB[912 + ty]; a2 = tileB[928 + ty]; a3 = tileB[944 + ty]; b0 = tileA[896 + tx]; b1 = tileA[912 + tx]; b2 = tileA[928 + tx]; b3 = tileA[944 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[960 + ty]; a1 = tileB[976 + ty]; a2 = tileB[992 + ty]; a3 = tileB[1008 + ty]; b0 = tileA[960 + tx]; b1 = tileA[976 + tx]; b2 = tileA[992 + tx]; b3 = tileA[1008 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            Group.Barrier();
+        }
+        int mOk = g.M - mBase - ty, om = g.OutM;
+        if (posBase + tx + 0 <= last)
+        {
+            int o = OutputBase(g, posBase + tx + 0) + (mBase + ty) * om;
+            Put(dst, o + 0 * om, c00, 0 < mOk, g.Accumulate); Put(dst, o + 16 * om, c10, 16 < mOk, g.Accumulate); Put(dst, o + 32 * om, c20, 32 < mOk, g.Accumulate); Put(dst, o + 48 * om, c30, 48 < mOk, g.Accumulate);
+        }
+        if (posBase + tx + 16 <= last)
+        {
+            int o = OutputBase(g, posBase + tx + 16) + (mBase + ty) * om;
+            Put(dst, o + 0 * om, c01, 0 < mOk, g.Accumulate); Put(dst, o + 16 * om, c11, 16 < mOk, g.Accumulate); Put(dst, o + 32 * om, c21, 32 < mOk, g.Accumulate); Put(dst, o + 48 * om, c31, 48 < mOk, g.Accumulate);
+        }
+        if (posBase + tx + 32 <= last)
+        {
+            int o = OutputBase(g, posBase + tx + 32) + (mBase + ty) * om;
+            Put(dst, o + 0 * om, c02, 0 < mOk, g.Accumulate); Put(dst, o + 16 * om, c12, 16 < mOk, g.Accumulate); Put(dst, o + 32 * om, c22, 32 < mOk, g.Accumulate); Put(dst, o + 48 * om, c32, 48 < mOk, g.Accumulate);
+        }
+        if (posBase + tx + 48 <= last)
+        {
+            int o = OutputBase(g, posBase + tx + 48) + (mBase + ty) * om;
+            Put(dst, o + 0 * om, c03, 0 < mOk, g.Accumulate); Put(dst, o + 16 * om, c13, 16 < mOk, g.Accumulate); Put(dst, o + 32 * om, c23, 32 < mOk, g.Accumulate); Put(dst, o + 48 * om, c33, 48 < mOk, g.Accumulate);
+        }
+    }
+    #endregion
+
+    #region generated WeightGradTiled
+    /// <summary>
+    /// <see cref="Conv2dWeightGemm"/> for GPUs: group (gx, gy, gz) of 16×16 threads computes the 64×64
+    /// tile of k = 64·gy + ty + 16·r and taps crs = 64·gx + tx + 16·s over chunk gz of the positions,
+    /// staging 16-position strips of dYᵀ (16 × 64) and of the gathered input (16 × 64, rows padded
+    /// to 65 against bank conflicts) in shared memory. KPad must be a multiple of 64.
+    /// </summary>
+    static void WeightGradTiled(
+        ArrayView<float> src,   // (N, C, SrcH, SrcRow) zero-padded input
+        ArrayView<float> dyT,   // (N·P·Q, KPad)
+        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C·R·S) dWt
+        Conv2dWeightGemm g)
+    {
+        var tileD = SharedMemory.Allocate<float>(TileK * Tile);         // (16, 64): dYᵀ[pos0 + kk, kBase + col]
+        var tileX = SharedMemory.Allocate<float>(TileK * (Tile + 1));   // (16, 65): X̃[pos0 + kk, tapBase + col]
+        int tx = Group.IdxX, ty = Group.IdxY, lin = ty * TileThreads + tx;
+        int tapBase = Grid.IdxX * Tile, kBase = Grid.IdxY * Tile, chunk = Grid.IdxZ;
+        int col = lin & (Tile - 1), kk0 = lin / Tile;       // dYᵀ loads: rows kk0 + 4u of column col
+        int xkk = lin & (TileK - 1), xcol = lin / TileK;    // input loads: row xkk, columns xcol + 16u
+        int lastTap = g.CRS - 1, pq = g.P * g.Q;
+        int o0 = Tap(g, tapBase + xcol + 0 < lastTap ? tapBase + xcol + 0 : lastTap);
+        int o1 = Tap(g, tapBase + xcol + 16 < lastTap ? tapBase + xcol + 16 : lastTap);
+        int o2 = Tap(g, tapBase + xcol + 32 < lastTap ? tapBase + xcol + 32 : lastTap);
+        int o3 = Tap(g, tapBase + xcol + 48 < lastTap ? tapBase + xcol + 48 : lastTap);
+        int start = chunk * g.ChunkLength;
+        int end = start + g.ChunkLength < g.Positions ? start + g.ChunkLength : g.Positions;
+        float c00 = 0f; float c01 = 0f; float c10 = 0f; float c11 = 0f; float c20 = 0f; float c21 = 0f; float c30 = 0f; float c31 = 0f;
+        float c02 = 0f; float c03 = 0f; float c12 = 0f; float c13 = 0f; float c22 = 0f; float c23 = 0f; float c32 = 0f; float c33 = 0f;
+        float a0, a1, a2, a3, b0, b1, b2, b3;
+        for (int p0 = start; p0 < end; p0 += TileK)
+        {
+            { int pos = p0 + kk0 + 0; tileD[(kk0 + 0) * Tile + col] = pos < end ? dyT[pos * g.KPad + kBase + col] : 0f; }
+            { int pos = p0 + kk0 + 4; tileD[(kk0 + 4) * Tile + col] = pos < end ? dyT[pos * g.KPad + kBase + col] : 0f; }
+            { int pos = p0 + kk0 + 8; tileD[(kk0 + 8) * Tile + col] = pos < end ? dyT[pos * g.KPad + kBase + col] : 0f; }
+            { int pos = p0 + kk0 + 12; tileD[(kk0 + 12) * Tile + col] = pos < end ? dyT[pos * g.KPad + kBase + col] : 0f; }
+            int xpos = p0 + xkk;
+            if (xpos < end)
+            {
+                int n = xpos / pq, rem = xpos - n * pq, p = rem / g.Q;
+                int sb = n * g.SrcN + p * g.Stride * g.SrcRow + (rem - p * g.Q) * g.Stride;
+                tileX[xkk * (Tile + 1) + xcol + 0] = src[sb + o0]; tileX[xkk * (Tile + 1) + xcol + 16] = src[sb + o1]; tileX[xkk * (Tile + 1) + xcol + 32] = src[sb + o2]; tileX[xkk * (Tile + 1) + xcol + 48] = src[sb + o3];
+            }
+            else
+            {
+                tileX[xkk * (Tile + 1) + xcol + 0] = 0f; tileX[xkk * (Tile + 1) + xcol + 16] = 0f; tileX[xkk * (Tile + 1) + xcol + 32] = 0f; tileX[xkk * (Tile + 1) + xcol + 48] = 0f;
+            }
+            Group.Barrier();
+            a0 = tileD[0 + ty]; a1 = tileD[16 + ty]; a2 = tileD[32 + ty]; a3 = tileD[48 + ty]; b0 = tileX[0 + tx]; b1 = tileX[16 + tx]; b2 = tileX[32 + tx]; b3 = tileX[48 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[64 + ty]; a1 = tileD[80 + ty]; a2 = tileD[96 + ty]; a3 = tileD[112 + ty]; b0 = tileX[65 + tx]; b1 = tileX[81 + tx]; b2 = tileX[97 + tx]; b3 = tileX[113 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[128 + ty]; a1 = tileD[144 + ty]; a2 = tileD[160 + ty]; a3 = tileD[176 + ty]; b0 = tileX[130 + tx]; b1 = tileX[146 + tx]; b2 = tileX[162 + tx]; b3 = tileX[178 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[192 + ty]; a1 = tileD[208 + ty]; a2 = tileD[224 + ty]; a3 = tileD[240 + ty]; b0 = tileX[195 + tx]; b1 = tileX[211 + tx]; b2 = tileX[227 + tx]; b3 = tileX[243 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[256 + ty]; a1 = tileD[272 + ty]; a2 = tileD[288 + ty]; a3 = tileD[304 + ty]; b0 = tileX[260 + tx]; b1 = tileX[276 + tx]; b2 = tileX[292 + tx]; b3 = tileX[308 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[320 + ty]; a1 = tileD[336 + ty]; a2 = tileD[352 + ty]; a3 = tileD[368 + ty]; b0 = tileX[325 + tx]; b1 = tileX[341 + tx]; b2 = tileX[357 + tx]; b3 = tileX[373 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[384 + ty]; a1 = tileD[400 + ty]; a2 = tileD[416 + ty]; a3 = tileD[432 + ty]; b0 = tileX[390 + tx]; b1 = tileX[406 + tx]; b2 = tileX[422 + tx]; b3 = tileX[438 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[448 + ty]; a1 = tileD[464 + ty]; a2 = tileD[480 + ty]; a3 = tileD[496 + ty]; b0 = tileX[455 + tx]; b1 = tileX[471 + tx]; b2 = tileX[487 + tx]; b3 = tileX[503 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[512 + ty]; a1 = tileD[528 + ty]; a2 = tileD[544 + ty]; a3 = tileD[560 + ty]; b0 = tileX[520 + tx]; b1 = tileX[536 + tx]; b2 = tileX[552 + tx]; b3 = tileX[568 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[576 + ty]; a1 = tileD[592 + ty]; a2 = tileD[608 + ty]; a3 = tileD[624 + ty]; b0 = tileX[585 + tx]; b1 = tileX[601 + tx]; b2 = tileX[617 + tx]; b3 = tileX[633 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[640 + ty]; a1 = tileD[656 + ty]; a2 = tileD[672 + ty]; a3 = tileD[688 + ty]; b0 = tileX[650 + tx]; b1 = tileX[666 + tx]; b2 = tileX[682 + tx]; b3 = tileX[698 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[704 + ty]; a1 = tileD[720 + ty]; a2 = tileD[736 + ty]; a3 = tileD[752 + ty]; b0 = tileX[715 + tx]; b1 = tileX[731 + tx]; b2 = tileX[747 + tx]; b3 = tileX[763 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[768 + ty]; a1 = tileD[784 + ty]; a2 = tileD[800 + ty]; a3 = tileD[816 + ty]; b0 = tileX[780 + tx]; b1 = tileX[796 + tx]; b2 = tileX[812 + tx]; b3 = tileX[828 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[832 + ty]; a1 = tileD[848 + ty]; a2 = tileD[864 + ty]; a3 = tileD[880 + ty]; b0 = tileX[845 + tx]; b1 = tileX[861 + tx]; b2 = tileX[877 + tx]; b3 = tileX[893 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[896 + ty]; a1 = tileD[912 + ty]; a2 = tileD[928 + ty]; a3 = tileD[944 + ty]; b0 = tileX[910 + tx]; b1 = tileX[926 + tx]; b2 = tileX[942 + tx]; b3 = tileX[958 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[960 + ty]; a1 = tileD[976 + ty]; a2 = tileD[992 + ty]; a3 = tileD[1008 + ty]; b0 = tileX[975 + tx]; b1 = tileX[991 + tx]; b2 = tileX[1007 + tx]; b3 = tileX[1023 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            Group.Barrier();
+        }
+        int kOk = g.K - kBase - ty, crs = g.CRS;
+        if (tapBase + tx + 0 <= lastTap)
+        {
+            int o = chunk * g.OutChunk + (kBase + ty) * crs + tapBase + tx + 0;
+            Put(dst, o + 0 * crs, c00, 0 < kOk, g.Accumulate); Put(dst, o + 16 * crs, c10, 16 < kOk, g.Accumulate); Put(dst, o + 32 * crs, c20, 32 < kOk, g.Accumulate); Put(dst, o + 48 * crs, c30, 48 < kOk, g.Accumulate);
+        }
+        if (tapBase + tx + 16 <= lastTap)
+        {
+            int o = chunk * g.OutChunk + (kBase + ty) * crs + tapBase + tx + 16;
+            Put(dst, o + 0 * crs, c01, 0 < kOk, g.Accumulate); Put(dst, o + 16 * crs, c11, 16 < kOk, g.Accumulate); Put(dst, o + 32 * crs, c21, 32 < kOk, g.Accumulate); Put(dst, o + 48 * crs, c31, 48 < kOk, g.Accumulate);
+        }
+        if (tapBase + tx + 32 <= lastTap)
+        {
+            int o = chunk * g.OutChunk + (kBase + ty) * crs + tapBase + tx + 32;
+            Put(dst, o + 0 * crs, c02, 0 < kOk, g.Accumulate); Put(dst, o + 16 * crs, c12, 16 < kOk, g.Accumulate); Put(dst, o + 32 * crs, c22, 32 < kOk, g.Accumulate); Put(dst, o + 48 * crs, c32, 48 < kOk, g.Accumulate);
+        }
+        if (tapBase + tx + 48 <= lastTap)
+        {
+            int o = chunk * g.OutChunk + (kBase + ty) * crs + tapBase + tx + 48;
+            Put(dst, o + 0 * crs, c03, 0 < kOk, g.Accumulate); Put(dst, o + 16 * crs, c13, 16 < kOk, g.Accumulate); Put(dst, o + 32 * crs, c23, 32 < kOk, g.Accumulate); Put(dst, o + 48 * crs, c33, 48 < kOk, g.Accumulate);
+        }
+    }
+    #endregion
 }

@@ -14,7 +14,7 @@ namespace ByolIlgpu.Tests;
 public abstract class Conv2dTests : BackendTest
 {
     /// <summary>Versions to check on this backend (every version of every pass).</summary>
-    protected virtual int[] Versions => [1];
+    protected abstract IReadOnlyList<int> Versions { get; }
 
     /// <summary>(N, C, H, W, K, R, stride, pad) cases.</summary>
     public static TheoryData<int, int, int, int, int, int, int, int> Cases => new()
@@ -30,10 +30,37 @@ public abstract class Conv2dTests : BackendTest
         ? new Conv2dShape(n + 1, c * 7, h * 3, w * 3, k * 11, r, r, stride, pad)
         : new Conv2dShape(n, c, h, w, k, r, r, stride, pad);
 
-    [Theory, MemberData(nameof(Cases))]
-    public void EveryVersionMatchesTheReference(int n, int c, int h, int w, int k, int r, int stride, int pad)
+    /// <summary>
+    /// (N, C, H, W, K, R, stride, pad) cases whose channel counts fill the 16- and 64-wide blocks of
+    /// versions 2–4 (and leave part of a block), used as they are (not scaled): tiny ones for the CPU
+    /// accelerator, ResNet-like ones with odd sizes and batches for OpenCL.
+    /// </summary>
+    public static TheoryData<bool, int, int, int, int, int, int, int, int> BlockCases => new()
     {
-        var g = Scaled(n, c, h, w, k, r, stride, pad);
+        { false, 1, 4, 5, 6, 16, 3, 1, 1 },
+        { false, 2, 3, 6, 5, 64, 3, 2, 1 },
+        { false, 1, 16, 4, 4, 8, 1, 2, 0 },
+        { true, 3, 16, 9, 11, 64, 3, 1, 1 },
+        { true, 2, 64, 8, 8, 128, 3, 2, 1 },
+        { true, 2, 64, 9, 7, 128, 1, 2, 0 },
+        { true, 5, 128, 4, 4, 96, 3, 1, 1 },
+        { true, 33, 3, 6, 6, 16, 3, 1, 1 },
+        { true, 2, 32, 7, 7, 32, 3, 2, 0 },
+    };
+
+    [Theory, MemberData(nameof(Cases))]
+    public void EveryVersionMatchesTheReference(int n, int c, int h, int w, int k, int r, int stride, int pad) =>
+        CheckEveryVersion(Scaled(n, c, h, w, k, r, stride, pad));
+
+    [Theory, MemberData(nameof(BlockCases))]
+    public void EveryVersionMatchesTheReferenceOnFullBlocks(bool large, int n, int c, int h, int w, int k, int r, int stride, int pad)
+    {
+        if (large != Large) return;   // each backend runs the cases sized for it
+        CheckEveryVersion(new Conv2dShape(n, c, h, w, k, r, r, stride, pad));
+    }
+
+    void CheckEveryVersion(Conv2dShape g)
+    {
         var x = Rand.UniformF(1, (int)g.InputLength);
         var wt = Rand.UniformF(2, (int)g.WeightLength);
         var dY = Rand.UniformF(3, (int)g.OutputLength);
@@ -99,6 +126,7 @@ public sealed class CpuConv2dTests : Conv2dTests
 {
     protected override ComputeDevice Device => TestDevices.Cpu;
     protected override bool Large => false;
+    protected override IReadOnlyList<int> Versions => Ops.Conv2d.CpuVersions;   // no 256-thread groups here
 }
 
 [Trait("Backend", "OpenCL")]
@@ -106,4 +134,5 @@ public sealed class OpenClConv2dTests : Conv2dTests
 {
     protected override ComputeDevice Device => TestDevices.OpenCl;
     protected override bool Large => true;
+    protected override IReadOnlyList<int> Versions => Ops.Conv2d.Versions;
 }

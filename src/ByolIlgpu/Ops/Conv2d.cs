@@ -5,13 +5,48 @@ using ILGPU.Runtime;
 
 namespace ByolIlgpu.Ops;
 
+/// <summary>The three passes of a convolution, for per-pass version choices.</summary>
+public enum Conv2dPass { Forward, BackwardInput, BackwardWeight }
+
 /// <summary>
 /// Launchers for <see cref="Conv2dKernels"/> and the differentiable Conv2d (no bias).
-/// Version 0 picks the fastest version for the accelerator; tests and benchmarks force one.
+/// Version 0 picks per accelerator, pass and width (<see cref="VersionFor"/>); tests and
+/// benchmarks force one. Versions 2–4 rent their prepared operands (padded source, transposed
+/// weights or dY, partial sums) from the device's pool: they live until the pool's next release.
 /// </summary>
 public static class Conv2d
 {
-    public static int DefaultVersion(ComputeDevice dev) => 1;
+    /// <summary>Every version number, for tests and benchmarks.</summary>
+    public static IReadOnlyList<int> Versions { get; } = [1, 2, 3, 4];
+
+    /// <summary>Versions whose groups fit ILGPU's CPU accelerator (at most 16 threads per group): all but the GPU tiles.</summary>
+    public static IReadOnlyList<int> CpuVersions { get; } = [1, 2, 3];
+
+    /// <summary>
+    /// The version family for an accelerator: shared-memory tiles (4) on CUDA and GPU OpenCL,
+    /// register blocks (2, narrowed to 3 by <see cref="VersionFor"/>) on PoCL and ILGPU's CPU accelerator.
+    /// </summary>
+    public static int DefaultVersion(ComputeDevice dev) => dev.Kind switch
+    {
+        DeviceKind.Cuda => 4,
+        DeviceKind.OpenCL when dev.Accelerator.WarpSize >= 1024 => 2,   // PoCL: CPU cores
+        DeviceKind.OpenCL => 4,
+        _ => 2,
+    };
+
+    /// <summary>
+    /// The version a pass of shape <paramref name="g"/> runs with version 0: the register-blocked
+    /// family takes version 3 (16-wide blocks) where the block's channel direction (K, or C for the
+    /// backward to the input) is narrower than 64, version 2 (64-wide) otherwise.
+    /// </summary>
+    public static int VersionFor(ComputeDevice dev, Conv2dShape g, Conv2dPass pass)
+    {
+        int family = DefaultVersion(dev);
+        if (family != 2)
+            return family;
+        int width = pass == Conv2dPass.BackwardInput ? g.C : g.K;
+        return width < 64 ? 3 : 2;
+    }
 
     public static Conv2dShape ShapeOf(Tensor x, Tensor w, int stride, int pad)
     {
@@ -43,45 +78,280 @@ public static class Conv2d
         return y;
     }
 
+    static int Resolve(ComputeDevice dev, Conv2dShape g, Conv2dPass pass, int version) =>
+        version == 0 ? VersionFor(dev, g, pass) : version;
+
+    /// <summary>Channels per block of a GEMM version: its operands' columns are padded to a multiple of this.</summary>
+    static int BlockWidth(int version) => version switch
+    {
+        2 => Conv2dKernels.Block2,
+        3 => Conv2dKernels.Block3,
+        _ => Conv2dKernels.Tile,
+    };
+
+    /// <summary>Positions (or taps) per block of a register-blocked version.</summary>
+    static int BlockDepth(int version) => version == 2 ? 2 : 8;
+
+    static int RoundUp(int v, int m) => (v + m - 1) / m * m;
+
+    static void CheckLengths(Conv2dShape g, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, string what)
+    {
+        if (x.Length != g.InputLength || w.Length != g.WeightLength || y.Length != g.OutputLength)
+            throw new ArgumentException($"conv2d {what} ({g}): buffers of {x.Length}, {w.Length}, {y.Length} elements, expected input {g.InputLength}, weights {g.WeightLength}, output {g.OutputLength}");
+    }
+
+    /// <summary>
+    /// Launch shape for the register-blocked kernels over <paramref name="blocks"/> work-items.
+    /// PoCL runs a work-group's items one after another on one core: small groups, one block per
+    /// work-item, many groups so two cores stay balanced. Elsewhere the usual grid-stride launch.
+    /// </summary>
+    static KernelConfig BlockConfig(ComputeDevice dev, long blocks)
+    {
+        if (dev.Kind == DeviceKind.OpenCL && dev.Accelerator.WarpSize >= 1024)
+        {
+            int group = PoclGroup;
+            return new KernelConfig((int)((blocks + group - 1) / group), group);
+        }
+        return dev.GridStrideConfig(blocks);
+    }
+
+    internal static int PoclGroup = int.TryParse(Environment.GetEnvironmentVariable("BYOL_CONV_GROUP"), out var v) ? v : 4;
+
+    /// <summary>A zero-padded copy of NCHW planes (or the buffer itself when nothing is padded).</summary>
+    static ArrayView<float> Padded(ComputeDevice dev, ArrayView<float> src, int planes, int h, int w, int top, int bottom, int left, int right)
+    {
+        if (top == 0 && bottom == 0 && left == 0 && right == 0)
+            return src;
+        int hp = h + top + bottom, wp = w + left + right;
+        var dst = dev.Pool.Rent((long)planes * hp * wp);
+        var k = dev.Kernel(nameof(Conv2dKernels.Conv2dPadKernel), a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int>(Conv2dKernels.Conv2dPadKernel));
+        k(dev.GridStrideConfig(dst.Length), src, dst, planes, h, w, hp, wp, top, left);
+        return dst;
+    }
+
+    static void LaunchGemm(ComputeDevice dev, int version, bool backwardInput, ArrayView<float> src, ArrayView<float> b, ArrayView<float> dst, Conv2dGemm gg)
+    {
+        var kernel = (version, backwardInput) switch
+        {
+            (2, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel2), Conv2dKernels.Conv2dForwardKernel2),
+            (2, true) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel2), Conv2dKernels.Conv2dBackwardInputKernel2),
+            (3, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel3), Conv2dKernels.Conv2dForwardKernel3),
+            (3, true) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel3), Conv2dKernels.Conv2dBackwardInputKernel3),
+            (4, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel4), Conv2dKernels.Conv2dForwardKernel4),
+            _ => GemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel4), Conv2dKernels.Conv2dBackwardInputKernel4),
+        };
+        KernelConfig config;
+        if (version == 4)
+        {
+            int t = Conv2dKernels.Tile, th = Conv2dKernels.TileThreads;
+            config = new KernelConfig(new Index2D((gg.Positions + t - 1) / t, gg.MPad / t), new Index2D(th, th));
+        }
+        else
+        {
+            int depth = BlockDepth(version);
+            config = BlockConfig(dev, (long)((gg.Positions + depth - 1) / depth) * (gg.MPad / BlockWidth(version)));
+        }
+        kernel(config, src, b, dst, gg);
+    }
+
+    static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dGemm> GemmKernel(
+        ComputeDevice dev, string name, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dGemm> kernel) =>
+        dev.Kernel(name, a => a.LoadStreamKernel(kernel));
+
     public static void LaunchForward(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, Conv2dShape g, int version = 0)
     {
-        switch (version == 0 ? DefaultVersion(dev) : version)
+        CheckLengths(g, x, w, y, "forward");
+        version = Resolve(dev, g, Conv2dPass.Forward, version);
+        switch (version)
         {
             case 1:
                 var k = dev.Kernel(nameof(Conv2dKernels.Conv2dForwardKernel1), a => a.LoadStreamKernel<
                     ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape>(Conv2dKernels.Conv2dForwardKernel1));
                 k(dev.GridStrideConfig(g.OutputLength), x, w, y, g);
                 break;
+            case 2 or 3 or 4:
+            {
+                int hp = g.H + 2 * g.Pad, wp = g.W + 2 * g.Pad, crs = g.C * g.R * g.S;
+                int mPad = RoundUp(g.K, BlockWidth(version));
+                var xPad = Padded(dev, x, g.N * g.C, g.H, g.W, g.Pad, g.Pad, g.Pad, g.Pad);
+                var b = dev.Pool.Rent((long)crs * mPad);   // (C·R·S, MPad)
+                var prep = dev.Kernel(nameof(Conv2dKernels.Conv2dForwardWeightsKernel), a => a.LoadStreamKernel<
+                    ArrayView<float>, ArrayView<float>, int, int, int>(Conv2dKernels.Conv2dForwardWeightsKernel));
+                prep(dev.GridStrideConfig(b.Length), w, b, g.K, crs, mPad);
+                var gg = new Conv2dGemm
+                {
+                    Positions = g.N * g.P * g.Q, OH = g.P, OW = g.Q,
+                    M = g.K, MPad = mPad, T = crs, RI = g.R, SJ = g.S,
+                    SrcN = g.C * hp * wp, SrcA = hp * wp, SrcRow = wp, SrcStride = g.Stride, Y0 = 0, X0 = 0, Dir = 1,
+                    OutN = g.K * g.P * g.Q, OutM = g.P * g.Q, OutRow = g.Q, OutSy = 1, OutY0 = 0, OutSx = 1, OutX0 = 0,
+                    Accumulate = 0,
+                };
+                LaunchGemm(dev, version, backwardInput: false, xPad, b, y, gg);
+                break;
+            }
             default:
-                throw new ArgumentOutOfRangeException(nameof(version), version, "unknown conv2d forward version");
+                throw new ArgumentOutOfRangeException(nameof(version), version, "conv2d versions are 1 to 4");
         }
+    }
+
+    /// <summary>
+    /// One stride-parity class of dX positions h = st·oy + ph, w = st·ox + pw: its filter taps
+    /// r = rc + st·i (i &lt; RI) and the dY row p = oy + E − i each tap reads (likewise for columns).
+    /// </summary>
+    readonly record struct ParityClass(int Ph, int Pw, int OH, int OW, int Rc, int Sc, int RI, int SJ, int Eh, int Ew);
+
+    static List<ParityClass> ParityClasses(Conv2dShape g)
+    {
+        var classes = new List<ParityClass>();
+        int st = g.Stride;
+        for (int ph = 0; ph < st && ph < g.H; ph++)
+            for (int pw = 0; pw < st && pw < g.W; pw++)
+            {
+                int rc = (ph + g.Pad) % st, sc = (pw + g.Pad) % st;
+                int ri = rc < g.R ? (g.R - rc + st - 1) / st : 0, sj = sc < g.S ? (g.S - sc + st - 1) / st : 0;
+                if (ri == 0 || sj == 0)
+                    continue;   // no filter tap lands on these positions: nothing to add
+                classes.Add(new ParityClass(ph, pw, (g.H - ph + st - 1) / st, (g.W - pw + st - 1) / st,
+                    rc, sc, ri, sj, (ph + g.Pad - rc) / st, (pw + g.Pad - sc) / st));
+            }
+        return classes;
     }
 
     public static void LaunchBackwardInput(ComputeDevice dev, ArrayView<float> dY, ArrayView<float> w, ArrayView<float> dX, Conv2dShape g, int version = 0)
     {
-        switch (version == 0 ? DefaultVersion(dev) : version)
+        CheckLengths(g, dX, w, dY, "backward-input");
+        version = Resolve(dev, g, Conv2dPass.BackwardInput, version);
+        switch (version)
         {
             case 1:
                 var k = dev.Kernel(nameof(Conv2dKernels.Conv2dBackwardInputKernel1), a => a.LoadStreamKernel<
                     ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape>(Conv2dKernels.Conv2dBackwardInputKernel1));
                 k(dev.GridStrideConfig(g.InputLength), dY, w, dX, g);
                 break;
+            case 2 or 3 or 4:
+            {
+                var classes = ParityClasses(g);
+                if (classes.Count == 0)
+                    return;
+                // dY rows read: oy + Eh − i for oy < OH, i < RI; pad dY with zeros to cover them all.
+                int top = Math.Max(0, -classes.Min(c => c.Eh - c.RI + 1));
+                int bottom = Math.Max(0, classes.Max(c => c.OH - 1 + c.Eh) - (g.P - 1));
+                int left = Math.Max(0, -classes.Min(c => c.Ew - c.SJ + 1));
+                int right = Math.Max(0, classes.Max(c => c.OW - 1 + c.Ew) - (g.Q - 1));
+                int pp = g.P + top + bottom, qp = g.Q + left + right;
+                var dYPad = Padded(dev, dY, g.N * g.K, g.P, g.Q, top, bottom, left, right);
+                int mPad = RoundUp(g.C, BlockWidth(version));
+                var bAll = dev.Pool.Rent((long)g.K * g.R * g.S * mPad);   // every class's (K·RI·SJ, MPad), one after another
+                var prep = dev.Kernel(nameof(Conv2dKernels.Conv2dBackwardInputWeightsKernel), a => a.LoadStreamKernel<
+                    ArrayView<float>, ArrayView<float>, Conv2dShape, int, int, int, int, int>(Conv2dKernels.Conv2dBackwardInputWeightsKernel));
+                long offset = 0;
+                foreach (var c in classes)
+                {
+                    int t = g.K * c.RI * c.SJ;
+                    var b = bAll.SubView(offset, (long)t * mPad);
+                    offset += b.Length;
+                    prep(dev.GridStrideConfig(b.Length), w, b, g, c.Rc, c.Sc, c.RI, c.SJ, mPad);
+                    var gg = new Conv2dGemm
+                    {
+                        Positions = g.N * c.OH * c.OW, OH = c.OH, OW = c.OW,
+                        M = g.C, MPad = mPad, T = t, RI = c.RI, SJ = c.SJ,
+                        SrcN = g.K * pp * qp, SrcA = pp * qp, SrcRow = qp, SrcStride = 1, Y0 = top + c.Eh, X0 = left + c.Ew, Dir = -1,
+                        OutN = g.C * g.H * g.W, OutM = g.H * g.W, OutRow = g.W, OutSy = g.Stride, OutY0 = c.Ph, OutSx = g.Stride, OutX0 = c.Pw,
+                        Accumulate = 1,
+                    };
+                    LaunchGemm(dev, version, backwardInput: true, dYPad, b, dX, gg);
+                }
+                break;
+            }
             default:
-                throw new ArgumentOutOfRangeException(nameof(version), version, "unknown conv2d backward-input version");
+                throw new ArgumentOutOfRangeException(nameof(version), version, "conv2d versions are 1 to 4");
         }
     }
 
     public static void LaunchBackwardWeight(ComputeDevice dev, ArrayView<float> x, ArrayView<float> dY, ArrayView<float> dW, Conv2dShape g, int version = 0)
     {
-        switch (version == 0 ? DefaultVersion(dev) : version)
+        CheckLengths(g, x, dW, dY, "backward-weight");
+        version = Resolve(dev, g, Conv2dPass.BackwardWeight, version);
+        switch (version)
         {
             case 1:
                 var k = dev.Kernel(nameof(Conv2dKernels.Conv2dBackwardWeightKernel1), a => a.LoadStreamKernel<
                     ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape>(Conv2dKernels.Conv2dBackwardWeightKernel1));
                 k(dev.GridStrideConfig(g.WeightLength), x, dY, dW, g);
                 break;
+            case 2 or 3 or 4:
+                LaunchWeightGemm(dev, x, dY, dW, g, version);
+                break;
             default:
-                throw new ArgumentOutOfRangeException(nameof(version), version, "unknown conv2d backward-weight version");
+                throw new ArgumentOutOfRangeException(nameof(version), version, "conv2d versions are 1 to 4");
         }
     }
+
+    /// <summary>Positions per chunk of the weight gradient's reduction (see <see cref="Conv2dWeightGemm"/>).</summary>
+    static int ChunkLength(ComputeDevice dev, Conv2dShape g, int version, int kPad, int crs)
+    {
+        int positions = g.N * g.P * g.Q;
+        if (version == 4)
+        {
+            // GPUs: enough groups for a few waves; chunks of at least 256 positions.
+            int tiles = (crs + Conv2dKernels.Tile - 1) / Conv2dKernels.Tile * (kPad / Conv2dKernels.Tile);
+            int wanted = Math.Max(1, 4 * Math.Max(1, dev.Accelerator.NumMultiprocessors) / tiles);
+            return Math.Max(256, RoundUp((positions + wanted - 1) / wanted, Conv2dKernels.TileK));
+        }
+        // CPUs: a chunk of dYᵀ (length × block width) stays in the core's cache while every tap block reads it.
+        return ChunkPositions;
+    }
+
+    internal static int ChunkPositions = int.TryParse(Environment.GetEnvironmentVariable("BYOL_CONV_CHUNK"), out var v) ? v : 512;
+
+    static void LaunchWeightGemm(ComputeDevice dev, ArrayView<float> x, ArrayView<float> dY, ArrayView<float> dW, Conv2dShape g, int version)
+    {
+        int hp = g.H + 2 * g.Pad, wp = g.W + 2 * g.Pad, crs = g.C * g.R * g.S, positions = g.N * g.P * g.Q;
+        int kPad = RoundUp(g.K, BlockWidth(version));
+        var xPad = Padded(dev, x, g.N * g.C, g.H, g.W, g.Pad, g.Pad, g.Pad, g.Pad);
+        var dyT = dev.Pool.Rent((long)positions * kPad);   // (N·P·Q, KPad)
+        var prep = dev.Kernel(nameof(Conv2dKernels.Conv2dTransposeOutputGradKernel), a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, int, int, int, int>(Conv2dKernels.Conv2dTransposeOutputGradKernel));
+        prep(dev.GridStrideConfig(dyT.Length), dY, dyT, g.N, g.K, g.P * g.Q, kPad);
+        int chunk = ChunkLength(dev, g, version, kPad, crs);
+        int chunks = (positions + chunk - 1) / chunk;
+        long len = (long)g.K * crs;
+        var dst = chunks == 1 ? dW : dev.Pool.Rent(chunks * len);   // (Chunks, K, C·R·S) partials
+        var gg = new Conv2dWeightGemm
+        {
+            Positions = positions, P = g.P, Q = g.Q, Stride = g.Stride,
+            K = g.K, KPad = kPad, CRS = crs, RS = g.R * g.S, S = g.S,
+            SrcN = g.C * hp * wp, SrcA = hp * wp, SrcRow = wp,
+            ChunkLength = chunk, Chunks = chunks, OutChunk = chunks == 1 ? 0 : (int)len, Accumulate = chunks == 1 ? 1 : 0,
+        };
+        var kernel = version switch
+        {
+            2 => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel2), Conv2dKernels.Conv2dBackwardWeightKernel2),
+            3 => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel3), Conv2dKernels.Conv2dBackwardWeightKernel3),
+            _ => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel4), Conv2dKernels.Conv2dBackwardWeightKernel4),
+        };
+        KernelConfig config;
+        if (version == 4)
+        {
+            int t = Conv2dKernels.Tile, th = Conv2dKernels.TileThreads;
+            config = new KernelConfig(new Index3D((crs + t - 1) / t, kPad / t, chunks), new Index3D(th, th, 1));
+        }
+        else
+        {
+            int depth = BlockDepth(version);
+            config = BlockConfig(dev, (long)chunks * (kPad / BlockWidth(version)) * ((crs + depth - 1) / depth));
+        }
+        kernel(config, xPad, dyT, dst, gg);
+        if (chunks > 1)
+        {
+            var sum = dev.Kernel(nameof(Conv2dKernels.Conv2dSumPartialsKernel), a => a.LoadStreamKernel<
+                ArrayView<float>, ArrayView<float>, int, int>(Conv2dKernels.Conv2dSumPartialsKernel));
+            sum(dev.GridStrideConfig(len), dst, dW, chunks, (int)len);
+        }
+    }
+
+    static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dWeightGemm> WeightKernel(
+        ComputeDevice dev, string name, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dWeightGemm> kernel) =>
+        dev.Kernel(name, a => a.LoadStreamKernel(kernel));
 }
