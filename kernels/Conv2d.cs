@@ -68,6 +68,41 @@ public struct Conv2dWeightGemm
 }
 
 /// <summary>
+/// Version 3's GEMM, for narrow layers: the 64-wide direction is 64 output positions read as one run of
+/// a stride-1 source row (64 contiguous values), the broadcast direction 2 channels (2 weights). The
+/// positions of image n are numbered v = oy·VRow + ox with ox running over the whole source row
+/// (VRow ≥ OW), in VBlocks runs of 64; positions with ox ≥ OW or oy ≥ OH are computed and dropped.
+///   A[(n, v), t] = src[n·SrcN + Base0 + v + off(t)],  off(a, i, j) = a·SrcA + Dir·(i·VRow + j)
+///   B is stored (MPad, T) (each channel's T weights in a row), the output index is as in
+///   <see cref="Conv2dGemm"/> with (oy, ox) = (v div VRow, v mod VRow).
+/// The source is long enough (zero tail) for the dropped positions to read inside it.
+/// </summary>
+public struct Conv2dRowGemm
+{
+    public int N, OH, OW, VRow, VBlocks;
+    public int M, MPad, T, RI, SJ;                // T = A·RI·SJ
+    public int SrcN, SrcA, Base0, Dir;
+    public int OutN, OutM, OutRow, OutSy, OutY0, OutSx, OutX0;
+    public int Accumulate;                        // 0: out = Σ, 1: out += Σ
+}
+
+/// <summary>
+/// Version 3's weight gradient: dWt[k, tap] (+)= Σ_{n,v} dYv[n, k, v] · src[n·SrcN + v + tapOffset(tap)], with
+/// dY laid out in rows of the source's row length VRow (dYv (N, K, VBlocks·64), zero at dropped positions)
+/// and the input split into Stride × Stride parity planes of PlaneSize:
+///   tapOffset(c, r, s) = c·SrcA + ((r mod st)·st + s mod st)·PlaneSize + (r div st)·VRow + s div st.
+/// The runs of 64 positions, N·VBlocks in all, are cut into Chunks of ChunkBlocks runs; chunk z writes
+/// out[z·OutChunk + k·CRS + tap] (partials) or, with one chunk, adds into dWt.
+/// </summary>
+public struct Conv2dRowWeightGemm
+{
+    public int N, VBlocks, VRow, Stride, PlaneSize;
+    public int K, CRS, RS, S;                     // CRS = C·R·S, RS = R·S
+    public int SrcN, SrcA, DyN, DyK;              // dYv index = n·DyN + k·DyK + v
+    public int ChunkBlocks, Chunks, OutChunk, Accumulate;
+}
+
+/// <summary>
 /// Conv2d without bias, NCHW (legend: N batch, C in-channels, K out-channels, H W input size,
 /// R S filter size, P Q output size).
 ///   Forward:         Y[n,k,p,q]  = Σ_{c,r,s} X[n,c,p·st+r−pad, q·st+s−pad] · Wt[k,c,r,s]
@@ -80,7 +115,12 @@ public struct Conv2dWeightGemm
 ///  2. implicit GEMM, register-blocked for CPU-like OpenCL devices (PoCL): each work-item owns
 ///     64 consecutive channels × 2 positions (128 scalar accumulators, straight-line updates that
 ///     PoCL vectorises), no shared memory. Suits 64 channels and more.
-///  3. as 2 with 16 channels × 8 positions per work-item: for narrow layers (16–48 channels).
+///  3. implicit GEMM, register-blocked the other way round for narrow layers (16–48 channels): each
+///     work-item owns 2 channels × 64 consecutive positions of one source row (the source is padded and,
+///     for stride 2, split into parity planes, so every tap reads 64 contiguous values; the few positions
+///     past a row's end are computed and dropped). Its weight gradient sums two taps of one k lane-wise
+///     over runs of 64 positions. (Blocks of 16 channels × 8 positions, whose 8 broadcast values differ
+///     within an accumulator row, stay scalar under PoCL's vectoriser; rows must share one multiplier.)
 ///  4. implicit GEMM with shared-memory tiles for GPUs: 64×64 outputs per group of 16×16 threads,
 ///     4×4 per thread, 16-deep strips of both operands staged in shared memory.
 /// Versions 2–4 read operands prepared by the small kernels below (O(input + weights) work
@@ -99,8 +139,8 @@ public static class Conv2dKernels
     /// <summary>Version 4 tile: 64×64 outputs per group of 16×16 threads, reduction strips of 16.</summary>
     public const int Tile = 64, TileK = 16, TileThreads = 16;
 
-    /// <summary>Block width (channels per work-item) of versions 2 and 3.</summary>
-    public const int Block2 = 64, Block3 = 16;
+    /// <summary>Channels per work-item: 64 in version 2, 2 in version 3 (whose 64-wide direction is positions).</summary>
+    public const int Block2 = 64, Block3 = 2, Run3 = 64;
 
     /// <summary>Version 1 forward: one output element per thread.</summary>
     public static void Conv2dForwardKernel1(
@@ -211,75 +251,145 @@ public static class Conv2dKernels
     // ---- operand preparation for versions 2–4 -------------------------------------------------
 
     /// <summary>
-    /// Zero-padded copy: dst[pl, y, x] = src[pl, y − top, x − left] where that lies inside the
-    /// (H, W) plane, else 0. Used for X (forward, weight gradient) and for dY (backward-input).
+    /// Zero-padded copy split into stride × stride parity planes, with a zero tail:
+    /// dst[pl, ph, pw, y', x'] = src[pl, st·y' + ph − top, st·x' + pw − left] where that lies inside the
+    /// (H, W) plane, else 0; dst[i] = 0 for planes·st²·Hq·Wq ≤ i &lt; total. With st = 1 a plain zero-padded
+    /// copy. Used for X (forward, weight gradient) and for dY (backward-input). One destination row
+    /// per thread (no divisions per element: index arithmetic would cost more than the copy).
     /// </summary>
     public static void Conv2dPadKernel(
         ArrayView<float> src,   // (planes, H, W)
-        ArrayView<float> dst,   // (planes, Hp, Wp)
-        int planes, int h, int w, int hp, int wp, int top, int left)
+        ArrayView<float> dst,   // (planes, st, st, Hq, Wq) then a zero tail: length total
+        int planes, int h, int w, int hq, int wq, int top, int left, int st, int total)
     {
-        int total = planes * hp * wp;
-        for (int idx = GridStride.Start; idx < total; idx += GridStride.Step)
+        int rows = planes * st * st * hq, used = rows * wq;
+        for (int row = GridStride.Start; row < rows; row += GridStride.Step)
         {
-            int x = idx % wp;
-            int rest = idx / wp;
-            int y = rest % hp;
-            int plane = rest / hp;
-            int sy = y - top, sx = x - left;
-            dst[idx] = sy >= 0 && sy < h && sx >= 0 && sx < w ? src[(plane * h + sy) * w + sx] : 0f;
+            int y = row % hq;
+            int rest = row / hq;
+            int phase = rest % (st * st);
+            int plane = rest / (st * st);
+            int ph = phase / st;
+            int sy = st * y + ph - top, sx = phase - ph * st - left;
+            int d = row * wq;
+            if (sy < 0 || sy >= h)
+            {
+                for (int x = 0; x < wq; x++)
+                    dst[d + x] = 0f;
+                continue;
+            }
+            int s = (plane * h + sy) * w;
+            for (int x = 0; x < wq; x++, sx += st)
+                dst[d + x] = sx >= 0 && sx < w ? src[s + sx] : 0f;
         }
+        for (int i = used + GridStride.Start; i < total; i += GridStride.Step)
+            dst[i] = 0f;
     }
 
-    /// <summary>Forward GEMM operand: b[(c,r,s), k] = Wt[k, c, r, s] for k &lt; K, 0 for K ≤ k &lt; MPad.</summary>
+    /// <summary>Forward GEMM operand: b[(c,r,s), k] = Wt[k, c, r, s] for k &lt; K, 0 for K ≤ k &lt; MPad. One row of b per thread.</summary>
     public static void Conv2dForwardWeightsKernel(
         ArrayView<float> wt,    // (K, C·R·S)
         ArrayView<float> b,     // (C·R·S, MPad)
         int k, int crs, int mPad)
     {
-        int total = crs * mPad;
-        for (int idx = GridStride.Start; idx < total; idx += GridStride.Step)
+        for (int t = GridStride.Start; t < crs; t += GridStride.Step)
+            for (int kk = 0; kk < mPad; kk++)
+                b[t * mPad + kk] = kk < k ? wt[kk * crs + t] : 0f;
+    }
+
+    /// <summary>
+    /// GEMM operand of the filter taps r = rc + st·i, s = sc + st·j (i &lt; RI, j &lt; SJ) of one parity class,
+    /// B[t, m] with t = (a, i, j), zero for columns m past the channel count:
+    /// backward-input (forward = 0): B[(k,i,j), c] = Wt[k, c, rc + st·i, sc + st·j];
+    /// forward (forward = 1):        B[(c,i,j), k] = Wt[k, c, rc + st·i, sc + st·j].
+    /// Stored (T, MPad) (byColumn = 0, versions 2 and 4) or (MPad, T) (byColumn = 1, version 3).
+    /// </summary>
+    public static void Conv2dClassWeightsKernel(
+        ArrayView<float> wt,    // (K, C, R, S)
+        ArrayView<float> b,     // (T, MPad) or (MPad, T), T = A·RI·SJ with A = K (backward-input) or C (forward)
+        Conv2dShape g, int rc, int sc, int ri, int sj, int mPad, int forward, int byColumn)
+    {
+        int reduced = forward != 0 ? g.C : g.K, columns = forward != 0 ? g.K : g.C;
+        int t1 = reduced * ri * sj;
+        // Strides of Wt along a (the reduced channel), i, j and m (the column channel).
+        int aStride = forward != 0 ? g.R * g.S : g.C * g.R * g.S;
+        int mStride = forward != 0 ? g.C * g.R * g.S : g.R * g.S;
+        int iStride = g.Stride * g.S, jStride = g.Stride, first = rc * g.S + sc;
+        if (byColumn != 0)
         {
-            int t = idx / mPad;
-            int kk = idx - t * mPad;
-            b[idx] = kk < k ? wt[kk * crs + t] : 0f;
+            // One row m of b (all taps t in order) per thread.
+            for (int m = GridStride.Start; m < mPad; m += GridStride.Step)
+            {
+                int o = m * t1;
+                if (m >= columns)
+                {
+                    for (int t = 0; t < t1; t++)
+                        b[o + t] = 0f;
+                    continue;
+                }
+                int t2 = 0;
+                for (int a = 0; a < reduced; a++)
+                    for (int i = 0; i < ri; i++)
+                        for (int j = 0; j < sj; j++)
+                            b[o + t2++] = wt[m * mStride + a * aStride + first + i * iStride + j * jStride];
+            }
+            return;
+        }
+        // One row t = (a, i, j) of b (all columns m) per thread.
+        for (int t = GridStride.Start; t < t1; t += GridStride.Step)
+        {
+            int j = t % sj;
+            int i = (t / sj) % ri;
+            int a = t / (sj * ri);
+            int w0 = a * aStride + first + i * iStride + j * jStride;
+            for (int m = 0; m < mPad; m++)
+                b[t * mPad + m] = m < columns ? wt[w0 + m * mStride] : 0f;
         }
     }
 
     /// <summary>
-    /// Backward-input GEMM operand for the parity class whose taps are r = rc + st·i, s = sc + st·j:
-    /// b[(k,i,j), c] = Wt[k, c, rc + st·i, sc + st·j] for c &lt; C, 0 for C ≤ c &lt; MPad.
+    /// Rows re-laid to a longer row length, planes to a fixed length, zeros elsewhere (version 3's dY):
+    /// dst[pl, v] = src[pl, v div rowLength, v mod rowLength] where that lies inside the (H, W) plane, else 0.
     /// </summary>
-    public static void Conv2dBackwardInputWeightsKernel(
-        ArrayView<float> wt,    // (K, C, R, S)
-        ArrayView<float> b,     // (K·RI·SJ, MPad)
-        Conv2dShape g, int rc, int sc, int ri, int sj, int mPad)
+    public static void Conv2dRowLayoutKernel(
+        ArrayView<float> src,   // (planes, H, W)
+        ArrayView<float> dst,   // (planes, planeLength)
+        int planes, int h, int w, int rowLength, int planeLength)
     {
-        int total = g.K * ri * sj * mPad;
+        // One (plane, row) per thread; the rows past H and the plane's tail are zeros.
+        int rows = (planeLength + rowLength - 1) / rowLength;
+        int total = planes * rows;
         for (int idx = GridStride.Start; idx < total; idx += GridStride.Step)
         {
-            int t = idx / mPad;
-            int c = idx - t * mPad;
-            int j = t % sj;
-            int i = (t / sj) % ri;
-            int k = t / (sj * ri);
-            b[idx] = c < g.C ? wt[((k * g.C + c) * g.R + rc + g.Stride * i) * g.S + sc + g.Stride * j] : 0f;
+            int plane = idx / rows;
+            int y = idx - plane * rows;
+            int d = plane * planeLength + y * rowLength;
+            int n = planeLength - y * rowLength < rowLength ? planeLength - y * rowLength : rowLength;
+            int s = (plane * h + y) * w;
+            for (int x = 0; x < n; x++)
+                dst[d + x] = y < h && x < w ? src[s + x] : 0f;
         }
     }
 
-    /// <summary>Weight-gradient GEMM operand: dYᵀ[(n,p,q), k] = dY[n, k, p, q] for k &lt; K, 0 for K ≤ k &lt; KPad.</summary>
+    /// <summary>Weight-gradient GEMM operand: dYᵀ[(n,p,q), k] = dY[n, k, p, q] for k &lt; K, 0 for K ≤ k &lt; KPad. One output row per thread.</summary>
     public static void Conv2dTransposeOutputGradKernel(
         ArrayView<float> dY,    // (N, K, P, Q)
         ArrayView<float> dyT,   // (N·P·Q, KPad)
-        int n, int k, int pq, int kPad)
+        int n, int k, int p, int q, int kPad)
     {
-        int total = n * pq * kPad;
-        for (int idx = GridStride.Start; idx < total; idx += GridStride.Step)
+        // One output row (n, y) per thread: its Q positions × KPad channels.
+        int rows = n * p;
+        for (int row = GridStride.Start; row < rows; row += GridStride.Step)
         {
-            int pos = idx / kPad;
-            int kk = idx - pos * kPad;
-            int nn = pos / pq;
-            dyT[idx] = kk < k ? dY[(nn * k + kk) * pq + pos - nn * pq] : 0f;
+            int nn = row / p;
+            int y = row - nn * p;
+            int d = row * q * kPad;
+            for (int kk = 0; kk < kPad; kk++)
+            {
+                int s = ((nn * k + kk) * p + y) * q;
+                for (int x = 0; x < q; x++)
+                    dyT[d + x * kPad + kk] = kk < k ? dY[s + x] : 0f;
+            }
         }
     }
 
@@ -305,42 +415,42 @@ public static class Conv2dKernels
         ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
         ArrayView<float> b,     // (C·R·S, MPad)
         ArrayView<float> y,     // (N, K, P, Q)
-        Conv2dGemm g) => GatherGemm64x2(xPad, b, y, g);
+        Conv2dGemm g) => GatherGemmBlock(xPad, b, y, g);
 
     /// <summary>Version 2 backward-input: dX += the <see cref="Conv2dGemm"/> of padded dY and one parity class of flipped Wt.</summary>
     public static void Conv2dBackwardInputKernel2(
         ArrayView<float> dYPad, // (N, K, Pp, Qp)
         ArrayView<float> b,     // (K·RI·SJ, MPad)
         ArrayView<float> dX,    // (N, C, H, W), accumulated into
-        Conv2dGemm g) => GatherGemm64x2(dYPad, b, dX, g);
+        Conv2dGemm g) => GatherGemmBlock(dYPad, b, dX, g);
 
     /// <summary>Version 2 backward-weight: dWt (or chunk partials) = <see cref="Conv2dWeightGemm"/>, 64 k × 2 taps per work-item.</summary>
     public static void Conv2dBackwardWeightKernel2(
         ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
         ArrayView<float> dyT,   // (N·P·Q, KPad)
         ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C, R, S) dWt accumulated into
-        Conv2dWeightGemm g) => WeightGrad64x2(xPad, dyT, dst, g);
+        Conv2dWeightGemm g) => WeightGradBlock(xPad, dyT, dst, g);
 
-    /// <summary>Version 3 forward: as version 2 with 16 channels × 8 positions per work-item.</summary>
+    /// <summary>Version 3 forward: the <see cref="Conv2dRowGemm"/> of one parity class of padded X, 2 channels × 64 positions per work-item.</summary>
     public static void Conv2dForwardKernel3(
-        ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
-        ArrayView<float> b,     // (C·R·S, MPad)
-        ArrayView<float> y,     // (N, K, P, Q)
-        Conv2dGemm g) => GatherGemm16x8(xPad, b, y, g);
+        ArrayView<float> xPlanes,   // (N, C, st, st, Hq, Wq) and a zero tail
+        ArrayView<float> b,         // (MPad, C·RI·SJ)
+        ArrayView<float> y,         // (N, K, P, Q)
+        Conv2dRowGemm g) => RowGemmBlock(xPlanes, b, y, g);
 
-    /// <summary>Version 3 backward-input: as version 2 with 16 channels × 8 positions per work-item.</summary>
+    /// <summary>Version 3 backward-input: dX += the <see cref="Conv2dRowGemm"/> of padded dY and one parity class of flipped Wt.</summary>
     public static void Conv2dBackwardInputKernel3(
-        ArrayView<float> dYPad, // (N, K, Pp, Qp)
-        ArrayView<float> b,     // (K·RI·SJ, MPad)
-        ArrayView<float> dX,    // (N, C, H, W), accumulated into
-        Conv2dGemm g) => GatherGemm16x8(dYPad, b, dX, g);
+        ArrayView<float> dYPad,     // (N, K, Pp, Qp) and a zero tail
+        ArrayView<float> b,         // (MPad, K·RI·SJ)
+        ArrayView<float> dX,        // (N, C, H, W), accumulated into
+        Conv2dRowGemm g) => RowGemmBlock(dYPad, b, dX, g);
 
-    /// <summary>Version 3 backward-weight: as version 2 with 16 k × 8 taps per work-item.</summary>
+    /// <summary>Version 3 backward-weight: <see cref="Conv2dRowWeightGemm"/>, 2 taps of one k per work-item, summed lane-wise.</summary>
     public static void Conv2dBackwardWeightKernel3(
-        ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
-        ArrayView<float> dyT,   // (N·P·Q, KPad)
-        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C, R, S) dWt accumulated into
-        Conv2dWeightGemm g) => WeightGrad16x8(xPad, dyT, dst, g);
+        ArrayView<float> xPlanes,   // (N, C, st, st, Hq, Wq) and a zero tail
+        ArrayView<float> dYRows,    // (N, K, VBlocks·64)
+        ArrayView<float> dst,       // (Chunks, K, C·R·S) partials, or (K, C, R, S) dWt accumulated into
+        Conv2dRowWeightGemm g) => RowWeightGradBlock(xPlanes, dYRows, dst, g);
 
     /// <summary>Version 4 forward (GPU): shared-memory tiles; launch groups of 16×16 over (⌈positions/64⌉, MPad/64).</summary>
     public static void Conv2dForwardKernel4(
@@ -396,6 +506,17 @@ public static class Conv2dKernels
         return c * g.SrcA + r * g.SrcRow + rs - r * g.S;
     }
 
+    /// <summary>tapOffset(crs) of <see cref="Conv2dRowWeightGemm"/>: offset of filter tap (c, r, s) in the parity planes.</summary>
+    static int RowTap(Conv2dRowWeightGemm g, int crs)
+    {
+        int c = crs / g.RS;
+        int rs = crs - c * g.RS;
+        int r = rs / g.S;
+        int s = rs - r * g.S;
+        int rq = r / g.Stride, sq = s / g.Stride;
+        return c * g.SrcA + ((r - rq * g.Stride) * g.Stride + s - sq * g.Stride) * g.PlaneSize + rq * g.VRow + sq;
+    }
+
     /// <summary>dst[index] = value, or += value when accumulating; nothing outside the tensor.</summary>
     static void Put(ArrayView<float> dst, int index, float value, bool inside, int accumulate)
     {
@@ -405,14 +526,15 @@ public static class Conv2dKernels
 
     // ---- generated register blocks and tiles (unrolled by hand: ILGPU unrolls nothing) ----------
 
-    #region generated GatherGemm64x2
+    #region generated GatherGemmBlock
     /// <summary>
     /// <see cref="Conv2dGemm"/> with a 2×64 register block per work-item: 2 consecutive positions ×
-    /// 64 consecutive columns m, 128 scalar accumulators updated in straight-line code (PoCL turns
-    /// each row of 64 into vector multiply-adds). Blocks are numbered column-block-major so neighbouring
-    /// work-items share one strip of B; positions past the end are clamped and never stored.
+    /// 64 consecutive columns m, 128 scalar accumulators updated in straight-line code; PoCL turns each
+    /// row of 64 (one broadcast value times 64 contiguous B values) into vector multiply-adds.
+    /// Blocks are numbered column-block-major so neighbouring work-items share one strip of B;
+    /// positions past the end are clamped and never stored.
     /// </summary>
-    static void GatherGemm64x2(
+    static void GatherGemmBlock(
         ArrayView<float> src,   // padded source, gathered (see Conv2dGemm)
         ArrayView<float> bmat,  // (T, MPad)
         ArrayView<float> dst,   // output, scattered (see Conv2dGemm)
@@ -426,14 +548,14 @@ public static class Conv2dKernels
         {
             int mb = blk / posBlocks;
             int pos0 = (blk - mb * posBlocks) * 2, m0 = mb * 64;
-            int s0 = SourceBase(g, pos0 + 0 < last ? pos0 + 0 : last);
+            int s0 = SourceBase(g, pos0);
             int s1 = SourceBase(g, pos0 + 1 < last ? pos0 + 1 : last);
             float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f, c0_16 = 0f, c0_17 = 0f, c0_18 = 0f, c0_19 = 0f, c0_20 = 0f, c0_21 = 0f, c0_22 = 0f, c0_23 = 0f, c0_24 = 0f, c0_25 = 0f, c0_26 = 0f, c0_27 = 0f, c0_28 = 0f, c0_29 = 0f, c0_30 = 0f, c0_31 = 0f, c0_32 = 0f, c0_33 = 0f, c0_34 = 0f, c0_35 = 0f, c0_36 = 0f, c0_37 = 0f, c0_38 = 0f, c0_39 = 0f, c0_40 = 0f, c0_41 = 0f, c0_42 = 0f, c0_43 = 0f, c0_44 = 0f, c0_45 = 0f, c0_46 = 0f, c0_47 = 0f, c0_48 = 0f, c0_49 = 0f, c0_50 = 0f, c0_51 = 0f, c0_52 = 0f, c0_53 = 0f, c0_54 = 0f, c0_55 = 0f, c0_56 = 0f, c0_57 = 0f, c0_58 = 0f, c0_59 = 0f, c0_60 = 0f, c0_61 = 0f, c0_62 = 0f, c0_63 = 0f;
             float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f, c1_16 = 0f, c1_17 = 0f, c1_18 = 0f, c1_19 = 0f, c1_20 = 0f, c1_21 = 0f, c1_22 = 0f, c1_23 = 0f, c1_24 = 0f, c1_25 = 0f, c1_26 = 0f, c1_27 = 0f, c1_28 = 0f, c1_29 = 0f, c1_30 = 0f, c1_31 = 0f, c1_32 = 0f, c1_33 = 0f, c1_34 = 0f, c1_35 = 0f, c1_36 = 0f, c1_37 = 0f, c1_38 = 0f, c1_39 = 0f, c1_40 = 0f, c1_41 = 0f, c1_42 = 0f, c1_43 = 0f, c1_44 = 0f, c1_45 = 0f, c1_46 = 0f, c1_47 = 0f, c1_48 = 0f, c1_49 = 0f, c1_50 = 0f, c1_51 = 0f, c1_52 = 0f, c1_53 = 0f, c1_54 = 0f, c1_55 = 0f, c1_56 = 0f, c1_57 = 0f, c1_58 = 0f, c1_59 = 0f, c1_60 = 0f, c1_61 = 0f, c1_62 = 0f, c1_63 = 0f;
             int off = 0, i = 0, j = 0, row = m0;
             for (int t = 0; t < g.T; t++)
             {
-                float a0 = src[s0 + off]; float a1 = src[s1 + off];
+                float a0 = src[s0 + off], a1 = src[s1 + off];
                 float bv;
                 bv = bmat[row + 0]; c0_0 += a0 * bv; c1_0 += a1 * bv;
                 bv = bmat[row + 1]; c0_1 += a0 * bv; c1_1 += a1 * bv;
@@ -548,13 +670,13 @@ public static class Conv2dKernels
     }
     #endregion
 
-    #region generated WeightGrad64x2
+    #region generated WeightGradBlock
     /// <summary>
     /// <see cref="Conv2dWeightGemm"/> with a 2×64 register block per work-item: 64 consecutive k ×
     /// 2 consecutive taps crs, summed over one chunk of positions in order. Blocks are numbered
     /// chunk-major, then k-block, then tap-block, so neighbouring work-items share one chunk of dYᵀ.
     /// </summary>
-    static void WeightGrad64x2(
+    static void WeightGradBlock(
         ArrayView<float> src,   // (N, C, SrcH, SrcRow) zero-padded input
         ArrayView<float> dyT,   // (N·P·Q, KPad)
         ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C·R·S) dWt
@@ -569,7 +691,7 @@ public static class Conv2dKernels
             int rest = blk / tapBlocks;
             int chunk = rest / kBlocks;
             int k0 = (rest - chunk * kBlocks) * 64, t0 = (blk - rest * tapBlocks) * 2;
-            int o0 = Tap(g, t0 + 0 < lastTap ? t0 + 0 : lastTap);
+            int o0 = Tap(g, t0);
             int o1 = Tap(g, t0 + 1 < lastTap ? t0 + 1 : lastTap);
             int start = chunk * g.ChunkLength;
             int end = start + g.ChunkLength < g.Positions ? start + g.ChunkLength : g.Positions;
@@ -580,7 +702,7 @@ public static class Conv2dKernels
             float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f, c1_16 = 0f, c1_17 = 0f, c1_18 = 0f, c1_19 = 0f, c1_20 = 0f, c1_21 = 0f, c1_22 = 0f, c1_23 = 0f, c1_24 = 0f, c1_25 = 0f, c1_26 = 0f, c1_27 = 0f, c1_28 = 0f, c1_29 = 0f, c1_30 = 0f, c1_31 = 0f, c1_32 = 0f, c1_33 = 0f, c1_34 = 0f, c1_35 = 0f, c1_36 = 0f, c1_37 = 0f, c1_38 = 0f, c1_39 = 0f, c1_40 = 0f, c1_41 = 0f, c1_42 = 0f, c1_43 = 0f, c1_44 = 0f, c1_45 = 0f, c1_46 = 0f, c1_47 = 0f, c1_48 = 0f, c1_49 = 0f, c1_50 = 0f, c1_51 = 0f, c1_52 = 0f, c1_53 = 0f, c1_54 = 0f, c1_55 = 0f, c1_56 = 0f, c1_57 = 0f, c1_58 = 0f, c1_59 = 0f, c1_60 = 0f, c1_61 = 0f, c1_62 = 0f, c1_63 = 0f;
             for (int pos = start; pos < end; pos++)
             {
-                float a0 = src[sb + o0]; float a1 = src[sb + o1];
+                float a0 = src[sb + o0], a1 = src[sb + o1];
                 float bv;
                 bv = dyT[row + 0]; c0_0 += a0 * bv; c1_0 += a1 * bv;
                 bv = dyT[row + 1]; c0_1 += a0 * bv; c1_1 += a1 * bv;
@@ -695,268 +817,448 @@ public static class Conv2dKernels
     }
     #endregion
 
-    #region generated GatherGemm16x8
+    #region generated RowGemmBlock
     /// <summary>
-    /// <see cref="Conv2dGemm"/> with a 8×16 register block per work-item: 8 consecutive positions ×
-    /// 16 consecutive columns m, 128 scalar accumulators updated in straight-line code (PoCL turns
-    /// each row of 16 into vector multiply-adds). Blocks are numbered column-block-major so neighbouring
-    /// work-items share one strip of B; positions past the end are clamped and never stored.
+    /// <see cref="Conv2dRowGemm"/> with a 2×64 register block per work-item: 2 consecutive channels m ×
+    /// a run of 64 positions v; each reduction step multiplies 2 weights by 64 contiguous source values
+    /// (straight-line code PoCL vectorises, as in GatherGemmBlock with the roles of A and B swapped).
+    /// Blocks are numbered channel-pair-major so neighbouring work-items walk neighbouring runs.
     /// </summary>
-    static void GatherGemm16x8(
-        ArrayView<float> src,   // padded source, gathered (see Conv2dGemm)
-        ArrayView<float> bmat,  // (T, MPad)
-        ArrayView<float> dst,   // output, scattered (see Conv2dGemm)
-        Conv2dGemm g)
+    static void RowGemmBlock(
+        ArrayView<float> src,   // padded source with a zero tail (see Conv2dRowGemm)
+        ArrayView<float> bmat,  // (MPad, T)
+        ArrayView<float> dst,   // output, scattered (see Conv2dRowGemm)
+        Conv2dRowGemm g)
     {
-        int posBlocks = (g.Positions + 7) / 8;
-        int blocks = posBlocks * (g.MPad / 16);
-        int last = g.Positions - 1, om = g.OutM;
-        int rowJump = g.Dir * (g.SrcRow - g.SJ), chanJump = g.SrcA - g.Dir * g.RI * g.SrcRow;
+        int runs = g.N * g.VBlocks;
+        int blocks = runs * (g.MPad / 2);
+        int rowJump = g.Dir * (g.VRow - g.SJ), chanJump = g.SrcA - g.Dir * g.RI * g.VRow;
+        int om = g.OutM, rowStep = g.OutSy * g.OutRow, colStep = g.OutSx;
         for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)
         {
-            int mb = blk / posBlocks;
-            int pos0 = (blk - mb * posBlocks) * 8, m0 = mb * 16;
-            int s0 = SourceBase(g, pos0 + 0 < last ? pos0 + 0 : last);
-            int s1 = SourceBase(g, pos0 + 1 < last ? pos0 + 1 : last);
-            int s2 = SourceBase(g, pos0 + 2 < last ? pos0 + 2 : last);
-            int s3 = SourceBase(g, pos0 + 3 < last ? pos0 + 3 : last);
-            int s4 = SourceBase(g, pos0 + 4 < last ? pos0 + 4 : last);
-            int s5 = SourceBase(g, pos0 + 5 < last ? pos0 + 5 : last);
-            int s6 = SourceBase(g, pos0 + 6 < last ? pos0 + 6 : last);
-            int s7 = SourceBase(g, pos0 + 7 < last ? pos0 + 7 : last);
-            float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f;
-            float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f;
-            float c2_0 = 0f, c2_1 = 0f, c2_2 = 0f, c2_3 = 0f, c2_4 = 0f, c2_5 = 0f, c2_6 = 0f, c2_7 = 0f, c2_8 = 0f, c2_9 = 0f, c2_10 = 0f, c2_11 = 0f, c2_12 = 0f, c2_13 = 0f, c2_14 = 0f, c2_15 = 0f;
-            float c3_0 = 0f, c3_1 = 0f, c3_2 = 0f, c3_3 = 0f, c3_4 = 0f, c3_5 = 0f, c3_6 = 0f, c3_7 = 0f, c3_8 = 0f, c3_9 = 0f, c3_10 = 0f, c3_11 = 0f, c3_12 = 0f, c3_13 = 0f, c3_14 = 0f, c3_15 = 0f;
-            float c4_0 = 0f, c4_1 = 0f, c4_2 = 0f, c4_3 = 0f, c4_4 = 0f, c4_5 = 0f, c4_6 = 0f, c4_7 = 0f, c4_8 = 0f, c4_9 = 0f, c4_10 = 0f, c4_11 = 0f, c4_12 = 0f, c4_13 = 0f, c4_14 = 0f, c4_15 = 0f;
-            float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f, c5_4 = 0f, c5_5 = 0f, c5_6 = 0f, c5_7 = 0f, c5_8 = 0f, c5_9 = 0f, c5_10 = 0f, c5_11 = 0f, c5_12 = 0f, c5_13 = 0f, c5_14 = 0f, c5_15 = 0f;
-            float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f, c6_4 = 0f, c6_5 = 0f, c6_6 = 0f, c6_7 = 0f, c6_8 = 0f, c6_9 = 0f, c6_10 = 0f, c6_11 = 0f, c6_12 = 0f, c6_13 = 0f, c6_14 = 0f, c6_15 = 0f;
-            float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f, c7_4 = 0f, c7_5 = 0f, c7_6 = 0f, c7_7 = 0f, c7_8 = 0f, c7_9 = 0f, c7_10 = 0f, c7_11 = 0f, c7_12 = 0f, c7_13 = 0f, c7_14 = 0f, c7_15 = 0f;
-            int off = 0, i = 0, j = 0, row = m0;
+            int mb = blk / runs;
+            int run = blk - mb * runs;
+            int n = run / g.VBlocks;
+            int v0 = (run - n * g.VBlocks) * 64, m0 = mb * 2;
+            int sb = n * g.SrcN + g.Base0 + v0;
+            float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f, c0_16 = 0f, c0_17 = 0f, c0_18 = 0f, c0_19 = 0f, c0_20 = 0f, c0_21 = 0f, c0_22 = 0f, c0_23 = 0f, c0_24 = 0f, c0_25 = 0f, c0_26 = 0f, c0_27 = 0f, c0_28 = 0f, c0_29 = 0f, c0_30 = 0f, c0_31 = 0f, c0_32 = 0f, c0_33 = 0f, c0_34 = 0f, c0_35 = 0f, c0_36 = 0f, c0_37 = 0f, c0_38 = 0f, c0_39 = 0f, c0_40 = 0f, c0_41 = 0f, c0_42 = 0f, c0_43 = 0f, c0_44 = 0f, c0_45 = 0f, c0_46 = 0f, c0_47 = 0f, c0_48 = 0f, c0_49 = 0f, c0_50 = 0f, c0_51 = 0f, c0_52 = 0f, c0_53 = 0f, c0_54 = 0f, c0_55 = 0f, c0_56 = 0f, c0_57 = 0f, c0_58 = 0f, c0_59 = 0f, c0_60 = 0f, c0_61 = 0f, c0_62 = 0f, c0_63 = 0f;
+            float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f, c1_16 = 0f, c1_17 = 0f, c1_18 = 0f, c1_19 = 0f, c1_20 = 0f, c1_21 = 0f, c1_22 = 0f, c1_23 = 0f, c1_24 = 0f, c1_25 = 0f, c1_26 = 0f, c1_27 = 0f, c1_28 = 0f, c1_29 = 0f, c1_30 = 0f, c1_31 = 0f, c1_32 = 0f, c1_33 = 0f, c1_34 = 0f, c1_35 = 0f, c1_36 = 0f, c1_37 = 0f, c1_38 = 0f, c1_39 = 0f, c1_40 = 0f, c1_41 = 0f, c1_42 = 0f, c1_43 = 0f, c1_44 = 0f, c1_45 = 0f, c1_46 = 0f, c1_47 = 0f, c1_48 = 0f, c1_49 = 0f, c1_50 = 0f, c1_51 = 0f, c1_52 = 0f, c1_53 = 0f, c1_54 = 0f, c1_55 = 0f, c1_56 = 0f, c1_57 = 0f, c1_58 = 0f, c1_59 = 0f, c1_60 = 0f, c1_61 = 0f, c1_62 = 0f, c1_63 = 0f;
+            int off = 0, i = 0, j = 0, row = m0 * g.T;
             for (int t = 0; t < g.T; t++)
             {
-                float a0 = src[s0 + off]; float a1 = src[s1 + off]; float a2 = src[s2 + off]; float a3 = src[s3 + off]; float a4 = src[s4 + off]; float a5 = src[s5 + off]; float a6 = src[s6 + off]; float a7 = src[s7 + off];
+                float a0 = bmat[row], a1 = bmat[row + g.T];   // weights of channels m0, m0 + 1: rows of B, not neighbours
+                int x = sb + off;
                 float bv;
-                bv = bmat[row + 0]; c0_0 += a0 * bv; c1_0 += a1 * bv; c2_0 += a2 * bv; c3_0 += a3 * bv; c4_0 += a4 * bv; c5_0 += a5 * bv; c6_0 += a6 * bv; c7_0 += a7 * bv;
-                bv = bmat[row + 1]; c0_1 += a0 * bv; c1_1 += a1 * bv; c2_1 += a2 * bv; c3_1 += a3 * bv; c4_1 += a4 * bv; c5_1 += a5 * bv; c6_1 += a6 * bv; c7_1 += a7 * bv;
-                bv = bmat[row + 2]; c0_2 += a0 * bv; c1_2 += a1 * bv; c2_2 += a2 * bv; c3_2 += a3 * bv; c4_2 += a4 * bv; c5_2 += a5 * bv; c6_2 += a6 * bv; c7_2 += a7 * bv;
-                bv = bmat[row + 3]; c0_3 += a0 * bv; c1_3 += a1 * bv; c2_3 += a2 * bv; c3_3 += a3 * bv; c4_3 += a4 * bv; c5_3 += a5 * bv; c6_3 += a6 * bv; c7_3 += a7 * bv;
-                bv = bmat[row + 4]; c0_4 += a0 * bv; c1_4 += a1 * bv; c2_4 += a2 * bv; c3_4 += a3 * bv; c4_4 += a4 * bv; c5_4 += a5 * bv; c6_4 += a6 * bv; c7_4 += a7 * bv;
-                bv = bmat[row + 5]; c0_5 += a0 * bv; c1_5 += a1 * bv; c2_5 += a2 * bv; c3_5 += a3 * bv; c4_5 += a4 * bv; c5_5 += a5 * bv; c6_5 += a6 * bv; c7_5 += a7 * bv;
-                bv = bmat[row + 6]; c0_6 += a0 * bv; c1_6 += a1 * bv; c2_6 += a2 * bv; c3_6 += a3 * bv; c4_6 += a4 * bv; c5_6 += a5 * bv; c6_6 += a6 * bv; c7_6 += a7 * bv;
-                bv = bmat[row + 7]; c0_7 += a0 * bv; c1_7 += a1 * bv; c2_7 += a2 * bv; c3_7 += a3 * bv; c4_7 += a4 * bv; c5_7 += a5 * bv; c6_7 += a6 * bv; c7_7 += a7 * bv;
-                bv = bmat[row + 8]; c0_8 += a0 * bv; c1_8 += a1 * bv; c2_8 += a2 * bv; c3_8 += a3 * bv; c4_8 += a4 * bv; c5_8 += a5 * bv; c6_8 += a6 * bv; c7_8 += a7 * bv;
-                bv = bmat[row + 9]; c0_9 += a0 * bv; c1_9 += a1 * bv; c2_9 += a2 * bv; c3_9 += a3 * bv; c4_9 += a4 * bv; c5_9 += a5 * bv; c6_9 += a6 * bv; c7_9 += a7 * bv;
-                bv = bmat[row + 10]; c0_10 += a0 * bv; c1_10 += a1 * bv; c2_10 += a2 * bv; c3_10 += a3 * bv; c4_10 += a4 * bv; c5_10 += a5 * bv; c6_10 += a6 * bv; c7_10 += a7 * bv;
-                bv = bmat[row + 11]; c0_11 += a0 * bv; c1_11 += a1 * bv; c2_11 += a2 * bv; c3_11 += a3 * bv; c4_11 += a4 * bv; c5_11 += a5 * bv; c6_11 += a6 * bv; c7_11 += a7 * bv;
-                bv = bmat[row + 12]; c0_12 += a0 * bv; c1_12 += a1 * bv; c2_12 += a2 * bv; c3_12 += a3 * bv; c4_12 += a4 * bv; c5_12 += a5 * bv; c6_12 += a6 * bv; c7_12 += a7 * bv;
-                bv = bmat[row + 13]; c0_13 += a0 * bv; c1_13 += a1 * bv; c2_13 += a2 * bv; c3_13 += a3 * bv; c4_13 += a4 * bv; c5_13 += a5 * bv; c6_13 += a6 * bv; c7_13 += a7 * bv;
-                bv = bmat[row + 14]; c0_14 += a0 * bv; c1_14 += a1 * bv; c2_14 += a2 * bv; c3_14 += a3 * bv; c4_14 += a4 * bv; c5_14 += a5 * bv; c6_14 += a6 * bv; c7_14 += a7 * bv;
-                bv = bmat[row + 15]; c0_15 += a0 * bv; c1_15 += a1 * bv; c2_15 += a2 * bv; c3_15 += a3 * bv; c4_15 += a4 * bv; c5_15 += a5 * bv; c6_15 += a6 * bv; c7_15 += a7 * bv;
-                row += g.MPad;
+                bv = src[x + 0]; c0_0 += a0 * bv; c1_0 += a1 * bv;
+                bv = src[x + 1]; c0_1 += a0 * bv; c1_1 += a1 * bv;
+                bv = src[x + 2]; c0_2 += a0 * bv; c1_2 += a1 * bv;
+                bv = src[x + 3]; c0_3 += a0 * bv; c1_3 += a1 * bv;
+                bv = src[x + 4]; c0_4 += a0 * bv; c1_4 += a1 * bv;
+                bv = src[x + 5]; c0_5 += a0 * bv; c1_5 += a1 * bv;
+                bv = src[x + 6]; c0_6 += a0 * bv; c1_6 += a1 * bv;
+                bv = src[x + 7]; c0_7 += a0 * bv; c1_7 += a1 * bv;
+                bv = src[x + 8]; c0_8 += a0 * bv; c1_8 += a1 * bv;
+                bv = src[x + 9]; c0_9 += a0 * bv; c1_9 += a1 * bv;
+                bv = src[x + 10]; c0_10 += a0 * bv; c1_10 += a1 * bv;
+                bv = src[x + 11]; c0_11 += a0 * bv; c1_11 += a1 * bv;
+                bv = src[x + 12]; c0_12 += a0 * bv; c1_12 += a1 * bv;
+                bv = src[x + 13]; c0_13 += a0 * bv; c1_13 += a1 * bv;
+                bv = src[x + 14]; c0_14 += a0 * bv; c1_14 += a1 * bv;
+                bv = src[x + 15]; c0_15 += a0 * bv; c1_15 += a1 * bv;
+                bv = src[x + 16]; c0_16 += a0 * bv; c1_16 += a1 * bv;
+                bv = src[x + 17]; c0_17 += a0 * bv; c1_17 += a1 * bv;
+                bv = src[x + 18]; c0_18 += a0 * bv; c1_18 += a1 * bv;
+                bv = src[x + 19]; c0_19 += a0 * bv; c1_19 += a1 * bv;
+                bv = src[x + 20]; c0_20 += a0 * bv; c1_20 += a1 * bv;
+                bv = src[x + 21]; c0_21 += a0 * bv; c1_21 += a1 * bv;
+                bv = src[x + 22]; c0_22 += a0 * bv; c1_22 += a1 * bv;
+                bv = src[x + 23]; c0_23 += a0 * bv; c1_23 += a1 * bv;
+                bv = src[x + 24]; c0_24 += a0 * bv; c1_24 += a1 * bv;
+                bv = src[x + 25]; c0_25 += a0 * bv; c1_25 += a1 * bv;
+                bv = src[x + 26]; c0_26 += a0 * bv; c1_26 += a1 * bv;
+                bv = src[x + 27]; c0_27 += a0 * bv; c1_27 += a1 * bv;
+                bv = src[x + 28]; c0_28 += a0 * bv; c1_28 += a1 * bv;
+                bv = src[x + 29]; c0_29 += a0 * bv; c1_29 += a1 * bv;
+                bv = src[x + 30]; c0_30 += a0 * bv; c1_30 += a1 * bv;
+                bv = src[x + 31]; c0_31 += a0 * bv; c1_31 += a1 * bv;
+                bv = src[x + 32]; c0_32 += a0 * bv; c1_32 += a1 * bv;
+                bv = src[x + 33]; c0_33 += a0 * bv; c1_33 += a1 * bv;
+                bv = src[x + 34]; c0_34 += a0 * bv; c1_34 += a1 * bv;
+                bv = src[x + 35]; c0_35 += a0 * bv; c1_35 += a1 * bv;
+                bv = src[x + 36]; c0_36 += a0 * bv; c1_36 += a1 * bv;
+                bv = src[x + 37]; c0_37 += a0 * bv; c1_37 += a1 * bv;
+                bv = src[x + 38]; c0_38 += a0 * bv; c1_38 += a1 * bv;
+                bv = src[x + 39]; c0_39 += a0 * bv; c1_39 += a1 * bv;
+                bv = src[x + 40]; c0_40 += a0 * bv; c1_40 += a1 * bv;
+                bv = src[x + 41]; c0_41 += a0 * bv; c1_41 += a1 * bv;
+                bv = src[x + 42]; c0_42 += a0 * bv; c1_42 += a1 * bv;
+                bv = src[x + 43]; c0_43 += a0 * bv; c1_43 += a1 * bv;
+                bv = src[x + 44]; c0_44 += a0 * bv; c1_44 += a1 * bv;
+                bv = src[x + 45]; c0_45 += a0 * bv; c1_45 += a1 * bv;
+                bv = src[x + 46]; c0_46 += a0 * bv; c1_46 += a1 * bv;
+                bv = src[x + 47]; c0_47 += a0 * bv; c1_47 += a1 * bv;
+                bv = src[x + 48]; c0_48 += a0 * bv; c1_48 += a1 * bv;
+                bv = src[x + 49]; c0_49 += a0 * bv; c1_49 += a1 * bv;
+                bv = src[x + 50]; c0_50 += a0 * bv; c1_50 += a1 * bv;
+                bv = src[x + 51]; c0_51 += a0 * bv; c1_51 += a1 * bv;
+                bv = src[x + 52]; c0_52 += a0 * bv; c1_52 += a1 * bv;
+                bv = src[x + 53]; c0_53 += a0 * bv; c1_53 += a1 * bv;
+                bv = src[x + 54]; c0_54 += a0 * bv; c1_54 += a1 * bv;
+                bv = src[x + 55]; c0_55 += a0 * bv; c1_55 += a1 * bv;
+                bv = src[x + 56]; c0_56 += a0 * bv; c1_56 += a1 * bv;
+                bv = src[x + 57]; c0_57 += a0 * bv; c1_57 += a1 * bv;
+                bv = src[x + 58]; c0_58 += a0 * bv; c1_58 += a1 * bv;
+                bv = src[x + 59]; c0_59 += a0 * bv; c1_59 += a1 * bv;
+                bv = src[x + 60]; c0_60 += a0 * bv; c1_60 += a1 * bv;
+                bv = src[x + 61]; c0_61 += a0 * bv; c1_61 += a1 * bv;
+                bv = src[x + 62]; c0_62 += a0 * bv; c1_62 += a1 * bv;
+                bv = src[x + 63]; c0_63 += a0 * bv; c1_63 += a1 * bv;
+                row++;
                 off += g.Dir;
                 if (++j == g.SJ) { j = 0; off += rowJump; if (++i == g.RI) { i = 0; off += chanJump; } }
             }
-            int mOk = g.M - m0;   // valid columns of this block
-            if (pos0 + 0 <= last)
+            int oy0 = v0 / g.VRow, ox0 = v0 - oy0 * g.VRow;
+            int o0 = n * g.OutN + m0 * om + (oy0 * g.OutSy + g.OutY0) * g.OutRow + ox0 * colStep + g.OutX0;
+            if (m0 + 0 < g.M)
             {
-                int o = OutputBase(g, pos0 + 0) + m0 * om;
-                Put(dst, o + 0 * om, c0_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c0_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c0_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c0_3, 3 < mOk, g.Accumulate);
-                Put(dst, o + 4 * om, c0_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c0_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c0_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c0_7, 7 < mOk, g.Accumulate);
-                Put(dst, o + 8 * om, c0_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c0_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c0_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c0_11, 11 < mOk, g.Accumulate);
-                Put(dst, o + 12 * om, c0_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c0_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c0_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c0_15, 15 < mOk, g.Accumulate);
+                int oy = oy0, ox = ox0, o = o0 + 0 * om;
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_0, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_1, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_2, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_3, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_4, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_5, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_6, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_7, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_8, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_9, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_10, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_11, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_12, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_13, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_14, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_15, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_16, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_17, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_18, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_19, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_20, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_21, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_22, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_23, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_24, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_25, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_26, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_27, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_28, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_29, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_30, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_31, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_32, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_33, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_34, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_35, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_36, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_37, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_38, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_39, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_40, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_41, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_42, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_43, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_44, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_45, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_46, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_47, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_48, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_49, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_50, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_51, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_52, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_53, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_54, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_55, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_56, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_57, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_58, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_59, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_60, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_61, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_62, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_63, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
             }
-            if (pos0 + 1 <= last)
+            if (m0 + 1 < g.M)
             {
-                int o = OutputBase(g, pos0 + 1) + m0 * om;
-                Put(dst, o + 0 * om, c1_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c1_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c1_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c1_3, 3 < mOk, g.Accumulate);
-                Put(dst, o + 4 * om, c1_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c1_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c1_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c1_7, 7 < mOk, g.Accumulate);
-                Put(dst, o + 8 * om, c1_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c1_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c1_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c1_11, 11 < mOk, g.Accumulate);
-                Put(dst, o + 12 * om, c1_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c1_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c1_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c1_15, 15 < mOk, g.Accumulate);
-            }
-            if (pos0 + 2 <= last)
-            {
-                int o = OutputBase(g, pos0 + 2) + m0 * om;
-                Put(dst, o + 0 * om, c2_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c2_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c2_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c2_3, 3 < mOk, g.Accumulate);
-                Put(dst, o + 4 * om, c2_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c2_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c2_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c2_7, 7 < mOk, g.Accumulate);
-                Put(dst, o + 8 * om, c2_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c2_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c2_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c2_11, 11 < mOk, g.Accumulate);
-                Put(dst, o + 12 * om, c2_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c2_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c2_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c2_15, 15 < mOk, g.Accumulate);
-            }
-            if (pos0 + 3 <= last)
-            {
-                int o = OutputBase(g, pos0 + 3) + m0 * om;
-                Put(dst, o + 0 * om, c3_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c3_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c3_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c3_3, 3 < mOk, g.Accumulate);
-                Put(dst, o + 4 * om, c3_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c3_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c3_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c3_7, 7 < mOk, g.Accumulate);
-                Put(dst, o + 8 * om, c3_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c3_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c3_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c3_11, 11 < mOk, g.Accumulate);
-                Put(dst, o + 12 * om, c3_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c3_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c3_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c3_15, 15 < mOk, g.Accumulate);
-            }
-            if (pos0 + 4 <= last)
-            {
-                int o = OutputBase(g, pos0 + 4) + m0 * om;
-                Put(dst, o + 0 * om, c4_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c4_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c4_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c4_3, 3 < mOk, g.Accumulate);
-                Put(dst, o + 4 * om, c4_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c4_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c4_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c4_7, 7 < mOk, g.Accumulate);
-                Put(dst, o + 8 * om, c4_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c4_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c4_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c4_11, 11 < mOk, g.Accumulate);
-                Put(dst, o + 12 * om, c4_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c4_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c4_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c4_15, 15 < mOk, g.Accumulate);
-            }
-            if (pos0 + 5 <= last)
-            {
-                int o = OutputBase(g, pos0 + 5) + m0 * om;
-                Put(dst, o + 0 * om, c5_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c5_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c5_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c5_3, 3 < mOk, g.Accumulate);
-                Put(dst, o + 4 * om, c5_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c5_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c5_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c5_7, 7 < mOk, g.Accumulate);
-                Put(dst, o + 8 * om, c5_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c5_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c5_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c5_11, 11 < mOk, g.Accumulate);
-                Put(dst, o + 12 * om, c5_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c5_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c5_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c5_15, 15 < mOk, g.Accumulate);
-            }
-            if (pos0 + 6 <= last)
-            {
-                int o = OutputBase(g, pos0 + 6) + m0 * om;
-                Put(dst, o + 0 * om, c6_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c6_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c6_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c6_3, 3 < mOk, g.Accumulate);
-                Put(dst, o + 4 * om, c6_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c6_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c6_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c6_7, 7 < mOk, g.Accumulate);
-                Put(dst, o + 8 * om, c6_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c6_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c6_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c6_11, 11 < mOk, g.Accumulate);
-                Put(dst, o + 12 * om, c6_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c6_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c6_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c6_15, 15 < mOk, g.Accumulate);
-            }
-            if (pos0 + 7 <= last)
-            {
-                int o = OutputBase(g, pos0 + 7) + m0 * om;
-                Put(dst, o + 0 * om, c7_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c7_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c7_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c7_3, 3 < mOk, g.Accumulate);
-                Put(dst, o + 4 * om, c7_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c7_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c7_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c7_7, 7 < mOk, g.Accumulate);
-                Put(dst, o + 8 * om, c7_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c7_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c7_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c7_11, 11 < mOk, g.Accumulate);
-                Put(dst, o + 12 * om, c7_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c7_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c7_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c7_15, 15 < mOk, g.Accumulate);
+                int oy = oy0, ox = ox0, o = o0 + 1 * om;
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_0, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_1, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_2, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_3, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_4, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_5, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_6, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_7, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_8, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_9, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_10, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_11, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_12, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_13, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_14, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_15, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_16, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_17, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_18, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_19, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_20, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_21, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_22, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_23, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_24, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_25, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_26, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_27, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_28, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_29, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_30, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_31, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_32, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_33, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_34, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_35, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_36, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_37, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_38, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_39, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_40, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_41, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_42, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_43, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_44, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_45, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_46, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_47, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_48, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_49, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_50, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_51, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_52, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_53, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_54, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_55, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_56, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_57, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_58, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_59, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_60, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_61, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_62, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_63, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
             }
         }
     }
     #endregion
 
-    #region generated WeightGrad16x8
+    #region generated RowWeightGradBlock
     /// <summary>
-    /// <see cref="Conv2dWeightGemm"/> with a 8×16 register block per work-item: 16 consecutive k ×
-    /// 8 consecutive taps crs, summed over one chunk of positions in order. Blocks are numbered
-    /// chunk-major, then k-block, then tap-block, so neighbouring work-items share one chunk of dYᵀ.
+    /// <see cref="Conv2dRowWeightGemm"/>: work-item (chunk, k, tap pair) keeps 2×64 lane sums,
+    /// lane l of tap j adding dYv[n, k, v + l] · src[n·SrcN + v + l + tapOffset(tap j)] for each run v of
+    /// its chunk (one contiguous dY run shared by two contiguous input runs), then adds its 64 lanes
+    /// in order. Blocks are numbered chunk-major, then k, then tap pair.
     /// </summary>
-    static void WeightGrad16x8(
-        ArrayView<float> src,   // (N, C, SrcH, SrcRow) zero-padded input
-        ArrayView<float> dyT,   // (N·P·Q, KPad)
+    static void RowWeightGradBlock(
+        ArrayView<float> src,   // (N, C, st, st, Hq, Wq) parity planes with a zero tail
+        ArrayView<float> dyv,   // (N, K, VBlocks·64)
         ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C·R·S) dWt
-        Conv2dWeightGemm g)
+        Conv2dRowWeightGemm g)
     {
-        int tapBlocks = (g.CRS + 7) / 8, kBlocks = g.KPad / 16;
-        int blocks = g.Chunks * kBlocks * tapBlocks;
-        int pq = g.P * g.Q, lastTap = g.CRS - 1, crs = g.CRS;
-        int rowJump = g.Stride * g.SrcRow - g.Q * g.Stride, imageJump = g.SrcN - g.P * g.Stride * g.SrcRow;
+        int pairs = (g.CRS + 1) / 2, runs = g.N * g.VBlocks;
+        int blocks = g.Chunks * g.K * pairs;
+        int lastTap = g.CRS - 1;
         for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)
         {
-            int rest = blk / tapBlocks;
-            int chunk = rest / kBlocks;
-            int k0 = (rest - chunk * kBlocks) * 16, t0 = (blk - rest * tapBlocks) * 8;
-            int o0 = Tap(g, t0 + 0 < lastTap ? t0 + 0 : lastTap);
-            int o1 = Tap(g, t0 + 1 < lastTap ? t0 + 1 : lastTap);
-            int o2 = Tap(g, t0 + 2 < lastTap ? t0 + 2 : lastTap);
-            int o3 = Tap(g, t0 + 3 < lastTap ? t0 + 3 : lastTap);
-            int o4 = Tap(g, t0 + 4 < lastTap ? t0 + 4 : lastTap);
-            int o5 = Tap(g, t0 + 5 < lastTap ? t0 + 5 : lastTap);
-            int o6 = Tap(g, t0 + 6 < lastTap ? t0 + 6 : lastTap);
-            int o7 = Tap(g, t0 + 7 < lastTap ? t0 + 7 : lastTap);
-            int start = chunk * g.ChunkLength;
-            int end = start + g.ChunkLength < g.Positions ? start + g.ChunkLength : g.Positions;
-            int n = start / pq, p = (start - n * pq) / g.Q, q = start - n * pq - p * g.Q;
-            int sb = n * g.SrcN + p * g.Stride * g.SrcRow + q * g.Stride;
-            int row = start * g.KPad + k0;
-            float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f;
-            float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f;
-            float c2_0 = 0f, c2_1 = 0f, c2_2 = 0f, c2_3 = 0f, c2_4 = 0f, c2_5 = 0f, c2_6 = 0f, c2_7 = 0f, c2_8 = 0f, c2_9 = 0f, c2_10 = 0f, c2_11 = 0f, c2_12 = 0f, c2_13 = 0f, c2_14 = 0f, c2_15 = 0f;
-            float c3_0 = 0f, c3_1 = 0f, c3_2 = 0f, c3_3 = 0f, c3_4 = 0f, c3_5 = 0f, c3_6 = 0f, c3_7 = 0f, c3_8 = 0f, c3_9 = 0f, c3_10 = 0f, c3_11 = 0f, c3_12 = 0f, c3_13 = 0f, c3_14 = 0f, c3_15 = 0f;
-            float c4_0 = 0f, c4_1 = 0f, c4_2 = 0f, c4_3 = 0f, c4_4 = 0f, c4_5 = 0f, c4_6 = 0f, c4_7 = 0f, c4_8 = 0f, c4_9 = 0f, c4_10 = 0f, c4_11 = 0f, c4_12 = 0f, c4_13 = 0f, c4_14 = 0f, c4_15 = 0f;
-            float c5_0 = 0f, c5_1 = 0f, c5_2 = 0f, c5_3 = 0f, c5_4 = 0f, c5_5 = 0f, c5_6 = 0f, c5_7 = 0f, c5_8 = 0f, c5_9 = 0f, c5_10 = 0f, c5_11 = 0f, c5_12 = 0f, c5_13 = 0f, c5_14 = 0f, c5_15 = 0f;
-            float c6_0 = 0f, c6_1 = 0f, c6_2 = 0f, c6_3 = 0f, c6_4 = 0f, c6_5 = 0f, c6_6 = 0f, c6_7 = 0f, c6_8 = 0f, c6_9 = 0f, c6_10 = 0f, c6_11 = 0f, c6_12 = 0f, c6_13 = 0f, c6_14 = 0f, c6_15 = 0f;
-            float c7_0 = 0f, c7_1 = 0f, c7_2 = 0f, c7_3 = 0f, c7_4 = 0f, c7_5 = 0f, c7_6 = 0f, c7_7 = 0f, c7_8 = 0f, c7_9 = 0f, c7_10 = 0f, c7_11 = 0f, c7_12 = 0f, c7_13 = 0f, c7_14 = 0f, c7_15 = 0f;
-            for (int pos = start; pos < end; pos++)
+            int rest = blk / pairs;
+            int chunk = rest / g.K;
+            int k = rest - chunk * g.K, t0 = (blk - rest * pairs) * 2;
+            int o0 = RowTap(g, t0);
+            int o1 = RowTap(g, t0 + 1 < lastTap ? t0 + 1 : lastTap);
+            int start = chunk * g.ChunkBlocks;
+            int end = start + g.ChunkBlocks < runs ? start + g.ChunkBlocks : runs;
+            int n = start / g.VBlocks, vb = start - n * g.VBlocks;
+            int xs = n * g.SrcN + vb * 64, ds = n * g.DyN + k * g.DyK + vb * 64;
+            float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f, c0_16 = 0f, c0_17 = 0f, c0_18 = 0f, c0_19 = 0f, c0_20 = 0f, c0_21 = 0f, c0_22 = 0f, c0_23 = 0f, c0_24 = 0f, c0_25 = 0f, c0_26 = 0f, c0_27 = 0f, c0_28 = 0f, c0_29 = 0f, c0_30 = 0f, c0_31 = 0f, c0_32 = 0f, c0_33 = 0f, c0_34 = 0f, c0_35 = 0f, c0_36 = 0f, c0_37 = 0f, c0_38 = 0f, c0_39 = 0f, c0_40 = 0f, c0_41 = 0f, c0_42 = 0f, c0_43 = 0f, c0_44 = 0f, c0_45 = 0f, c0_46 = 0f, c0_47 = 0f, c0_48 = 0f, c0_49 = 0f, c0_50 = 0f, c0_51 = 0f, c0_52 = 0f, c0_53 = 0f, c0_54 = 0f, c0_55 = 0f, c0_56 = 0f, c0_57 = 0f, c0_58 = 0f, c0_59 = 0f, c0_60 = 0f, c0_61 = 0f, c0_62 = 0f, c0_63 = 0f;
+            float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f, c1_16 = 0f, c1_17 = 0f, c1_18 = 0f, c1_19 = 0f, c1_20 = 0f, c1_21 = 0f, c1_22 = 0f, c1_23 = 0f, c1_24 = 0f, c1_25 = 0f, c1_26 = 0f, c1_27 = 0f, c1_28 = 0f, c1_29 = 0f, c1_30 = 0f, c1_31 = 0f, c1_32 = 0f, c1_33 = 0f, c1_34 = 0f, c1_35 = 0f, c1_36 = 0f, c1_37 = 0f, c1_38 = 0f, c1_39 = 0f, c1_40 = 0f, c1_41 = 0f, c1_42 = 0f, c1_43 = 0f, c1_44 = 0f, c1_45 = 0f, c1_46 = 0f, c1_47 = 0f, c1_48 = 0f, c1_49 = 0f, c1_50 = 0f, c1_51 = 0f, c1_52 = 0f, c1_53 = 0f, c1_54 = 0f, c1_55 = 0f, c1_56 = 0f, c1_57 = 0f, c1_58 = 0f, c1_59 = 0f, c1_60 = 0f, c1_61 = 0f, c1_62 = 0f, c1_63 = 0f;
+            for (int run = start; run < end; run++)
             {
-                float a0 = src[sb + o0]; float a1 = src[sb + o1]; float a2 = src[sb + o2]; float a3 = src[sb + o3]; float a4 = src[sb + o4]; float a5 = src[sb + o5]; float a6 = src[sb + o6]; float a7 = src[sb + o7];
-                float bv;
-                bv = dyT[row + 0]; c0_0 += a0 * bv; c1_0 += a1 * bv; c2_0 += a2 * bv; c3_0 += a3 * bv; c4_0 += a4 * bv; c5_0 += a5 * bv; c6_0 += a6 * bv; c7_0 += a7 * bv;
-                bv = dyT[row + 1]; c0_1 += a0 * bv; c1_1 += a1 * bv; c2_1 += a2 * bv; c3_1 += a3 * bv; c4_1 += a4 * bv; c5_1 += a5 * bv; c6_1 += a6 * bv; c7_1 += a7 * bv;
-                bv = dyT[row + 2]; c0_2 += a0 * bv; c1_2 += a1 * bv; c2_2 += a2 * bv; c3_2 += a3 * bv; c4_2 += a4 * bv; c5_2 += a5 * bv; c6_2 += a6 * bv; c7_2 += a7 * bv;
-                bv = dyT[row + 3]; c0_3 += a0 * bv; c1_3 += a1 * bv; c2_3 += a2 * bv; c3_3 += a3 * bv; c4_3 += a4 * bv; c5_3 += a5 * bv; c6_3 += a6 * bv; c7_3 += a7 * bv;
-                bv = dyT[row + 4]; c0_4 += a0 * bv; c1_4 += a1 * bv; c2_4 += a2 * bv; c3_4 += a3 * bv; c4_4 += a4 * bv; c5_4 += a5 * bv; c6_4 += a6 * bv; c7_4 += a7 * bv;
-                bv = dyT[row + 5]; c0_5 += a0 * bv; c1_5 += a1 * bv; c2_5 += a2 * bv; c3_5 += a3 * bv; c4_5 += a4 * bv; c5_5 += a5 * bv; c6_5 += a6 * bv; c7_5 += a7 * bv;
-                bv = dyT[row + 6]; c0_6 += a0 * bv; c1_6 += a1 * bv; c2_6 += a2 * bv; c3_6 += a3 * bv; c4_6 += a4 * bv; c5_6 += a5 * bv; c6_6 += a6 * bv; c7_6 += a7 * bv;
-                bv = dyT[row + 7]; c0_7 += a0 * bv; c1_7 += a1 * bv; c2_7 += a2 * bv; c3_7 += a3 * bv; c4_7 += a4 * bv; c5_7 += a5 * bv; c6_7 += a6 * bv; c7_7 += a7 * bv;
-                bv = dyT[row + 8]; c0_8 += a0 * bv; c1_8 += a1 * bv; c2_8 += a2 * bv; c3_8 += a3 * bv; c4_8 += a4 * bv; c5_8 += a5 * bv; c6_8 += a6 * bv; c7_8 += a7 * bv;
-                bv = dyT[row + 9]; c0_9 += a0 * bv; c1_9 += a1 * bv; c2_9 += a2 * bv; c3_9 += a3 * bv; c4_9 += a4 * bv; c5_9 += a5 * bv; c6_9 += a6 * bv; c7_9 += a7 * bv;
-                bv = dyT[row + 10]; c0_10 += a0 * bv; c1_10 += a1 * bv; c2_10 += a2 * bv; c3_10 += a3 * bv; c4_10 += a4 * bv; c5_10 += a5 * bv; c6_10 += a6 * bv; c7_10 += a7 * bv;
-                bv = dyT[row + 11]; c0_11 += a0 * bv; c1_11 += a1 * bv; c2_11 += a2 * bv; c3_11 += a3 * bv; c4_11 += a4 * bv; c5_11 += a5 * bv; c6_11 += a6 * bv; c7_11 += a7 * bv;
-                bv = dyT[row + 12]; c0_12 += a0 * bv; c1_12 += a1 * bv; c2_12 += a2 * bv; c3_12 += a3 * bv; c4_12 += a4 * bv; c5_12 += a5 * bv; c6_12 += a6 * bv; c7_12 += a7 * bv;
-                bv = dyT[row + 13]; c0_13 += a0 * bv; c1_13 += a1 * bv; c2_13 += a2 * bv; c3_13 += a3 * bv; c4_13 += a4 * bv; c5_13 += a5 * bv; c6_13 += a6 * bv; c7_13 += a7 * bv;
-                bv = dyT[row + 14]; c0_14 += a0 * bv; c1_14 += a1 * bv; c2_14 += a2 * bv; c3_14 += a3 * bv; c4_14 += a4 * bv; c5_14 += a5 * bv; c6_14 += a6 * bv; c7_14 += a7 * bv;
-                bv = dyT[row + 15]; c0_15 += a0 * bv; c1_15 += a1 * bv; c2_15 += a2 * bv; c3_15 += a3 * bv; c4_15 += a4 * bv; c5_15 += a5 * bv; c6_15 += a6 * bv; c7_15 += a7 * bv;
-                row += g.KPad;
-                sb += g.Stride;
-                if (++q == g.Q) { q = 0; sb += rowJump; if (++p == g.P) { p = 0; sb += imageJump; } }
+                int x0 = xs + o0, x1 = xs + o1;
+                c0_0 += dyv[ds + 0] * src[x0 + 0]; c0_1 += dyv[ds + 1] * src[x0 + 1]; c0_2 += dyv[ds + 2] * src[x0 + 2]; c0_3 += dyv[ds + 3] * src[x0 + 3]; c0_4 += dyv[ds + 4] * src[x0 + 4]; c0_5 += dyv[ds + 5] * src[x0 + 5]; c0_6 += dyv[ds + 6] * src[x0 + 6]; c0_7 += dyv[ds + 7] * src[x0 + 7];
+                c0_8 += dyv[ds + 8] * src[x0 + 8]; c0_9 += dyv[ds + 9] * src[x0 + 9]; c0_10 += dyv[ds + 10] * src[x0 + 10]; c0_11 += dyv[ds + 11] * src[x0 + 11]; c0_12 += dyv[ds + 12] * src[x0 + 12]; c0_13 += dyv[ds + 13] * src[x0 + 13]; c0_14 += dyv[ds + 14] * src[x0 + 14]; c0_15 += dyv[ds + 15] * src[x0 + 15];
+                c0_16 += dyv[ds + 16] * src[x0 + 16]; c0_17 += dyv[ds + 17] * src[x0 + 17]; c0_18 += dyv[ds + 18] * src[x0 + 18]; c0_19 += dyv[ds + 19] * src[x0 + 19]; c0_20 += dyv[ds + 20] * src[x0 + 20]; c0_21 += dyv[ds + 21] * src[x0 + 21]; c0_22 += dyv[ds + 22] * src[x0 + 22]; c0_23 += dyv[ds + 23] * src[x0 + 23];
+                c0_24 += dyv[ds + 24] * src[x0 + 24]; c0_25 += dyv[ds + 25] * src[x0 + 25]; c0_26 += dyv[ds + 26] * src[x0 + 26]; c0_27 += dyv[ds + 27] * src[x0 + 27]; c0_28 += dyv[ds + 28] * src[x0 + 28]; c0_29 += dyv[ds + 29] * src[x0 + 29]; c0_30 += dyv[ds + 30] * src[x0 + 30]; c0_31 += dyv[ds + 31] * src[x0 + 31];
+                c0_32 += dyv[ds + 32] * src[x0 + 32]; c0_33 += dyv[ds + 33] * src[x0 + 33]; c0_34 += dyv[ds + 34] * src[x0 + 34]; c0_35 += dyv[ds + 35] * src[x0 + 35]; c0_36 += dyv[ds + 36] * src[x0 + 36]; c0_37 += dyv[ds + 37] * src[x0 + 37]; c0_38 += dyv[ds + 38] * src[x0 + 38]; c0_39 += dyv[ds + 39] * src[x0 + 39];
+                c0_40 += dyv[ds + 40] * src[x0 + 40]; c0_41 += dyv[ds + 41] * src[x0 + 41]; c0_42 += dyv[ds + 42] * src[x0 + 42]; c0_43 += dyv[ds + 43] * src[x0 + 43]; c0_44 += dyv[ds + 44] * src[x0 + 44]; c0_45 += dyv[ds + 45] * src[x0 + 45]; c0_46 += dyv[ds + 46] * src[x0 + 46]; c0_47 += dyv[ds + 47] * src[x0 + 47];
+                c0_48 += dyv[ds + 48] * src[x0 + 48]; c0_49 += dyv[ds + 49] * src[x0 + 49]; c0_50 += dyv[ds + 50] * src[x0 + 50]; c0_51 += dyv[ds + 51] * src[x0 + 51]; c0_52 += dyv[ds + 52] * src[x0 + 52]; c0_53 += dyv[ds + 53] * src[x0 + 53]; c0_54 += dyv[ds + 54] * src[x0 + 54]; c0_55 += dyv[ds + 55] * src[x0 + 55];
+                c0_56 += dyv[ds + 56] * src[x0 + 56]; c0_57 += dyv[ds + 57] * src[x0 + 57]; c0_58 += dyv[ds + 58] * src[x0 + 58]; c0_59 += dyv[ds + 59] * src[x0 + 59]; c0_60 += dyv[ds + 60] * src[x0 + 60]; c0_61 += dyv[ds + 61] * src[x0 + 61]; c0_62 += dyv[ds + 62] * src[x0 + 62]; c0_63 += dyv[ds + 63] * src[x0 + 63];
+                c1_0 += dyv[ds + 0] * src[x1 + 0]; c1_1 += dyv[ds + 1] * src[x1 + 1]; c1_2 += dyv[ds + 2] * src[x1 + 2]; c1_3 += dyv[ds + 3] * src[x1 + 3]; c1_4 += dyv[ds + 4] * src[x1 + 4]; c1_5 += dyv[ds + 5] * src[x1 + 5]; c1_6 += dyv[ds + 6] * src[x1 + 6]; c1_7 += dyv[ds + 7] * src[x1 + 7];
+                c1_8 += dyv[ds + 8] * src[x1 + 8]; c1_9 += dyv[ds + 9] * src[x1 + 9]; c1_10 += dyv[ds + 10] * src[x1 + 10]; c1_11 += dyv[ds + 11] * src[x1 + 11]; c1_12 += dyv[ds + 12] * src[x1 + 12]; c1_13 += dyv[ds + 13] * src[x1 + 13]; c1_14 += dyv[ds + 14] * src[x1 + 14]; c1_15 += dyv[ds + 15] * src[x1 + 15];
+                c1_16 += dyv[ds + 16] * src[x1 + 16]; c1_17 += dyv[ds + 17] * src[x1 + 17]; c1_18 += dyv[ds + 18] * src[x1 + 18]; c1_19 += dyv[ds + 19] * src[x1 + 19]; c1_20 += dyv[ds + 20] * src[x1 + 20]; c1_21 += dyv[ds + 21] * src[x1 + 21]; c1_22 += dyv[ds + 22] * src[x1 + 22]; c1_23 += dyv[ds + 23] * src[x1 + 23];
+                c1_24 += dyv[ds + 24] * src[x1 + 24]; c1_25 += dyv[ds + 25] * src[x1 + 25]; c1_26 += dyv[ds + 26] * src[x1 + 26]; c1_27 += dyv[ds + 27] * src[x1 + 27]; c1_28 += dyv[ds + 28] * src[x1 + 28]; c1_29 += dyv[ds + 29] * src[x1 + 29]; c1_30 += dyv[ds + 30] * src[x1 + 30]; c1_31 += dyv[ds + 31] * src[x1 + 31];
+                c1_32 += dyv[ds + 32] * src[x1 + 32]; c1_33 += dyv[ds + 33] * src[x1 + 33]; c1_34 += dyv[ds + 34] * src[x1 + 34]; c1_35 += dyv[ds + 35] * src[x1 + 35]; c1_36 += dyv[ds + 36] * src[x1 + 36]; c1_37 += dyv[ds + 37] * src[x1 + 37]; c1_38 += dyv[ds + 38] * src[x1 + 38]; c1_39 += dyv[ds + 39] * src[x1 + 39];
+                c1_40 += dyv[ds + 40] * src[x1 + 40]; c1_41 += dyv[ds + 41] * src[x1 + 41]; c1_42 += dyv[ds + 42] * src[x1 + 42]; c1_43 += dyv[ds + 43] * src[x1 + 43]; c1_44 += dyv[ds + 44] * src[x1 + 44]; c1_45 += dyv[ds + 45] * src[x1 + 45]; c1_46 += dyv[ds + 46] * src[x1 + 46]; c1_47 += dyv[ds + 47] * src[x1 + 47];
+                c1_48 += dyv[ds + 48] * src[x1 + 48]; c1_49 += dyv[ds + 49] * src[x1 + 49]; c1_50 += dyv[ds + 50] * src[x1 + 50]; c1_51 += dyv[ds + 51] * src[x1 + 51]; c1_52 += dyv[ds + 52] * src[x1 + 52]; c1_53 += dyv[ds + 53] * src[x1 + 53]; c1_54 += dyv[ds + 54] * src[x1 + 54]; c1_55 += dyv[ds + 55] * src[x1 + 55];
+                c1_56 += dyv[ds + 56] * src[x1 + 56]; c1_57 += dyv[ds + 57] * src[x1 + 57]; c1_58 += dyv[ds + 58] * src[x1 + 58]; c1_59 += dyv[ds + 59] * src[x1 + 59]; c1_60 += dyv[ds + 60] * src[x1 + 60]; c1_61 += dyv[ds + 61] * src[x1 + 61]; c1_62 += dyv[ds + 62] * src[x1 + 62]; c1_63 += dyv[ds + 63] * src[x1 + 63];
+                xs += 64; ds += 64;
+                if (++vb == g.VBlocks) { vb = 0; xs += g.SrcN - g.VBlocks * 64; ds += g.DyN - g.VBlocks * 64; }
             }
-            int kOk = g.K - k0;   // valid rows k of this block
-            if (t0 + 0 <= lastTap)
-            {
-                int o = chunk * g.OutChunk + k0 * crs + t0 + 0;
-                Put(dst, o + 0 * crs, c0_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c0_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c0_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c0_3, 3 < kOk, g.Accumulate);
-                Put(dst, o + 4 * crs, c0_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c0_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c0_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c0_7, 7 < kOk, g.Accumulate);
-                Put(dst, o + 8 * crs, c0_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c0_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c0_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c0_11, 11 < kOk, g.Accumulate);
-                Put(dst, o + 12 * crs, c0_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c0_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c0_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c0_15, 15 < kOk, g.Accumulate);
-            }
-            if (t0 + 1 <= lastTap)
-            {
-                int o = chunk * g.OutChunk + k0 * crs + t0 + 1;
-                Put(dst, o + 0 * crs, c1_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c1_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c1_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c1_3, 3 < kOk, g.Accumulate);
-                Put(dst, o + 4 * crs, c1_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c1_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c1_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c1_7, 7 < kOk, g.Accumulate);
-                Put(dst, o + 8 * crs, c1_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c1_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c1_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c1_11, 11 < kOk, g.Accumulate);
-                Put(dst, o + 12 * crs, c1_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c1_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c1_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c1_15, 15 < kOk, g.Accumulate);
-            }
-            if (t0 + 2 <= lastTap)
-            {
-                int o = chunk * g.OutChunk + k0 * crs + t0 + 2;
-                Put(dst, o + 0 * crs, c2_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c2_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c2_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c2_3, 3 < kOk, g.Accumulate);
-                Put(dst, o + 4 * crs, c2_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c2_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c2_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c2_7, 7 < kOk, g.Accumulate);
-                Put(dst, o + 8 * crs, c2_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c2_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c2_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c2_11, 11 < kOk, g.Accumulate);
-                Put(dst, o + 12 * crs, c2_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c2_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c2_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c2_15, 15 < kOk, g.Accumulate);
-            }
-            if (t0 + 3 <= lastTap)
-            {
-                int o = chunk * g.OutChunk + k0 * crs + t0 + 3;
-                Put(dst, o + 0 * crs, c3_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c3_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c3_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c3_3, 3 < kOk, g.Accumulate);
-                Put(dst, o + 4 * crs, c3_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c3_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c3_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c3_7, 7 < kOk, g.Accumulate);
-                Put(dst, o + 8 * crs, c3_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c3_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c3_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c3_11, 11 < kOk, g.Accumulate);
-                Put(dst, o + 12 * crs, c3_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c3_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c3_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c3_15, 15 < kOk, g.Accumulate);
-            }
-            if (t0 + 4 <= lastTap)
-            {
-                int o = chunk * g.OutChunk + k0 * crs + t0 + 4;
-                Put(dst, o + 0 * crs, c4_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c4_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c4_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c4_3, 3 < kOk, g.Accumulate);
-                Put(dst, o + 4 * crs, c4_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c4_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c4_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c4_7, 7 < kOk, g.Accumulate);
-                Put(dst, o + 8 * crs, c4_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c4_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c4_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c4_11, 11 < kOk, g.Accumulate);
-                Put(dst, o + 12 * crs, c4_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c4_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c4_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c4_15, 15 < kOk, g.Accumulate);
-            }
-            if (t0 + 5 <= lastTap)
-            {
-                int o = chunk * g.OutChunk + k0 * crs + t0 + 5;
-                Put(dst, o + 0 * crs, c5_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c5_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c5_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c5_3, 3 < kOk, g.Accumulate);
-                Put(dst, o + 4 * crs, c5_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c5_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c5_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c5_7, 7 < kOk, g.Accumulate);
-                Put(dst, o + 8 * crs, c5_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c5_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c5_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c5_11, 11 < kOk, g.Accumulate);
-                Put(dst, o + 12 * crs, c5_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c5_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c5_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c5_15, 15 < kOk, g.Accumulate);
-            }
-            if (t0 + 6 <= lastTap)
-            {
-                int o = chunk * g.OutChunk + k0 * crs + t0 + 6;
-                Put(dst, o + 0 * crs, c6_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c6_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c6_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c6_3, 3 < kOk, g.Accumulate);
-                Put(dst, o + 4 * crs, c6_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c6_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c6_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c6_7, 7 < kOk, g.Accumulate);
-                Put(dst, o + 8 * crs, c6_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c6_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c6_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c6_11, 11 < kOk, g.Accumulate);
-                Put(dst, o + 12 * crs, c6_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c6_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c6_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c6_15, 15 < kOk, g.Accumulate);
-            }
-            if (t0 + 7 <= lastTap)
-            {
-                int o = chunk * g.OutChunk + k0 * crs + t0 + 7;
-                Put(dst, o + 0 * crs, c7_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c7_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c7_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c7_3, 3 < kOk, g.Accumulate);
-                Put(dst, o + 4 * crs, c7_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c7_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c7_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c7_7, 7 < kOk, g.Accumulate);
-                Put(dst, o + 8 * crs, c7_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c7_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c7_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c7_11, 11 < kOk, g.Accumulate);
-                Put(dst, o + 12 * crs, c7_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c7_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c7_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c7_15, 15 < kOk, g.Accumulate);
-            }
+            float sum0 = 0f;
+            sum0 += c0_0; sum0 += c0_1; sum0 += c0_2; sum0 += c0_3; sum0 += c0_4; sum0 += c0_5; sum0 += c0_6; sum0 += c0_7;
+            sum0 += c0_8; sum0 += c0_9; sum0 += c0_10; sum0 += c0_11; sum0 += c0_12; sum0 += c0_13; sum0 += c0_14; sum0 += c0_15;
+            sum0 += c0_16; sum0 += c0_17; sum0 += c0_18; sum0 += c0_19; sum0 += c0_20; sum0 += c0_21; sum0 += c0_22; sum0 += c0_23;
+            sum0 += c0_24; sum0 += c0_25; sum0 += c0_26; sum0 += c0_27; sum0 += c0_28; sum0 += c0_29; sum0 += c0_30; sum0 += c0_31;
+            sum0 += c0_32; sum0 += c0_33; sum0 += c0_34; sum0 += c0_35; sum0 += c0_36; sum0 += c0_37; sum0 += c0_38; sum0 += c0_39;
+            sum0 += c0_40; sum0 += c0_41; sum0 += c0_42; sum0 += c0_43; sum0 += c0_44; sum0 += c0_45; sum0 += c0_46; sum0 += c0_47;
+            sum0 += c0_48; sum0 += c0_49; sum0 += c0_50; sum0 += c0_51; sum0 += c0_52; sum0 += c0_53; sum0 += c0_54; sum0 += c0_55;
+            sum0 += c0_56; sum0 += c0_57; sum0 += c0_58; sum0 += c0_59; sum0 += c0_60; sum0 += c0_61; sum0 += c0_62; sum0 += c0_63;
+            float sum1 = 0f;
+            sum1 += c1_0; sum1 += c1_1; sum1 += c1_2; sum1 += c1_3; sum1 += c1_4; sum1 += c1_5; sum1 += c1_6; sum1 += c1_7;
+            sum1 += c1_8; sum1 += c1_9; sum1 += c1_10; sum1 += c1_11; sum1 += c1_12; sum1 += c1_13; sum1 += c1_14; sum1 += c1_15;
+            sum1 += c1_16; sum1 += c1_17; sum1 += c1_18; sum1 += c1_19; sum1 += c1_20; sum1 += c1_21; sum1 += c1_22; sum1 += c1_23;
+            sum1 += c1_24; sum1 += c1_25; sum1 += c1_26; sum1 += c1_27; sum1 += c1_28; sum1 += c1_29; sum1 += c1_30; sum1 += c1_31;
+            sum1 += c1_32; sum1 += c1_33; sum1 += c1_34; sum1 += c1_35; sum1 += c1_36; sum1 += c1_37; sum1 += c1_38; sum1 += c1_39;
+            sum1 += c1_40; sum1 += c1_41; sum1 += c1_42; sum1 += c1_43; sum1 += c1_44; sum1 += c1_45; sum1 += c1_46; sum1 += c1_47;
+            sum1 += c1_48; sum1 += c1_49; sum1 += c1_50; sum1 += c1_51; sum1 += c1_52; sum1 += c1_53; sum1 += c1_54; sum1 += c1_55;
+            sum1 += c1_56; sum1 += c1_57; sum1 += c1_58; sum1 += c1_59; sum1 += c1_60; sum1 += c1_61; sum1 += c1_62; sum1 += c1_63;
+            int o = chunk * g.OutChunk + k * g.CRS + t0;
+            Put(dst, o, sum0, true, g.Accumulate);
+            Put(dst, o + 1, sum1, t0 + 1 <= lastTap, g.Accumulate);
         }
     }
     #endregion

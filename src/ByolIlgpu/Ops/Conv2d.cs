@@ -24,7 +24,7 @@ public static class Conv2d
 
     /// <summary>
     /// The version family for an accelerator: shared-memory tiles (4) on CUDA and GPU OpenCL,
-    /// register blocks (2, narrowed to 3 by <see cref="VersionFor"/>) on PoCL and ILGPU's CPU accelerator.
+    /// register blocks (2, or 3 for narrow layers, see <see cref="VersionFor"/>) on PoCL and ILGPU's CPU accelerator.
     /// </summary>
     public static int DefaultVersion(ComputeDevice dev) => dev.Kind switch
     {
@@ -36,8 +36,8 @@ public static class Conv2d
 
     /// <summary>
     /// The version a pass of shape <paramref name="g"/> runs with version 0: the register-blocked
-    /// family takes version 3 (16-wide blocks) where the block's channel direction (K, or C for the
-    /// backward to the input) is narrower than 64, version 2 (64-wide) otherwise.
+    /// family takes version 3 (64 positions × 2 channels) where the block's channel direction (K, or
+    /// C for the backward to the input) is narrower than 64, version 2 (2 positions × 64 channels) otherwise.
     /// </summary>
     public static int VersionFor(ComputeDevice dev, Conv2dShape g, Conv2dPass pass)
     {
@@ -81,16 +81,8 @@ public static class Conv2d
     static int Resolve(ComputeDevice dev, Conv2dShape g, Conv2dPass pass, int version) =>
         version == 0 ? VersionFor(dev, g, pass) : version;
 
-    /// <summary>Channels per block of a GEMM version: its operands' columns are padded to a multiple of this.</summary>
-    static int BlockWidth(int version) => version switch
-    {
-        2 => Conv2dKernels.Block2,
-        3 => Conv2dKernels.Block3,
-        _ => Conv2dKernels.Tile,
-    };
-
-    /// <summary>Positions (or taps) per block of a register-blocked version.</summary>
-    static int BlockDepth(int version) => version == 2 ? 2 : 8;
+    /// <summary>Channels per block of versions 2 and 4: their operands' columns are padded to a multiple of this.</summary>
+    static int BlockWidth(int version) => version == 2 ? Conv2dKernels.Block2 : Conv2dKernels.Tile;
 
     static int RoundUp(int v, int m) => (v + m - 1) / m * m;
 
@@ -123,11 +115,30 @@ public static class Conv2d
         if (top == 0 && bottom == 0 && left == 0 && right == 0)
             return src;
         int hp = h + top + bottom, wp = w + left + right;
-        var dst = dev.Pool.Rent((long)planes * hp * wp);
+        return Planes(dev, src, planes, h, w, hp, wp, top, left, 1, (long)planes * hp * wp);
+    }
+
+    /// <summary>
+    /// The padded source split into stride × stride parity planes (N·C, st, st, Hq, Wq), zeros up to
+    /// <paramref name="length"/> (see <see cref="Conv2dKernels.Conv2dPadKernel"/>).
+    /// </summary>
+    static ArrayView<float> Planes(ComputeDevice dev, ArrayView<float> src, int planes, int h, int w, int hq, int wq, int top, int left, int st, long length)
+    {
+        var dst = dev.Pool.Rent(length);
         var k = dev.Kernel(nameof(Conv2dKernels.Conv2dPadKernel), a => a.LoadStreamKernel<
-            ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int>(Conv2dKernels.Conv2dPadKernel));
-        k(dev.GridStrideConfig(dst.Length), src, dst, planes, h, w, hp, wp, top, left);
+            ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>(Conv2dKernels.Conv2dPadKernel));
+        k(dev.GridStrideConfig((long)planes * st * st * hq), src, dst, planes, h, w, hq, wq, top, left, st, (int)length);
         return dst;
+    }
+
+    /// <summary>Rents and fills the GEMM operand of one parity class of filter taps (see <see cref="Conv2dKernels.Conv2dClassWeightsKernel"/>).</summary>
+    static ArrayView<float> ClassWeights(ComputeDevice dev, ArrayView<float> w, Conv2dShape g, int rc, int sc, int ri, int sj, int mPad, bool forward, bool byColumn)
+    {
+        var b = dev.Pool.Rent((long)(forward ? g.C : g.K) * ri * sj * mPad);
+        var k = dev.Kernel(nameof(Conv2dKernels.Conv2dClassWeightsKernel), a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, Conv2dShape, int, int, int, int, int, int, int>(Conv2dKernels.Conv2dClassWeightsKernel));
+        k(dev.GridStrideConfig(byColumn ? mPad : (forward ? g.C : g.K) * ri * sj), w, b, g, rc, sc, ri, sj, mPad, forward ? 1 : 0, byColumn ? 1 : 0);
+        return b;
     }
 
     static void LaunchGemm(ComputeDevice dev, int version, bool backwardInput, ArrayView<float> src, ArrayView<float> b, ArrayView<float> dst, Conv2dGemm gg)
@@ -136,8 +147,6 @@ public static class Conv2d
         {
             (2, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel2), Conv2dKernels.Conv2dForwardKernel2),
             (2, true) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel2), Conv2dKernels.Conv2dBackwardInputKernel2),
-            (3, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel3), Conv2dKernels.Conv2dForwardKernel3),
-            (3, true) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel3), Conv2dKernels.Conv2dBackwardInputKernel3),
             (4, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel4), Conv2dKernels.Conv2dForwardKernel4),
             _ => GemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel4), Conv2dKernels.Conv2dBackwardInputKernel4),
         };
@@ -148,10 +157,7 @@ public static class Conv2d
             config = new KernelConfig(new Index2D((gg.Positions + t - 1) / t, gg.MPad / t), new Index2D(th, th));
         }
         else
-        {
-            int depth = BlockDepth(version);
-            config = BlockConfig(dev, (long)((gg.Positions + depth - 1) / depth) * (gg.MPad / BlockWidth(version)));
-        }
+            config = BlockConfig(dev, (long)((gg.Positions + 1) / 2) * (gg.MPad / Conv2dKernels.Block2));
         kernel(config, src, b, dst, gg);
     }
 
@@ -170,7 +176,10 @@ public static class Conv2d
                     ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape>(Conv2dKernels.Conv2dForwardKernel1));
                 k(dev.GridStrideConfig(g.OutputLength), x, w, y, g);
                 break;
-            case 2 or 3 or 4:
+            case 3:
+                ForwardRows(dev, x, w, y, g);
+                break;
+            case 2 or 4:
             {
                 int hp = g.H + 2 * g.Pad, wp = g.W + 2 * g.Pad, crs = g.C * g.R * g.S;
                 int mPad = RoundUp(g.K, BlockWidth(version));
@@ -178,7 +187,7 @@ public static class Conv2d
                 var b = dev.Pool.Rent((long)crs * mPad);   // (C·R·S, MPad)
                 var prep = dev.Kernel(nameof(Conv2dKernels.Conv2dForwardWeightsKernel), a => a.LoadStreamKernel<
                     ArrayView<float>, ArrayView<float>, int, int, int>(Conv2dKernels.Conv2dForwardWeightsKernel));
-                prep(dev.GridStrideConfig(b.Length), w, b, g.K, crs, mPad);
+                prep(dev.GridStrideConfig(crs), w, b, g.K, crs, mPad);
                 var gg = new Conv2dGemm
                 {
                     Positions = g.N * g.P * g.Q, OH = g.P, OW = g.Q,
@@ -240,22 +249,20 @@ public static class Conv2d
                 int left = Math.Max(0, -classes.Min(c => c.Ew - c.SJ + 1));
                 int right = Math.Max(0, classes.Max(c => c.OW - 1 + c.Ew) - (g.Q - 1));
                 int pp = g.P + top + bottom, qp = g.Q + left + right;
+                if (version == 3)
+                {
+                    BackwardInputRows(dev, dY, w, dX, g, classes, top, left, pp, qp);
+                    break;
+                }
                 var dYPad = Padded(dev, dY, g.N * g.K, g.P, g.Q, top, bottom, left, right);
                 int mPad = RoundUp(g.C, BlockWidth(version));
-                var bAll = dev.Pool.Rent((long)g.K * g.R * g.S * mPad);   // every class's (K·RI·SJ, MPad), one after another
-                var prep = dev.Kernel(nameof(Conv2dKernels.Conv2dBackwardInputWeightsKernel), a => a.LoadStreamKernel<
-                    ArrayView<float>, ArrayView<float>, Conv2dShape, int, int, int, int, int>(Conv2dKernels.Conv2dBackwardInputWeightsKernel));
-                long offset = 0;
                 foreach (var c in classes)
                 {
-                    int t = g.K * c.RI * c.SJ;
-                    var b = bAll.SubView(offset, (long)t * mPad);
-                    offset += b.Length;
-                    prep(dev.GridStrideConfig(b.Length), w, b, g, c.Rc, c.Sc, c.RI, c.SJ, mPad);
+                    var b = ClassWeights(dev, w, g, c.Rc, c.Sc, c.RI, c.SJ, mPad, forward: false, byColumn: false);
                     var gg = new Conv2dGemm
                     {
                         Positions = g.N * c.OH * c.OW, OH = c.OH, OW = c.OW,
-                        M = g.C, MPad = mPad, T = t, RI = c.RI, SJ = c.SJ,
+                        M = g.C, MPad = mPad, T = g.K * c.RI * c.SJ, RI = c.RI, SJ = c.SJ,
                         SrcN = g.K * pp * qp, SrcA = pp * qp, SrcRow = qp, SrcStride = 1, Y0 = top + c.Eh, X0 = left + c.Ew, Dir = -1,
                         OutN = g.C * g.H * g.W, OutM = g.H * g.W, OutRow = g.W, OutSy = g.Stride, OutY0 = c.Ph, OutSx = g.Stride, OutX0 = c.Pw,
                         Accumulate = 1,
@@ -280,7 +287,10 @@ public static class Conv2d
                     ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape>(Conv2dKernels.Conv2dBackwardWeightKernel1));
                 k(dev.GridStrideConfig(g.WeightLength), x, dY, dW, g);
                 break;
-            case 2 or 3 or 4:
+            case 3:
+                WeightRows(dev, x, dY, dW, g);
+                break;
+            case 2 or 4:
                 LaunchWeightGemm(dev, x, dY, dW, g, version);
                 break;
             default:
@@ -312,8 +322,8 @@ public static class Conv2d
         var xPad = Padded(dev, x, g.N * g.C, g.H, g.W, g.Pad, g.Pad, g.Pad, g.Pad);
         var dyT = dev.Pool.Rent((long)positions * kPad);   // (N·P·Q, KPad)
         var prep = dev.Kernel(nameof(Conv2dKernels.Conv2dTransposeOutputGradKernel), a => a.LoadStreamKernel<
-            ArrayView<float>, ArrayView<float>, int, int, int, int>(Conv2dKernels.Conv2dTransposeOutputGradKernel));
-        prep(dev.GridStrideConfig(dyT.Length), dY, dyT, g.N, g.K, g.P * g.Q, kPad);
+            ArrayView<float>, ArrayView<float>, int, int, int, int, int>(Conv2dKernels.Conv2dTransposeOutputGradKernel));
+        prep(dev.GridStrideConfig((long)g.N * g.P), dY, dyT, g.N, g.K, g.P, g.Q, kPad);
         int chunk = ChunkLength(dev, g, version, kPad, crs);
         int chunks = (positions + chunk - 1) / chunk;
         long len = (long)g.K * crs;
@@ -325,12 +335,9 @@ public static class Conv2d
             SrcN = g.C * hp * wp, SrcA = hp * wp, SrcRow = wp,
             ChunkLength = chunk, Chunks = chunks, OutChunk = chunks == 1 ? 0 : (int)len, Accumulate = chunks == 1 ? 1 : 0,
         };
-        var kernel = version switch
-        {
-            2 => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel2), Conv2dKernels.Conv2dBackwardWeightKernel2),
-            3 => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel3), Conv2dKernels.Conv2dBackwardWeightKernel3),
-            _ => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel4), Conv2dKernels.Conv2dBackwardWeightKernel4),
-        };
+        var kernel = version == 2
+            ? WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel2), Conv2dKernels.Conv2dBackwardWeightKernel2)
+            : WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel4), Conv2dKernels.Conv2dBackwardWeightKernel4);
         KernelConfig config;
         if (version == 4)
         {
@@ -338,18 +345,128 @@ public static class Conv2d
             config = new KernelConfig(new Index3D((crs + t - 1) / t, kPad / t, chunks), new Index3D(th, th, 1));
         }
         else
-        {
-            int depth = BlockDepth(version);
-            config = BlockConfig(dev, (long)chunks * (kPad / BlockWidth(version)) * ((crs + depth - 1) / depth));
-        }
+            config = BlockConfig(dev, (long)chunks * (kPad / Conv2dKernels.Block2) * ((crs + 1) / 2));
         kernel(config, xPad, dyT, dst, gg);
-        if (chunks > 1)
+        SumPartials(dev, dst, dW, chunks, len);
+    }
+
+    /// <summary>dW += the chunks' partial sums in order (nothing to do when the kernel added into dW itself).</summary>
+    static void SumPartials(ComputeDevice dev, ArrayView<float> partial, ArrayView<float> dW, int chunks, long len)
+    {
+        if (chunks == 1)
+            return;
+        var sum = dev.Kernel(nameof(Conv2dKernels.Conv2dSumPartialsKernel), a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, int, int>(Conv2dKernels.Conv2dSumPartialsKernel));
+        sum(dev.GridStrideConfig(len), partial, dW, chunks, (int)len);
+    }
+
+    // ---- version 3: runs of 64 positions along a stride-1 source row --------------------------------
+
+    /// <summary>
+    /// Geometry of version 3's source for the forward and the weight gradient: X zero-padded and split into
+    /// stride × stride parity planes of Hq × Wq, so filter tap (r, s) of output (p, q) reads plane
+    /// (r mod st, s mod st) at (p + r div st, q + s div st): output rows become runs of one plane row.
+    /// </summary>
+    readonly record struct RowSource(int Hq, int Wq, int Plane, int SrcA, int SrcN, int VBlocks, long Length);
+
+    static RowSource RowSourceOf(Conv2dShape g)
+    {
+        int st = g.Stride;
+        int hq = (g.H + 2 * g.Pad + st - 1) / st, wq = (g.W + 2 * g.Pad + st - 1) / st;
+        int plane = hq * wq, srcA = st * st * plane, srcN = g.C * srcA;
+        int vBlocks = (g.P * wq + Conv2dKernels.Run3 - 1) / Conv2dKernels.Run3;
+        // Dropped positions past the last row read up to a run, a filter's rows and a row past the planes.
+        long need = (long)(g.N - 1) * srcN + (long)g.C * srcA + (long)vBlocks * Conv2dKernels.Run3 + (long)g.R * wq + g.S;
+        return new RowSource(hq, wq, plane, srcA, srcN, vBlocks, Math.Max((long)g.N * srcN, need));
+    }
+
+    static void ForwardRows(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, Conv2dShape g)
+    {
+        var rs = RowSourceOf(g);
+        int st = g.Stride;
+        var xPlanes = Planes(dev, x, g.N * g.C, g.H, g.W, rs.Hq, rs.Wq, g.Pad, g.Pad, st, rs.Length);
+        int mPad = RoundUp(g.K, Conv2dKernels.Block3);
+        var kernel = RowKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel3), Conv2dKernels.Conv2dForwardKernel3);
+        bool first = true;
+        // Parity class (ph, pw): taps r = ph + st·i, s = pw + st·j, all read from plane (ph, pw). Classes add up in order.
+        for (int ph = 0; ph < st && ph < g.R; ph++)
+            for (int pw = 0; pw < st && pw < g.S; pw++)
+            {
+                int ri = (g.R - ph + st - 1) / st, sj = (g.S - pw + st - 1) / st;
+                var b = ClassWeights(dev, w, g, ph, pw, ri, sj, mPad, forward: true, byColumn: true);
+                var gg = new Conv2dRowGemm
+                {
+                    N = g.N, OH = g.P, OW = g.Q, VRow = rs.Wq, VBlocks = rs.VBlocks,
+                    M = g.K, MPad = mPad, T = g.C * ri * sj, RI = ri, SJ = sj,
+                    SrcN = rs.SrcN, SrcA = rs.SrcA, Base0 = (ph * st + pw) * rs.Plane, Dir = 1,
+                    OutN = g.K * g.P * g.Q, OutM = g.P * g.Q, OutRow = g.Q, OutSy = 1, OutY0 = 0, OutSx = 1, OutX0 = 0,
+                    Accumulate = first ? 0 : 1,
+                };
+                kernel(BlockConfig(dev, (long)g.N * rs.VBlocks * (mPad / Conv2dKernels.Block3)), xPlanes, b, y, gg);
+                first = false;
+            }
+    }
+
+    static void BackwardInputRows(ComputeDevice dev, ArrayView<float> dY, ArrayView<float> w, ArrayView<float> dX, Conv2dShape g,
+        List<ParityClass> classes, int top, int left, int pp, int qp)
+    {
+        int run = Conv2dKernels.Run3;
+        int srcA = pp * qp, srcN = g.K * srcA;
+        // Dropped positions read past the last row of the last plane: give the padded dY a zero tail.
+        long length = (long)g.N * srcN;
+        foreach (var c in classes)
+            length = Math.Max(length, (long)(g.N - 1) * srcN + (long)(g.K - 1) * srcA + (top + c.Eh) * qp + left + c.Ew
+                + (long)(c.OH * qp + run - 1) / run * run);
+        var dYPad = Planes(dev, dY, g.N * g.K, g.P, g.Q, pp, qp, top, left, 1, length);
+        int mPad = RoundUp(g.C, Conv2dKernels.Block3);
+        var kernel = RowKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel3), Conv2dKernels.Conv2dBackwardInputKernel3);
+        foreach (var c in classes)
         {
-            var sum = dev.Kernel(nameof(Conv2dKernels.Conv2dSumPartialsKernel), a => a.LoadStreamKernel<
-                ArrayView<float>, ArrayView<float>, int, int>(Conv2dKernels.Conv2dSumPartialsKernel));
-            sum(dev.GridStrideConfig(len), dst, dW, chunks, (int)len);
+            var b = ClassWeights(dev, w, g, c.Rc, c.Sc, c.RI, c.SJ, mPad, forward: false, byColumn: true);
+            int vBlocks = (c.OH * qp + run - 1) / run;
+            var gg = new Conv2dRowGemm
+            {
+                N = g.N, OH = c.OH, OW = c.OW, VRow = qp, VBlocks = vBlocks,
+                M = g.C, MPad = mPad, T = g.K * c.RI * c.SJ, RI = c.RI, SJ = c.SJ,
+                SrcN = srcN, SrcA = srcA, Base0 = (top + c.Eh) * qp + left + c.Ew, Dir = -1,
+                OutN = g.C * g.H * g.W, OutM = g.H * g.W, OutRow = g.W, OutSy = g.Stride, OutY0 = c.Ph, OutSx = g.Stride, OutX0 = c.Pw,
+                Accumulate = 1,
+            };
+            kernel(BlockConfig(dev, (long)g.N * vBlocks * (mPad / Conv2dKernels.Block3)), dYPad, b, dX, gg);
         }
     }
+
+    static void WeightRows(ComputeDevice dev, ArrayView<float> x, ArrayView<float> dY, ArrayView<float> dW, Conv2dShape g)
+    {
+        var rs = RowSourceOf(g);
+        int run = Conv2dKernels.Run3, crs = g.C * g.R * g.S;
+        var xPlanes = Planes(dev, x, g.N * g.C, g.H, g.W, rs.Hq, rs.Wq, g.Pad, g.Pad, g.Stride, rs.Length);
+        int planeLength = rs.VBlocks * run;
+        var dYRows = dev.Pool.Rent((long)g.N * g.K * planeLength);   // (N, K, VBlocks·64)
+        var layout = dev.Kernel(nameof(Conv2dKernels.Conv2dRowLayoutKernel), a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, int, int, int, int, int>(Conv2dKernels.Conv2dRowLayoutKernel));
+        layout(dev.GridStrideConfig((long)g.N * g.K * ((planeLength + rs.Wq - 1) / rs.Wq)), dY, dYRows, g.N * g.K, g.P, g.Q, rs.Wq, planeLength);
+        int runs = g.N * rs.VBlocks;
+        int chunkBlocks = Math.Max(1, ChunkPositions / run);
+        int chunks = (runs + chunkBlocks - 1) / chunkBlocks;
+        long len = (long)g.K * crs;
+        var dst = chunks == 1 ? dW : dev.Pool.Rent(chunks * len);   // (Chunks, K, C·R·S) partials
+        var gg = new Conv2dRowWeightGemm
+        {
+            N = g.N, VBlocks = rs.VBlocks, VRow = rs.Wq, Stride = g.Stride, PlaneSize = rs.Plane,
+            K = g.K, CRS = crs, RS = g.R * g.S, S = g.S,
+            SrcN = rs.SrcN, SrcA = rs.SrcA, DyN = g.K * planeLength, DyK = planeLength,
+            ChunkBlocks = chunkBlocks, Chunks = chunks, OutChunk = chunks == 1 ? 0 : (int)len, Accumulate = chunks == 1 ? 1 : 0,
+        };
+        var kernel = dev.Kernel(nameof(Conv2dKernels.Conv2dBackwardWeightKernel3), a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowWeightGemm>(Conv2dKernels.Conv2dBackwardWeightKernel3));
+        kernel(BlockConfig(dev, (long)chunks * g.K * ((crs + 1) / 2)), xPlanes, dYRows, dst, gg);
+        SumPartials(dev, dst, dW, chunks, len);
+    }
+
+    static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowGemm> RowKernel(
+        ComputeDevice dev, string name, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowGemm> kernel) =>
+        dev.Kernel(name, a => a.LoadStreamKernel(kernel));
 
     static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dWeightGemm> WeightKernel(
         ComputeDevice dev, string name, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dWeightGemm> kernel) =>
