@@ -87,19 +87,20 @@ public struct Conv2dRowGemm
 }
 
 /// <summary>
-/// Version 3's weight gradient: dWt[k, tap] (+)= Σ_{n,v} dYv[n, k, v] · src[n·SrcN + v + tapOffset(tap)], with
-/// dY laid out in rows of the source's row length VRow (dYv (N, K, VBlocks·64), zero at dropped positions)
-/// and the input split into Stride × Stride parity planes of PlaneSize:
+/// Version 3's weight gradient: dWt[k, tap] (+)= Σ_{n,v} dYv[n, k, v] · src[n·SrcN + v + tapOffset(tap)], with dY
+/// laid out in rows of the source's row length VRow (zero at dropped positions), each run of 64 positions of
+/// channels 2κ and 2κ + 1 side by side: dYv (N, ⌈K/2⌉, VBlocks, 2, 64), DyN = VBlocks·128 per (n, κ); the
+/// input is split into Stride × Stride parity planes of PlaneSize:
 ///   tapOffset(c, r, s) = c·SrcA + ((r mod st)·st + s mod st)·PlaneSize + (r div st)·VRow + s div st.
-/// The runs of 64 positions, N·VBlocks in all, are cut into Chunks of ChunkBlocks runs; chunk z writes
-/// out[z·OutChunk + k·CRS + tap] (partials) or, with one chunk, adds into dWt.
+/// The runs of 64 positions, N·VBlocks in all, are cut into Chunks of ChunkBlocks runs; chunk z writes 8
+/// partial sums out[z, k, tap, 0..7], which <see cref="Conv2dKernels.Conv2dSumPartialsKernel"/> adds into dWt in order.
 /// </summary>
 public struct Conv2dRowWeightGemm
 {
     public int N, VBlocks, VRow, Stride, PlaneSize;
     public int K, CRS, RS, S;                     // CRS = C·R·S, RS = R·S
-    public int SrcN, SrcA, DyN, DyK;              // dYv index = n·DyN + k·DyK + v
-    public int ChunkBlocks, Chunks, OutChunk, Accumulate;
+    public int SrcN, SrcA, DyN;
+    public int ChunkBlocks, Chunks;
 }
 
 /// <summary>
@@ -348,26 +349,31 @@ public static class Conv2dKernels
     }
 
     /// <summary>
-    /// Rows re-laid to a longer row length, planes to a fixed length, zeros elsewhere (version 3's dY):
-    /// dst[pl, v] = src[pl, v div rowLength, v mod rowLength] where that lies inside the (H, W) plane, else 0.
+    /// Version 3's dY for the weight gradient: rows re-laid to the source's row length, runs of 64 positions,
+    /// the runs of channels 2κ and 2κ + 1 side by side, zeros where there is no dY (rows past P, columns past Q,
+    /// the last run's tail, channel K when K is odd):
+    /// dst[n, κ, v div 64, b, v mod 64] = dY[n, 2κ + b, v div rowLength, v mod rowLength].
+    /// One (n, k, row) per thread.
     /// </summary>
     public static void Conv2dRowLayoutKernel(
-        ArrayView<float> src,   // (planes, H, W)
-        ArrayView<float> dst,   // (planes, planeLength)
-        int planes, int h, int w, int rowLength, int planeLength)
+        ArrayView<float> src,   // (N, K, H, W)
+        ArrayView<float> dst,   // (N, ⌈K/2⌉, vBlocks, 2, 64)
+        int n, int k, int h, int w, int rowLength, int vBlocks)
     {
-        // One (plane, row) per thread; the rows past H and the plane's tail are zeros.
-        int rows = (planeLength + rowLength - 1) / rowLength;
-        int total = planes * rows;
+        int pairs = (k + 1) / 2, planeLength = vBlocks * 64;
+        int rowsPerPlane = (planeLength + rowLength - 1) / rowLength;
+        int total = n * 2 * pairs * rowsPerPlane;
         for (int idx = GridStride.Start; idx < total; idx += GridStride.Step)
         {
-            int plane = idx / rows;
-            int y = idx - plane * rows;
-            int d = plane * planeLength + y * rowLength;
-            int n = planeLength - y * rowLength < rowLength ? planeLength - y * rowLength : rowLength;
-            int s = (plane * h + y) * w;
-            for (int x = 0; x < n; x++)
-                dst[d + x] = y < h && x < w ? src[s + x] : 0f;
+            int plane = idx / rowsPerPlane;
+            int y = idx - plane * rowsPerPlane;
+            int nn = plane / (2 * pairs);
+            int kk = plane - nn * 2 * pairs;
+            int d = ((nn * pairs + kk / 2) * vBlocks) * 128 + (kk & 1) * 64;
+            int s = ((nn * k + kk) * h + y) * w;
+            bool inside = kk < k && y < h;
+            for (int x = 0, v = y * rowLength; x < rowLength && v < planeLength; x++, v++)
+                dst[d + (v >> 6) * 128 + (v & 63)] = inside && x < w ? src[s + x] : 0f;
         }
     }
 
@@ -393,17 +399,18 @@ public static class Conv2dKernels
         }
     }
 
-    /// <summary>dWt[i] += Σ_z partial[z, i] for z = 0, 1, …, chunks − 1 in that order (deterministic).</summary>
+    /// <summary>dWt[i] += Σ_z Σ_l partial[z, i, l] for z = 0 … chunks − 1, l = 0 … lanes − 1 in that order (deterministic).</summary>
     public static void Conv2dSumPartialsKernel(
-        ArrayView<float> partial,   // (chunks, len)
+        ArrayView<float> partial,   // (chunks, len, lanes)
         ArrayView<float> dWt,       // (len), accumulated into
-        int chunks, int len)
+        int chunks, int len, int lanes)
     {
         for (int i = GridStride.Start; i < len; i += GridStride.Step)
         {
             float acc = 0f;
             for (int z = 0; z < chunks; z++)
-                acc += partial[z * len + i];
+                for (int l = 0; l < lanes; l++)
+                    acc += partial[(z * len + i) * lanes + l];
             dWt[i] += acc;
         }
     }
@@ -445,11 +452,11 @@ public static class Conv2dKernels
         ArrayView<float> dX,        // (N, C, H, W), accumulated into
         Conv2dRowGemm g) => RowGemmBlock(dYPad, b, dX, g);
 
-    /// <summary>Version 3 backward-weight: <see cref="Conv2dRowWeightGemm"/>, 2 taps of one k per work-item, summed lane-wise.</summary>
+    /// <summary>Version 3 backward-weight: <see cref="Conv2dRowWeightGemm"/>, one (k, tap) per work-item summed lane-wise into 8 partial sums.</summary>
     public static void Conv2dBackwardWeightKernel3(
         ArrayView<float> xPlanes,   // (N, C, st, st, Hq, Wq) and a zero tail
         ArrayView<float> dYRows,    // (N, K, VBlocks·64)
-        ArrayView<float> dst,       // (Chunks, K, C·R·S) partials, or (K, C, R, S) dWt accumulated into
+        ArrayView<float> dst,       // (Chunks, K, C·R·S, 8) partial sums
         Conv2dRowWeightGemm g) => RowWeightGradBlock(xPlanes, dYRows, dst, g);
 
     /// <summary>Version 4 forward (GPU): shared-memory tiles; launch groups of 16×16 over (⌈positions/64⌉, MPad/64).</summary>
@@ -1189,33 +1196,38 @@ public static class Conv2dKernels
 
     #region generated RowWeightGradBlock
     /// <summary>
-    /// <see cref="Conv2dRowWeightGemm"/>: work-item (chunk, k, tap pair) keeps 2×64 lane sums,
-    /// lane l of tap j adding dYv[n, k, v + l] · src[n·SrcN + v + l + tapOffset(tap j)] for each run v of
-    /// its chunk (one contiguous dY run shared by two contiguous input runs), then adds its 64 lanes
-    /// in order. Blocks are numbered chunk-major, then k, then tap pair.
+    /// <see cref="Conv2dRowWeightGemm"/>: work-item (chunk, k pair, tap pair) keeps 4 rows × 32 lane sums,
+    /// row (b, e) lane l adding dYv[n, k0 + b, v + l] · src[n·SrcN + v + l + tapOffset(t0 + e)] over the runs v
+    /// of its chunk (each run of 64 as two halves), then its lanes l ≡ j (mod 8) in a fixed order into 8 partial
+    /// sums per row. Every dY and input value loaded serves two rows. Blocks are numbered chunk-major,
+    /// then k pair, then tap pair.
     /// </summary>
     static void RowWeightGradBlock(
         ArrayView<float> src,   // (N, C, st, st, Hq, Wq) parity planes with a zero tail
-        ArrayView<float> dyv,   // (N, K, VBlocks·64)
-        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C·R·S) dWt
+        ArrayView<float> dyv,   // (N, ⌈K/2⌉, VBlocks, 2, 64)
+        ArrayView<float> dst,   // (Chunks, K, C·R·S, 8) partial sums
         Conv2dRowWeightGemm g)
     {
-        int pairs = (g.CRS + 1) / 2, runs = g.N * g.VBlocks;
-        int blocks = g.Chunks * g.K * pairs;
-        int lastTap = g.CRS - 1;
+        int pairs = (g.K + 1) / 2, tapPairs = (g.CRS + 1) / 2, runs = g.N * g.VBlocks, lastTap = g.CRS - 1;
+        int blocks = g.Chunks * pairs * tapPairs;
         for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)
         {
-            int rest = blk / pairs;
-            int chunk = rest / g.K;
-            int k = rest - chunk * g.K, t0 = (blk - rest * pairs) * 2;
-            int o0 = RowTap(g, t0);
-            int o1 = RowTap(g, t0 + 1 < lastTap ? t0 + 1 : lastTap);
+            int rest = blk / tapPairs;
+            int chunk = rest / pairs;
+            int kp = rest - chunk * pairs, t0 = (blk - rest * tapPairs) * 2;
+            int o0 = RowTap(g, t0), o1 = RowTap(g, t0 + 1 < lastTap ? t0 + 1 : lastTap);
             int start = chunk * g.ChunkBlocks;
             int end = start + g.ChunkBlocks < runs ? start + g.ChunkBlocks : runs;
             int n = start / g.VBlocks, vb = start - n * g.VBlocks;
-            int xs = n * g.SrcN + vb * 64, ds = n * g.DyN + k * g.DyK + vb * 64;
-            float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f, c0_16 = 0f, c0_17 = 0f, c0_18 = 0f, c0_19 = 0f, c0_20 = 0f, c0_21 = 0f, c0_22 = 0f, c0_23 = 0f, c0_24 = 0f, c0_25 = 0f, c0_26 = 0f, c0_27 = 0f, c0_28 = 0f, c0_29 = 0f, c0_30 = 0f, c0_31 = 0f, c0_32 = 0f, c0_33 = 0f, c0_34 = 0f, c0_35 = 0f, c0_36 = 0f, c0_37 = 0f, c0_38 = 0f, c0_39 = 0f, c0_40 = 0f, c0_41 = 0f, c0_42 = 0f, c0_43 = 0f, c0_44 = 0f, c0_45 = 0f, c0_46 = 0f, c0_47 = 0f, c0_48 = 0f, c0_49 = 0f, c0_50 = 0f, c0_51 = 0f, c0_52 = 0f, c0_53 = 0f, c0_54 = 0f, c0_55 = 0f, c0_56 = 0f, c0_57 = 0f, c0_58 = 0f, c0_59 = 0f, c0_60 = 0f, c0_61 = 0f, c0_62 = 0f, c0_63 = 0f;
-            float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f, c1_16 = 0f, c1_17 = 0f, c1_18 = 0f, c1_19 = 0f, c1_20 = 0f, c1_21 = 0f, c1_22 = 0f, c1_23 = 0f, c1_24 = 0f, c1_25 = 0f, c1_26 = 0f, c1_27 = 0f, c1_28 = 0f, c1_29 = 0f, c1_30 = 0f, c1_31 = 0f, c1_32 = 0f, c1_33 = 0f, c1_34 = 0f, c1_35 = 0f, c1_36 = 0f, c1_37 = 0f, c1_38 = 0f, c1_39 = 0f, c1_40 = 0f, c1_41 = 0f, c1_42 = 0f, c1_43 = 0f, c1_44 = 0f, c1_45 = 0f, c1_46 = 0f, c1_47 = 0f, c1_48 = 0f, c1_49 = 0f, c1_50 = 0f, c1_51 = 0f, c1_52 = 0f, c1_53 = 0f, c1_54 = 0f, c1_55 = 0f, c1_56 = 0f, c1_57 = 0f, c1_58 = 0f, c1_59 = 0f, c1_60 = 0f, c1_61 = 0f, c1_62 = 0f, c1_63 = 0f;
+            int xs = n * g.SrcN + vb * 64, ds = (n * pairs + kp) * g.DyN + vb * 128;
+            float c0_0 = 0f; float c0_1 = 0f; float c0_2 = 0f; float c0_3 = 0f; float c0_4 = 0f; float c0_5 = 0f; float c0_6 = 0f; float c0_7 = 0f; float c0_8 = 0f; float c0_9 = 0f; float c0_10 = 0f; float c0_11 = 0f; float c0_12 = 0f; float c0_13 = 0f; float c0_14 = 0f; float c0_15 = 0f;
+            float c0_16 = 0f; float c0_17 = 0f; float c0_18 = 0f; float c0_19 = 0f; float c0_20 = 0f; float c0_21 = 0f; float c0_22 = 0f; float c0_23 = 0f; float c0_24 = 0f; float c0_25 = 0f; float c0_26 = 0f; float c0_27 = 0f; float c0_28 = 0f; float c0_29 = 0f; float c0_30 = 0f; float c0_31 = 0f;
+            float c1_0 = 0f; float c1_1 = 0f; float c1_2 = 0f; float c1_3 = 0f; float c1_4 = 0f; float c1_5 = 0f; float c1_6 = 0f; float c1_7 = 0f; float c1_8 = 0f; float c1_9 = 0f; float c1_10 = 0f; float c1_11 = 0f; float c1_12 = 0f; float c1_13 = 0f; float c1_14 = 0f; float c1_15 = 0f;
+            float c1_16 = 0f; float c1_17 = 0f; float c1_18 = 0f; float c1_19 = 0f; float c1_20 = 0f; float c1_21 = 0f; float c1_22 = 0f; float c1_23 = 0f; float c1_24 = 0f; float c1_25 = 0f; float c1_26 = 0f; float c1_27 = 0f; float c1_28 = 0f; float c1_29 = 0f; float c1_30 = 0f; float c1_31 = 0f;
+            float c2_0 = 0f; float c2_1 = 0f; float c2_2 = 0f; float c2_3 = 0f; float c2_4 = 0f; float c2_5 = 0f; float c2_6 = 0f; float c2_7 = 0f; float c2_8 = 0f; float c2_9 = 0f; float c2_10 = 0f; float c2_11 = 0f; float c2_12 = 0f; float c2_13 = 0f; float c2_14 = 0f; float c2_15 = 0f;
+            float c2_16 = 0f; float c2_17 = 0f; float c2_18 = 0f; float c2_19 = 0f; float c2_20 = 0f; float c2_21 = 0f; float c2_22 = 0f; float c2_23 = 0f; float c2_24 = 0f; float c2_25 = 0f; float c2_26 = 0f; float c2_27 = 0f; float c2_28 = 0f; float c2_29 = 0f; float c2_30 = 0f; float c2_31 = 0f;
+            float c3_0 = 0f; float c3_1 = 0f; float c3_2 = 0f; float c3_3 = 0f; float c3_4 = 0f; float c3_5 = 0f; float c3_6 = 0f; float c3_7 = 0f; float c3_8 = 0f; float c3_9 = 0f; float c3_10 = 0f; float c3_11 = 0f; float c3_12 = 0f; float c3_13 = 0f; float c3_14 = 0f; float c3_15 = 0f;
+            float c3_16 = 0f; float c3_17 = 0f; float c3_18 = 0f; float c3_19 = 0f; float c3_20 = 0f; float c3_21 = 0f; float c3_22 = 0f; float c3_23 = 0f; float c3_24 = 0f; float c3_25 = 0f; float c3_26 = 0f; float c3_27 = 0f; float c3_28 = 0f; float c3_29 = 0f; float c3_30 = 0f; float c3_31 = 0f;
             for (int run = start; run < end; run++)
             {
                 int x0 = xs + o0, x1 = xs + o1;
@@ -1223,42 +1235,76 @@ public static class Conv2dKernels
                 c0_8 += dyv[ds + 8] * src[x0 + 8]; c0_9 += dyv[ds + 9] * src[x0 + 9]; c0_10 += dyv[ds + 10] * src[x0 + 10]; c0_11 += dyv[ds + 11] * src[x0 + 11]; c0_12 += dyv[ds + 12] * src[x0 + 12]; c0_13 += dyv[ds + 13] * src[x0 + 13]; c0_14 += dyv[ds + 14] * src[x0 + 14]; c0_15 += dyv[ds + 15] * src[x0 + 15];
                 c0_16 += dyv[ds + 16] * src[x0 + 16]; c0_17 += dyv[ds + 17] * src[x0 + 17]; c0_18 += dyv[ds + 18] * src[x0 + 18]; c0_19 += dyv[ds + 19] * src[x0 + 19]; c0_20 += dyv[ds + 20] * src[x0 + 20]; c0_21 += dyv[ds + 21] * src[x0 + 21]; c0_22 += dyv[ds + 22] * src[x0 + 22]; c0_23 += dyv[ds + 23] * src[x0 + 23];
                 c0_24 += dyv[ds + 24] * src[x0 + 24]; c0_25 += dyv[ds + 25] * src[x0 + 25]; c0_26 += dyv[ds + 26] * src[x0 + 26]; c0_27 += dyv[ds + 27] * src[x0 + 27]; c0_28 += dyv[ds + 28] * src[x0 + 28]; c0_29 += dyv[ds + 29] * src[x0 + 29]; c0_30 += dyv[ds + 30] * src[x0 + 30]; c0_31 += dyv[ds + 31] * src[x0 + 31];
-                c0_32 += dyv[ds + 32] * src[x0 + 32]; c0_33 += dyv[ds + 33] * src[x0 + 33]; c0_34 += dyv[ds + 34] * src[x0 + 34]; c0_35 += dyv[ds + 35] * src[x0 + 35]; c0_36 += dyv[ds + 36] * src[x0 + 36]; c0_37 += dyv[ds + 37] * src[x0 + 37]; c0_38 += dyv[ds + 38] * src[x0 + 38]; c0_39 += dyv[ds + 39] * src[x0 + 39];
-                c0_40 += dyv[ds + 40] * src[x0 + 40]; c0_41 += dyv[ds + 41] * src[x0 + 41]; c0_42 += dyv[ds + 42] * src[x0 + 42]; c0_43 += dyv[ds + 43] * src[x0 + 43]; c0_44 += dyv[ds + 44] * src[x0 + 44]; c0_45 += dyv[ds + 45] * src[x0 + 45]; c0_46 += dyv[ds + 46] * src[x0 + 46]; c0_47 += dyv[ds + 47] * src[x0 + 47];
-                c0_48 += dyv[ds + 48] * src[x0 + 48]; c0_49 += dyv[ds + 49] * src[x0 + 49]; c0_50 += dyv[ds + 50] * src[x0 + 50]; c0_51 += dyv[ds + 51] * src[x0 + 51]; c0_52 += dyv[ds + 52] * src[x0 + 52]; c0_53 += dyv[ds + 53] * src[x0 + 53]; c0_54 += dyv[ds + 54] * src[x0 + 54]; c0_55 += dyv[ds + 55] * src[x0 + 55];
-                c0_56 += dyv[ds + 56] * src[x0 + 56]; c0_57 += dyv[ds + 57] * src[x0 + 57]; c0_58 += dyv[ds + 58] * src[x0 + 58]; c0_59 += dyv[ds + 59] * src[x0 + 59]; c0_60 += dyv[ds + 60] * src[x0 + 60]; c0_61 += dyv[ds + 61] * src[x0 + 61]; c0_62 += dyv[ds + 62] * src[x0 + 62]; c0_63 += dyv[ds + 63] * src[x0 + 63];
                 c1_0 += dyv[ds + 0] * src[x1 + 0]; c1_1 += dyv[ds + 1] * src[x1 + 1]; c1_2 += dyv[ds + 2] * src[x1 + 2]; c1_3 += dyv[ds + 3] * src[x1 + 3]; c1_4 += dyv[ds + 4] * src[x1 + 4]; c1_5 += dyv[ds + 5] * src[x1 + 5]; c1_6 += dyv[ds + 6] * src[x1 + 6]; c1_7 += dyv[ds + 7] * src[x1 + 7];
                 c1_8 += dyv[ds + 8] * src[x1 + 8]; c1_9 += dyv[ds + 9] * src[x1 + 9]; c1_10 += dyv[ds + 10] * src[x1 + 10]; c1_11 += dyv[ds + 11] * src[x1 + 11]; c1_12 += dyv[ds + 12] * src[x1 + 12]; c1_13 += dyv[ds + 13] * src[x1 + 13]; c1_14 += dyv[ds + 14] * src[x1 + 14]; c1_15 += dyv[ds + 15] * src[x1 + 15];
                 c1_16 += dyv[ds + 16] * src[x1 + 16]; c1_17 += dyv[ds + 17] * src[x1 + 17]; c1_18 += dyv[ds + 18] * src[x1 + 18]; c1_19 += dyv[ds + 19] * src[x1 + 19]; c1_20 += dyv[ds + 20] * src[x1 + 20]; c1_21 += dyv[ds + 21] * src[x1 + 21]; c1_22 += dyv[ds + 22] * src[x1 + 22]; c1_23 += dyv[ds + 23] * src[x1 + 23];
                 c1_24 += dyv[ds + 24] * src[x1 + 24]; c1_25 += dyv[ds + 25] * src[x1 + 25]; c1_26 += dyv[ds + 26] * src[x1 + 26]; c1_27 += dyv[ds + 27] * src[x1 + 27]; c1_28 += dyv[ds + 28] * src[x1 + 28]; c1_29 += dyv[ds + 29] * src[x1 + 29]; c1_30 += dyv[ds + 30] * src[x1 + 30]; c1_31 += dyv[ds + 31] * src[x1 + 31];
-                c1_32 += dyv[ds + 32] * src[x1 + 32]; c1_33 += dyv[ds + 33] * src[x1 + 33]; c1_34 += dyv[ds + 34] * src[x1 + 34]; c1_35 += dyv[ds + 35] * src[x1 + 35]; c1_36 += dyv[ds + 36] * src[x1 + 36]; c1_37 += dyv[ds + 37] * src[x1 + 37]; c1_38 += dyv[ds + 38] * src[x1 + 38]; c1_39 += dyv[ds + 39] * src[x1 + 39];
-                c1_40 += dyv[ds + 40] * src[x1 + 40]; c1_41 += dyv[ds + 41] * src[x1 + 41]; c1_42 += dyv[ds + 42] * src[x1 + 42]; c1_43 += dyv[ds + 43] * src[x1 + 43]; c1_44 += dyv[ds + 44] * src[x1 + 44]; c1_45 += dyv[ds + 45] * src[x1 + 45]; c1_46 += dyv[ds + 46] * src[x1 + 46]; c1_47 += dyv[ds + 47] * src[x1 + 47];
-                c1_48 += dyv[ds + 48] * src[x1 + 48]; c1_49 += dyv[ds + 49] * src[x1 + 49]; c1_50 += dyv[ds + 50] * src[x1 + 50]; c1_51 += dyv[ds + 51] * src[x1 + 51]; c1_52 += dyv[ds + 52] * src[x1 + 52]; c1_53 += dyv[ds + 53] * src[x1 + 53]; c1_54 += dyv[ds + 54] * src[x1 + 54]; c1_55 += dyv[ds + 55] * src[x1 + 55];
-                c1_56 += dyv[ds + 56] * src[x1 + 56]; c1_57 += dyv[ds + 57] * src[x1 + 57]; c1_58 += dyv[ds + 58] * src[x1 + 58]; c1_59 += dyv[ds + 59] * src[x1 + 59]; c1_60 += dyv[ds + 60] * src[x1 + 60]; c1_61 += dyv[ds + 61] * src[x1 + 61]; c1_62 += dyv[ds + 62] * src[x1 + 62]; c1_63 += dyv[ds + 63] * src[x1 + 63];
-                xs += 64; ds += 64;
-                if (++vb == g.VBlocks) { vb = 0; xs += g.SrcN - g.VBlocks * 64; ds += g.DyN - g.VBlocks * 64; }
+                c2_0 += dyv[ds + 64] * src[x0 + 0]; c2_1 += dyv[ds + 65] * src[x0 + 1]; c2_2 += dyv[ds + 66] * src[x0 + 2]; c2_3 += dyv[ds + 67] * src[x0 + 3]; c2_4 += dyv[ds + 68] * src[x0 + 4]; c2_5 += dyv[ds + 69] * src[x0 + 5]; c2_6 += dyv[ds + 70] * src[x0 + 6]; c2_7 += dyv[ds + 71] * src[x0 + 7];
+                c2_8 += dyv[ds + 72] * src[x0 + 8]; c2_9 += dyv[ds + 73] * src[x0 + 9]; c2_10 += dyv[ds + 74] * src[x0 + 10]; c2_11 += dyv[ds + 75] * src[x0 + 11]; c2_12 += dyv[ds + 76] * src[x0 + 12]; c2_13 += dyv[ds + 77] * src[x0 + 13]; c2_14 += dyv[ds + 78] * src[x0 + 14]; c2_15 += dyv[ds + 79] * src[x0 + 15];
+                c2_16 += dyv[ds + 80] * src[x0 + 16]; c2_17 += dyv[ds + 81] * src[x0 + 17]; c2_18 += dyv[ds + 82] * src[x0 + 18]; c2_19 += dyv[ds + 83] * src[x0 + 19]; c2_20 += dyv[ds + 84] * src[x0 + 20]; c2_21 += dyv[ds + 85] * src[x0 + 21]; c2_22 += dyv[ds + 86] * src[x0 + 22]; c2_23 += dyv[ds + 87] * src[x0 + 23];
+                c2_24 += dyv[ds + 88] * src[x0 + 24]; c2_25 += dyv[ds + 89] * src[x0 + 25]; c2_26 += dyv[ds + 90] * src[x0 + 26]; c2_27 += dyv[ds + 91] * src[x0 + 27]; c2_28 += dyv[ds + 92] * src[x0 + 28]; c2_29 += dyv[ds + 93] * src[x0 + 29]; c2_30 += dyv[ds + 94] * src[x0 + 30]; c2_31 += dyv[ds + 95] * src[x0 + 31];
+                c3_0 += dyv[ds + 64] * src[x1 + 0]; c3_1 += dyv[ds + 65] * src[x1 + 1]; c3_2 += dyv[ds + 66] * src[x1 + 2]; c3_3 += dyv[ds + 67] * src[x1 + 3]; c3_4 += dyv[ds + 68] * src[x1 + 4]; c3_5 += dyv[ds + 69] * src[x1 + 5]; c3_6 += dyv[ds + 70] * src[x1 + 6]; c3_7 += dyv[ds + 71] * src[x1 + 7];
+                c3_8 += dyv[ds + 72] * src[x1 + 8]; c3_9 += dyv[ds + 73] * src[x1 + 9]; c3_10 += dyv[ds + 74] * src[x1 + 10]; c3_11 += dyv[ds + 75] * src[x1 + 11]; c3_12 += dyv[ds + 76] * src[x1 + 12]; c3_13 += dyv[ds + 77] * src[x1 + 13]; c3_14 += dyv[ds + 78] * src[x1 + 14]; c3_15 += dyv[ds + 79] * src[x1 + 15];
+                c3_16 += dyv[ds + 80] * src[x1 + 16]; c3_17 += dyv[ds + 81] * src[x1 + 17]; c3_18 += dyv[ds + 82] * src[x1 + 18]; c3_19 += dyv[ds + 83] * src[x1 + 19]; c3_20 += dyv[ds + 84] * src[x1 + 20]; c3_21 += dyv[ds + 85] * src[x1 + 21]; c3_22 += dyv[ds + 86] * src[x1 + 22]; c3_23 += dyv[ds + 87] * src[x1 + 23];
+                c3_24 += dyv[ds + 88] * src[x1 + 24]; c3_25 += dyv[ds + 89] * src[x1 + 25]; c3_26 += dyv[ds + 90] * src[x1 + 26]; c3_27 += dyv[ds + 91] * src[x1 + 27]; c3_28 += dyv[ds + 92] * src[x1 + 28]; c3_29 += dyv[ds + 93] * src[x1 + 29]; c3_30 += dyv[ds + 94] * src[x1 + 30]; c3_31 += dyv[ds + 95] * src[x1 + 31];
+                c0_0 += dyv[ds + 32] * src[x0 + 32]; c0_1 += dyv[ds + 33] * src[x0 + 33]; c0_2 += dyv[ds + 34] * src[x0 + 34]; c0_3 += dyv[ds + 35] * src[x0 + 35]; c0_4 += dyv[ds + 36] * src[x0 + 36]; c0_5 += dyv[ds + 37] * src[x0 + 37]; c0_6 += dyv[ds + 38] * src[x0 + 38]; c0_7 += dyv[ds + 39] * src[x0 + 39];
+                c0_8 += dyv[ds + 40] * src[x0 + 40]; c0_9 += dyv[ds + 41] * src[x0 + 41]; c0_10 += dyv[ds + 42] * src[x0 + 42]; c0_11 += dyv[ds + 43] * src[x0 + 43]; c0_12 += dyv[ds + 44] * src[x0 + 44]; c0_13 += dyv[ds + 45] * src[x0 + 45]; c0_14 += dyv[ds + 46] * src[x0 + 46]; c0_15 += dyv[ds + 47] * src[x0 + 47];
+                c0_16 += dyv[ds + 48] * src[x0 + 48]; c0_17 += dyv[ds + 49] * src[x0 + 49]; c0_18 += dyv[ds + 50] * src[x0 + 50]; c0_19 += dyv[ds + 51] * src[x0 + 51]; c0_20 += dyv[ds + 52] * src[x0 + 52]; c0_21 += dyv[ds + 53] * src[x0 + 53]; c0_22 += dyv[ds + 54] * src[x0 + 54]; c0_23 += dyv[ds + 55] * src[x0 + 55];
+                c0_24 += dyv[ds + 56] * src[x0 + 56]; c0_25 += dyv[ds + 57] * src[x0 + 57]; c0_26 += dyv[ds + 58] * src[x0 + 58]; c0_27 += dyv[ds + 59] * src[x0 + 59]; c0_28 += dyv[ds + 60] * src[x0 + 60]; c0_29 += dyv[ds + 61] * src[x0 + 61]; c0_30 += dyv[ds + 62] * src[x0 + 62]; c0_31 += dyv[ds + 63] * src[x0 + 63];
+                c1_0 += dyv[ds + 32] * src[x1 + 32]; c1_1 += dyv[ds + 33] * src[x1 + 33]; c1_2 += dyv[ds + 34] * src[x1 + 34]; c1_3 += dyv[ds + 35] * src[x1 + 35]; c1_4 += dyv[ds + 36] * src[x1 + 36]; c1_5 += dyv[ds + 37] * src[x1 + 37]; c1_6 += dyv[ds + 38] * src[x1 + 38]; c1_7 += dyv[ds + 39] * src[x1 + 39];
+                c1_8 += dyv[ds + 40] * src[x1 + 40]; c1_9 += dyv[ds + 41] * src[x1 + 41]; c1_10 += dyv[ds + 42] * src[x1 + 42]; c1_11 += dyv[ds + 43] * src[x1 + 43]; c1_12 += dyv[ds + 44] * src[x1 + 44]; c1_13 += dyv[ds + 45] * src[x1 + 45]; c1_14 += dyv[ds + 46] * src[x1 + 46]; c1_15 += dyv[ds + 47] * src[x1 + 47];
+                c1_16 += dyv[ds + 48] * src[x1 + 48]; c1_17 += dyv[ds + 49] * src[x1 + 49]; c1_18 += dyv[ds + 50] * src[x1 + 50]; c1_19 += dyv[ds + 51] * src[x1 + 51]; c1_20 += dyv[ds + 52] * src[x1 + 52]; c1_21 += dyv[ds + 53] * src[x1 + 53]; c1_22 += dyv[ds + 54] * src[x1 + 54]; c1_23 += dyv[ds + 55] * src[x1 + 55];
+                c1_24 += dyv[ds + 56] * src[x1 + 56]; c1_25 += dyv[ds + 57] * src[x1 + 57]; c1_26 += dyv[ds + 58] * src[x1 + 58]; c1_27 += dyv[ds + 59] * src[x1 + 59]; c1_28 += dyv[ds + 60] * src[x1 + 60]; c1_29 += dyv[ds + 61] * src[x1 + 61]; c1_30 += dyv[ds + 62] * src[x1 + 62]; c1_31 += dyv[ds + 63] * src[x1 + 63];
+                c2_0 += dyv[ds + 96] * src[x0 + 32]; c2_1 += dyv[ds + 97] * src[x0 + 33]; c2_2 += dyv[ds + 98] * src[x0 + 34]; c2_3 += dyv[ds + 99] * src[x0 + 35]; c2_4 += dyv[ds + 100] * src[x0 + 36]; c2_5 += dyv[ds + 101] * src[x0 + 37]; c2_6 += dyv[ds + 102] * src[x0 + 38]; c2_7 += dyv[ds + 103] * src[x0 + 39];
+                c2_8 += dyv[ds + 104] * src[x0 + 40]; c2_9 += dyv[ds + 105] * src[x0 + 41]; c2_10 += dyv[ds + 106] * src[x0 + 42]; c2_11 += dyv[ds + 107] * src[x0 + 43]; c2_12 += dyv[ds + 108] * src[x0 + 44]; c2_13 += dyv[ds + 109] * src[x0 + 45]; c2_14 += dyv[ds + 110] * src[x0 + 46]; c2_15 += dyv[ds + 111] * src[x0 + 47];
+                c2_16 += dyv[ds + 112] * src[x0 + 48]; c2_17 += dyv[ds + 113] * src[x0 + 49]; c2_18 += dyv[ds + 114] * src[x0 + 50]; c2_19 += dyv[ds + 115] * src[x0 + 51]; c2_20 += dyv[ds + 116] * src[x0 + 52]; c2_21 += dyv[ds + 117] * src[x0 + 53]; c2_22 += dyv[ds + 118] * src[x0 + 54]; c2_23 += dyv[ds + 119] * src[x0 + 55];
+                c2_24 += dyv[ds + 120] * src[x0 + 56]; c2_25 += dyv[ds + 121] * src[x0 + 57]; c2_26 += dyv[ds + 122] * src[x0 + 58]; c2_27 += dyv[ds + 123] * src[x0 + 59]; c2_28 += dyv[ds + 124] * src[x0 + 60]; c2_29 += dyv[ds + 125] * src[x0 + 61]; c2_30 += dyv[ds + 126] * src[x0 + 62]; c2_31 += dyv[ds + 127] * src[x0 + 63];
+                c3_0 += dyv[ds + 96] * src[x1 + 32]; c3_1 += dyv[ds + 97] * src[x1 + 33]; c3_2 += dyv[ds + 98] * src[x1 + 34]; c3_3 += dyv[ds + 99] * src[x1 + 35]; c3_4 += dyv[ds + 100] * src[x1 + 36]; c3_5 += dyv[ds + 101] * src[x1 + 37]; c3_6 += dyv[ds + 102] * src[x1 + 38]; c3_7 += dyv[ds + 103] * src[x1 + 39];
+                c3_8 += dyv[ds + 104] * src[x1 + 40]; c3_9 += dyv[ds + 105] * src[x1 + 41]; c3_10 += dyv[ds + 106] * src[x1 + 42]; c3_11 += dyv[ds + 107] * src[x1 + 43]; c3_12 += dyv[ds + 108] * src[x1 + 44]; c3_13 += dyv[ds + 109] * src[x1 + 45]; c3_14 += dyv[ds + 110] * src[x1 + 46]; c3_15 += dyv[ds + 111] * src[x1 + 47];
+                c3_16 += dyv[ds + 112] * src[x1 + 48]; c3_17 += dyv[ds + 113] * src[x1 + 49]; c3_18 += dyv[ds + 114] * src[x1 + 50]; c3_19 += dyv[ds + 115] * src[x1 + 51]; c3_20 += dyv[ds + 116] * src[x1 + 52]; c3_21 += dyv[ds + 117] * src[x1 + 53]; c3_22 += dyv[ds + 118] * src[x1 + 54]; c3_23 += dyv[ds + 119] * src[x1 + 55];
+                c3_24 += dyv[ds + 120] * src[x1 + 56]; c3_25 += dyv[ds + 121] * src[x1 + 57]; c3_26 += dyv[ds + 122] * src[x1 + 58]; c3_27 += dyv[ds + 123] * src[x1 + 59]; c3_28 += dyv[ds + 124] * src[x1 + 60]; c3_29 += dyv[ds + 125] * src[x1 + 61]; c3_30 += dyv[ds + 126] * src[x1 + 62]; c3_31 += dyv[ds + 127] * src[x1 + 63];
+                xs += 64; ds += 128;
+                if (++vb == g.VBlocks) { vb = 0; xs += g.SrcN - g.VBlocks * 64; ds += (pairs - 1) * g.DyN; }
             }
-            float sum0 = 0f;
-            sum0 += c0_0; sum0 += c0_1; sum0 += c0_2; sum0 += c0_3; sum0 += c0_4; sum0 += c0_5; sum0 += c0_6; sum0 += c0_7;
-            sum0 += c0_8; sum0 += c0_9; sum0 += c0_10; sum0 += c0_11; sum0 += c0_12; sum0 += c0_13; sum0 += c0_14; sum0 += c0_15;
-            sum0 += c0_16; sum0 += c0_17; sum0 += c0_18; sum0 += c0_19; sum0 += c0_20; sum0 += c0_21; sum0 += c0_22; sum0 += c0_23;
-            sum0 += c0_24; sum0 += c0_25; sum0 += c0_26; sum0 += c0_27; sum0 += c0_28; sum0 += c0_29; sum0 += c0_30; sum0 += c0_31;
-            sum0 += c0_32; sum0 += c0_33; sum0 += c0_34; sum0 += c0_35; sum0 += c0_36; sum0 += c0_37; sum0 += c0_38; sum0 += c0_39;
-            sum0 += c0_40; sum0 += c0_41; sum0 += c0_42; sum0 += c0_43; sum0 += c0_44; sum0 += c0_45; sum0 += c0_46; sum0 += c0_47;
-            sum0 += c0_48; sum0 += c0_49; sum0 += c0_50; sum0 += c0_51; sum0 += c0_52; sum0 += c0_53; sum0 += c0_54; sum0 += c0_55;
-            sum0 += c0_56; sum0 += c0_57; sum0 += c0_58; sum0 += c0_59; sum0 += c0_60; sum0 += c0_61; sum0 += c0_62; sum0 += c0_63;
-            float sum1 = 0f;
-            sum1 += c1_0; sum1 += c1_1; sum1 += c1_2; sum1 += c1_3; sum1 += c1_4; sum1 += c1_5; sum1 += c1_6; sum1 += c1_7;
-            sum1 += c1_8; sum1 += c1_9; sum1 += c1_10; sum1 += c1_11; sum1 += c1_12; sum1 += c1_13; sum1 += c1_14; sum1 += c1_15;
-            sum1 += c1_16; sum1 += c1_17; sum1 += c1_18; sum1 += c1_19; sum1 += c1_20; sum1 += c1_21; sum1 += c1_22; sum1 += c1_23;
-            sum1 += c1_24; sum1 += c1_25; sum1 += c1_26; sum1 += c1_27; sum1 += c1_28; sum1 += c1_29; sum1 += c1_30; sum1 += c1_31;
-            sum1 += c1_32; sum1 += c1_33; sum1 += c1_34; sum1 += c1_35; sum1 += c1_36; sum1 += c1_37; sum1 += c1_38; sum1 += c1_39;
-            sum1 += c1_40; sum1 += c1_41; sum1 += c1_42; sum1 += c1_43; sum1 += c1_44; sum1 += c1_45; sum1 += c1_46; sum1 += c1_47;
-            sum1 += c1_48; sum1 += c1_49; sum1 += c1_50; sum1 += c1_51; sum1 += c1_52; sum1 += c1_53; sum1 += c1_54; sum1 += c1_55;
-            sum1 += c1_56; sum1 += c1_57; sum1 += c1_58; sum1 += c1_59; sum1 += c1_60; sum1 += c1_61; sum1 += c1_62; sum1 += c1_63;
-            int o = chunk * g.OutChunk + k * g.CRS + t0;
-            Put(dst, o, sum0, true, g.Accumulate);
-            Put(dst, o + 1, sum1, t0 + 1 <= lastTap, g.Accumulate);
+            // Per row: lanes j, j + 8, j + 16, j + 24 into s_j (u-major, so the accumulators are first used in lane
+            // order: ILGPU orders their loop phis by first use after the loop), then 8 contiguous stores, from which
+            // PoCL's vectoriser vectorises the loop 8 lanes wide (a horizontal sum here would leave it 2 wide).
+            if (2 * kp + 0 < g.K && t0 + 0 <= lastTap)
+            {
+                float s0 = c0_0; float s1 = c0_1; float s2 = c0_2; float s3 = c0_3; float s4 = c0_4; float s5 = c0_5; float s6 = c0_6; float s7 = c0_7;
+                s0 += c0_8; s1 += c0_9; s2 += c0_10; s3 += c0_11; s4 += c0_12; s5 += c0_13; s6 += c0_14; s7 += c0_15;
+                s0 += c0_16; s1 += c0_17; s2 += c0_18; s3 += c0_19; s4 += c0_20; s5 += c0_21; s6 += c0_22; s7 += c0_23;
+                s0 += c0_24; s1 += c0_25; s2 += c0_26; s3 += c0_27; s4 += c0_28; s5 += c0_29; s6 += c0_30; s7 += c0_31;
+                int d = ((chunk * g.K + 2 * kp + 0) * g.CRS + t0 + 0) * 8;
+                dst[d + 0] = s0; dst[d + 1] = s1; dst[d + 2] = s2; dst[d + 3] = s3; dst[d + 4] = s4; dst[d + 5] = s5; dst[d + 6] = s6; dst[d + 7] = s7;
+            }
+            if (2 * kp + 0 < g.K && t0 + 1 <= lastTap)
+            {
+                float s0 = c1_0; float s1 = c1_1; float s2 = c1_2; float s3 = c1_3; float s4 = c1_4; float s5 = c1_5; float s6 = c1_6; float s7 = c1_7;
+                s0 += c1_8; s1 += c1_9; s2 += c1_10; s3 += c1_11; s4 += c1_12; s5 += c1_13; s6 += c1_14; s7 += c1_15;
+                s0 += c1_16; s1 += c1_17; s2 += c1_18; s3 += c1_19; s4 += c1_20; s5 += c1_21; s6 += c1_22; s7 += c1_23;
+                s0 += c1_24; s1 += c1_25; s2 += c1_26; s3 += c1_27; s4 += c1_28; s5 += c1_29; s6 += c1_30; s7 += c1_31;
+                int d = ((chunk * g.K + 2 * kp + 0) * g.CRS + t0 + 1) * 8;
+                dst[d + 0] = s0; dst[d + 1] = s1; dst[d + 2] = s2; dst[d + 3] = s3; dst[d + 4] = s4; dst[d + 5] = s5; dst[d + 6] = s6; dst[d + 7] = s7;
+            }
+            if (2 * kp + 1 < g.K && t0 + 0 <= lastTap)
+            {
+                float s0 = c2_0; float s1 = c2_1; float s2 = c2_2; float s3 = c2_3; float s4 = c2_4; float s5 = c2_5; float s6 = c2_6; float s7 = c2_7;
+                s0 += c2_8; s1 += c2_9; s2 += c2_10; s3 += c2_11; s4 += c2_12; s5 += c2_13; s6 += c2_14; s7 += c2_15;
+                s0 += c2_16; s1 += c2_17; s2 += c2_18; s3 += c2_19; s4 += c2_20; s5 += c2_21; s6 += c2_22; s7 += c2_23;
+                s0 += c2_24; s1 += c2_25; s2 += c2_26; s3 += c2_27; s4 += c2_28; s5 += c2_29; s6 += c2_30; s7 += c2_31;
+                int d = ((chunk * g.K + 2 * kp + 1) * g.CRS + t0 + 0) * 8;
+                dst[d + 0] = s0; dst[d + 1] = s1; dst[d + 2] = s2; dst[d + 3] = s3; dst[d + 4] = s4; dst[d + 5] = s5; dst[d + 6] = s6; dst[d + 7] = s7;
+            }
+            if (2 * kp + 1 < g.K && t0 + 1 <= lastTap)
+            {
+                float s0 = c3_0; float s1 = c3_1; float s2 = c3_2; float s3 = c3_3; float s4 = c3_4; float s5 = c3_5; float s6 = c3_6; float s7 = c3_7;
+                s0 += c3_8; s1 += c3_9; s2 += c3_10; s3 += c3_11; s4 += c3_12; s5 += c3_13; s6 += c3_14; s7 += c3_15;
+                s0 += c3_16; s1 += c3_17; s2 += c3_18; s3 += c3_19; s4 += c3_20; s5 += c3_21; s6 += c3_22; s7 += c3_23;
+                s0 += c3_24; s1 += c3_25; s2 += c3_26; s3 += c3_27; s4 += c3_28; s5 += c3_29; s6 += c3_30; s7 += c3_31;
+                int d = ((chunk * g.K + 2 * kp + 1) * g.CRS + t0 + 1) * 8;
+                dst[d + 0] = s0; dst[d + 1] = s1; dst[d + 2] = s2; dst[d + 3] = s3; dst[d + 4] = s4; dst[d + 5] = s5; dst[d + 6] = s6; dst[d + 7] = s7;
+            }
         }
     }
     #endregion

@@ -350,14 +350,14 @@ public static class Conv2d
         SumPartials(dev, dst, dW, chunks, len);
     }
 
-    /// <summary>dW += the chunks' partial sums in order (nothing to do when the kernel added into dW itself).</summary>
-    static void SumPartials(ComputeDevice dev, ArrayView<float> partial, ArrayView<float> dW, int chunks, long len)
+    /// <summary>dW += the partial sums (chunks, len, lanes) in order (nothing to do when the kernel added into dW itself).</summary>
+    static void SumPartials(ComputeDevice dev, ArrayView<float> partial, ArrayView<float> dW, int chunks, long len, int lanes = 1)
     {
-        if (chunks == 1)
+        if (chunks == 1 && lanes == 1)
             return;
         var sum = dev.Kernel(nameof(Conv2dKernels.Conv2dSumPartialsKernel), a => a.LoadStreamKernel<
-            ArrayView<float>, ArrayView<float>, int, int>(Conv2dKernels.Conv2dSumPartialsKernel));
-        sum(dev.GridStrideConfig(len), partial, dW, chunks, (int)len);
+            ArrayView<float>, ArrayView<float>, int, int, int>(Conv2dKernels.Conv2dSumPartialsKernel));
+        sum(dev.GridStrideConfig(len), partial, dW, chunks, (int)len, lanes);
     }
 
     // ---- version 3: runs of 64 positions along a stride-1 source row --------------------------------
@@ -441,28 +441,32 @@ public static class Conv2d
         var rs = RowSourceOf(g);
         int run = Conv2dKernels.Run3, crs = g.C * g.R * g.S;
         var xPlanes = Planes(dev, x, g.N * g.C, g.H, g.W, rs.Hq, rs.Wq, g.Pad, g.Pad, g.Stride, rs.Length);
-        int planeLength = rs.VBlocks * run;
-        var dYRows = dev.Pool.Rent((long)g.N * g.K * planeLength);   // (N, K, VBlocks·64)
+        int pairs = (g.K + 1) / 2;
+        var dYRows = dev.Pool.Rent((long)g.N * pairs * rs.VBlocks * 2 * run);   // (N, ⌈K/2⌉, VBlocks, 2, 64)
         var layout = dev.Kernel(nameof(Conv2dKernels.Conv2dRowLayoutKernel), a => a.LoadStreamKernel<
-            ArrayView<float>, ArrayView<float>, int, int, int, int, int>(Conv2dKernels.Conv2dRowLayoutKernel));
-        layout(dev.GridStrideConfig((long)g.N * g.K * ((planeLength + rs.Wq - 1) / rs.Wq)), dY, dYRows, g.N * g.K, g.P, g.Q, rs.Wq, planeLength);
+            ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(Conv2dKernels.Conv2dRowLayoutKernel));
+        int rowsPerPlane = (rs.VBlocks * run + rs.Wq - 1) / rs.Wq;
+        layout(dev.GridStrideConfig((long)g.N * 2 * pairs * rowsPerPlane), dY, dYRows, g.N, g.K, g.P, g.Q, rs.Wq, rs.VBlocks);
         int runs = g.N * rs.VBlocks;
-        int chunkBlocks = Math.Max(1, ChunkPositions / run);
+        int chunkBlocks = Math.Max(1, RowChunkPositions / run);
         int chunks = (runs + chunkBlocks - 1) / chunkBlocks;
         long len = (long)g.K * crs;
-        var dst = chunks == 1 ? dW : dev.Pool.Rent(chunks * len);   // (Chunks, K, C·R·S) partials
+        var partial = dev.Pool.Rent(chunks * len * 8);   // (Chunks, K, C·R·S, 8)
         var gg = new Conv2dRowWeightGemm
         {
             N = g.N, VBlocks = rs.VBlocks, VRow = rs.Wq, Stride = g.Stride, PlaneSize = rs.Plane,
             K = g.K, CRS = crs, RS = g.R * g.S, S = g.S,
-            SrcN = rs.SrcN, SrcA = rs.SrcA, DyN = g.K * planeLength, DyK = planeLength,
-            ChunkBlocks = chunkBlocks, Chunks = chunks, OutChunk = chunks == 1 ? 0 : (int)len, Accumulate = chunks == 1 ? 1 : 0,
+            SrcN = rs.SrcN, SrcA = rs.SrcA, DyN = rs.VBlocks * 2 * run,
+            ChunkBlocks = chunkBlocks, Chunks = chunks,
         };
         var kernel = dev.Kernel(nameof(Conv2dKernels.Conv2dBackwardWeightKernel3), a => a.LoadStreamKernel<
             ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowWeightGemm>(Conv2dKernels.Conv2dBackwardWeightKernel3));
-        kernel(BlockConfig(dev, (long)chunks * g.K * ((crs + 1) / 2)), xPlanes, dYRows, dst, gg);
-        SumPartials(dev, dst, dW, chunks, len);
+        kernel(BlockConfig(dev, (long)chunks * pairs * ((crs + 1) / 2)), xPlanes, dYRows, partial, gg);
+        SumPartials(dev, partial, dW, chunks, len, lanes: 8);
     }
+
+    /// <summary>Positions per chunk of version 3's weight gradient (each chunk keeps 8 partial sums per weight).</summary>
+    internal static int RowChunkPositions = int.TryParse(Environment.GetEnvironmentVariable("BYOL_CONV_ROWCHUNK"), out var v) ? v : 2048;
 
     static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowGemm> RowKernel(
         ComputeDevice dev, string name, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowGemm> kernel) =>
