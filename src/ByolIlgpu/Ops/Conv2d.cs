@@ -111,13 +111,11 @@ public static class Conv2d
     {
         if (dev.Kind == DeviceKind.OpenCL && dev.Accelerator.WarpSize >= 1024)
         {
-            int group = PoclGroup;
+            const int group = 16;
             return new KernelConfig((int)((blocks + group - 1) / group), group);
         }
         return dev.GridStrideConfig(blocks);
     }
-
-    internal static int PoclGroup = int.TryParse(Environment.GetEnvironmentVariable("BYOL_CONV_GROUP"), out var v) ? v : 4;
 
     /// <summary>A zero-padded copy of NCHW planes (or the buffer itself when nothing is padded).</summary>
     static ArrayView<float> Padded(ComputeDevice dev, ArrayView<float> src, int planes, int h, int w, int top, int bottom, int left, int right)
@@ -323,7 +321,7 @@ public static class Conv2d
         return ChunkPositions;
     }
 
-    internal static int ChunkPositions = int.TryParse(Environment.GetEnvironmentVariable("BYOL_CONV_CHUNK"), out var v) ? v : 512;
+    const int ChunkPositions = 1024;   // best of 256–2048 measured on PoCL (a shared, noisy machine)
 
     static void LaunchWeightGemm(ComputeDevice dev, ArrayView<float> x, ArrayView<float> dY, ArrayView<float> dW, Conv2dShape g, int version)
     {
@@ -476,7 +474,7 @@ public static class Conv2d
     }
 
     /// <summary>Positions per chunk of version 3's weight gradient (each chunk keeps 8 partial sums per weight).</summary>
-    internal static int RowChunkPositions = int.TryParse(Environment.GetEnvironmentVariable("BYOL_CONV_ROWCHUNK"), out var v) ? v : 2048;
+    const int RowChunkPositions = 2048;   // best of 1024–8192 measured on PoCL (a shared, noisy machine)
 
     static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowGemm> RowKernel(
         ComputeDevice dev, string name, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowGemm> kernel) =>
