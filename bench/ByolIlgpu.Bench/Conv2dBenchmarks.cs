@@ -13,7 +13,9 @@ namespace ByolIlgpu.Bench;
 
 /// <summary>
 /// Conv2d passes over the distinct ResNet-18 CIFAR conv shapes at batch 32 (env BYOL_BENCH_BATCH),
-/// base width 64 (env BYOL_BENCH_WIDTH), on the device in env BYOL_BENCH_DEVICE (default opencl).
+/// base width 64 (env BYOL_BENCH_WIDTH), on the device in env BYOL_BENCH_DEVICE (default opencl);
+/// versions 0 (the default choice), 2 and 3 unless env BYOL_BENCH_VERSIONS lists others (e.g. "1,4"),
+/// all layers unless env BYOL_BENCH_LAYERS lists indices into <see cref="ConvLayer.ResNet18"/> (e.g. "1,3").
 /// Each case's version is compiled and checked against version 1 in the setup; the accelerator is
 /// synchronised inside the measured method. Runs in-process (PoCL lives in this process's
 /// environment: run under ../shared/opencl/with-pocl dotnet ByolIlgpu.Bench.dll conv).
@@ -27,7 +29,20 @@ public class Conv2dBenchmarks
     static int Env(string name, int fallback) =>
         int.TryParse(Environment.GetEnvironmentVariable(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : fallback;
 
-    public static IEnumerable<ConvLayer> Layers => ConvLayer.ResNet18(Env("BYOL_BENCH_WIDTH", 64));
+    static IEnumerable<int> List(string name, string fallback) =>
+        (Environment.GetEnvironmentVariable(name) ?? fallback).Split(',', StringSplitOptions.RemoveEmptyEntries)
+            .Select(v => int.Parse(v, CultureInfo.InvariantCulture));
+
+    public static IEnumerable<ConvLayer> Layers
+    {
+        get
+        {
+            var all = ConvLayer.ResNet18(Env("BYOL_BENCH_WIDTH", 64));
+            return List("BYOL_BENCH_LAYERS", string.Join(',', Enumerable.Range(0, all.Count))).Select(i => all[i]);
+        }
+    }
+
+    public static IEnumerable<int> VersionValues => List("BYOL_BENCH_VERSIONS", "0,2,3");
 
     [ParamsSource(nameof(Layers))]
     public ConvLayer Layer { get; set; } = null!;
@@ -35,7 +50,7 @@ public class Conv2dBenchmarks
     [ParamsAllValues]
     public Conv2dPass Pass { get; set; }
 
-    [Params(2, 3)]
+    [ParamsSource(nameof(VersionValues))]
     public int Version { get; set; }
 
     ConvProblem? problem;
