@@ -116,24 +116,31 @@ public struct Conv2dRowWeightGemm
 ///  2. implicit GEMM, register-blocked for CPU-like OpenCL devices (PoCL): each work-item owns
 ///     64 consecutive channels × 2 positions (128 scalar accumulators, straight-line updates that
 ///     PoCL vectorises), no shared memory. Suits 64 channels and more.
-///  3. implicit GEMM, register-blocked the other way round for narrow layers (16–48 channels): each
-///     work-item owns 2 channels × 64 consecutive positions of one source row (the source is padded and,
-///     for stride 2, split into parity planes, so every tap reads 64 contiguous values; the few positions
-///     past a row's end are computed and dropped). Its weight gradient sums two taps of one k lane-wise
-///     over runs of 64 positions. (Blocks of 16 channels × 8 positions, whose 8 broadcast values differ
-///     within an accumulator row, stay scalar under PoCL's vectoriser; rows must share one multiplier.)
+///  3. implicit GEMM, register-blocked the other way round for narrow layers (16–48 channels) and long
+///     rows: each work-item owns 2 channels × 64 consecutive positions of one source row (the source
+///     is padded and, for stride 2, split into parity planes, so every tap reads 64 contiguous values;
+///     the few positions past a row's end are computed and dropped). Its weight gradient keeps
+///     2 k × 2 taps × 32 lanes and sums the lanes at the end.
 ///  4. implicit GEMM with shared-memory tiles for GPUs: 64×64 outputs per group of 16×16 threads,
 ///     4×4 per thread, 16-deep strips of both operands staged in shared memory.
-/// Versions 2–4 read operands prepared by the small kernels below (O(input + weights) work
-/// against the convolution's O(input·K·R·S)): a zero-padded copy of the gathered source, so the
-/// inner loops need no bounds checks, and the weights (or dY for the weight gradient) transposed
-/// so the block's channel direction is contiguous in memory, its columns padded with zeros to a
-/// multiple of the block width. The forward and the backward to the input are the same GEMM
-/// (<see cref="Conv2dGemm"/>): the backward is a stride-1 convolution of the padded dY with the
-/// flipped, transposed weights, done separately for each stride-parity class of dX positions
-/// (for stride 2: (h mod 2, w mod 2)), each class with its own filter taps and no zero work.
-/// The weight gradient (<see cref="Conv2dWeightGemm"/>) reduces over N·P·Q positions in chunks;
-/// the chunks' partial sums are added in a fixed order (deterministic, no atomics).
+/// Versions 2–4 read operands prepared by the small kernels below (O(input + weights) work against
+/// the convolution's O(input·K·R·S), one row per thread): a zero-padded copy of the gathered source,
+/// so the inner loops need no bounds checks, and the weights (or dY for the weight gradient)
+/// rearranged so the block's wide direction is contiguous in memory, padded with zeros to whole
+/// blocks. The forward and the backward to the input are the same GEMM (<see cref="Conv2dGemm"/>,
+/// <see cref="Conv2dRowGemm"/>): the backward is a stride-1 convolution of the padded dY with the
+/// flipped, transposed weights, done separately for each stride-parity class of dX positions (for
+/// stride 2: (h mod 2, w mod 2)), each class with its own filter taps and no zero work. The weight
+/// gradient (<see cref="Conv2dWeightGemm"/>, <see cref="Conv2dRowWeightGemm"/>) reduces over N·P·Q
+/// positions in chunks whose partial sums are added in a fixed order (deterministic, no atomics).
+///
+/// What PoCL (LLVM's SLP vectoriser) needs to turn a register block into vector code, found by
+/// reading its assembly: each accumulator row of 64 must multiply one broadcast value by 64
+/// contiguous loads, or two contiguous runs (8 or 16 different broadcast values across a row, as in
+/// 16×8 blocks, stay scalar); the accumulators' loop phis are ordered by their first use after the
+/// loop, and must come in lane order (stores row by row, not interleaved); a row length computed in
+/// the kernel as a multiple of a constant lets LLVM rewrite row + 1 as row | 1, which hides the
+/// contiguity, so row lengths come from the host; a horizontal sum after the loop leaves it 2 wide.
 /// </summary>
 public static class Conv2dKernels
 {
@@ -829,7 +836,8 @@ public static class Conv2dKernels
     /// <see cref="Conv2dRowGemm"/> with a 2×64 register block per work-item: 2 consecutive channels m ×
     /// a run of 64 positions v; each reduction step multiplies 2 weights by 64 contiguous source values
     /// (straight-line code PoCL vectorises, as in GatherGemmBlock with the roles of A and B swapped).
-    /// Blocks are numbered channel-pair-major so neighbouring work-items walk neighbouring runs.
+    /// Blocks are numbered run-major, so neighbouring work-items (all channel pairs of one run) read the
+    /// same source rows while they are in cache.
     /// </summary>
     static void RowGemmBlock(
         ArrayView<float> src,   // padded source with a zero tail (see Conv2dRowGemm)
@@ -838,13 +846,13 @@ public static class Conv2dKernels
         Conv2dRowGemm g)
     {
         int runs = g.N * g.VBlocks;
-        int blocks = runs * (g.MPad / 2);
+        int pairs = g.MPad / 2, blocks = runs * pairs;
         int rowJump = g.Dir * (g.VRow - g.SJ), chanJump = g.SrcA - g.Dir * g.RI * g.VRow;
         int om = g.OutM, rowStep = g.OutSy * g.OutRow, colStep = g.OutSx;
         for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)
         {
-            int mb = blk / runs;
-            int run = blk - mb * runs;
+            int run = blk / pairs;
+            int mb = blk - run * pairs;
             int n = run / g.VBlocks;
             int v0 = (run - n * g.VBlocks) * 64, m0 = mb * 2;
             int sb = n * g.SrcN + g.Base0 + v0;
