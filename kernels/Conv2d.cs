@@ -38,6 +38,8 @@ public struct Conv2dShape
 ///     off(a, i, j)    = a·SrcA + Dir·(i·SrcRow + j)
 ///   B is stored (T, MPad), columns past M zero.
 ///   out index(n, oy, ox, m) = n·OutN + m·OutM + (oy·OutSy + OutY0)·OutRow + ox·OutSx + OutX0.
+/// Version 2 sums one slice [T0, T) of the reduction per launch (slices in order, the first writing, the
+/// rest adding), so the slice of B its work-items share stays in a core's cache.
 /// Forward: src = X padded, a = c, (i, j) = (r, s), Dir = +1, B[(c,r,s), k] = Wt[k,c,r,s], out = Y.
 /// Backward-input, one stride-parity class (ph, pw) of dX at a time: src = dY padded, a = k,
 /// r = rc + stride·i, s = sc + stride·j, Dir = −1, B[(k,i,j), c] = Wt[k,c,r,s], out = dX[.., stride·oy + ph, stride·ox + pw].
@@ -46,6 +48,7 @@ public struct Conv2dGemm
 {
     public int Positions, OH, OW;                 // Positions = N·OH·OW
     public int M, MPad, T, RI, SJ;                // T = A·RI·SJ
+    public int T0, Off0, I0, J0;                  // version 2 sums t over [T0, T) only: off(t), i, j at T0
     public int SrcN, SrcA, SrcRow, SrcStride, Y0, X0, Dir;
     public int OutN, OutM, OutRow, OutSy, OutY0, OutSx, OutX0;
     public int Accumulate;                        // 0: out = Σ, 1: out += Σ
@@ -566,8 +569,8 @@ public static class Conv2dKernels
             int s1 = SourceBase(g, pos0 + 1 < last ? pos0 + 1 : last);
             float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f, c0_16 = 0f, c0_17 = 0f, c0_18 = 0f, c0_19 = 0f, c0_20 = 0f, c0_21 = 0f, c0_22 = 0f, c0_23 = 0f, c0_24 = 0f, c0_25 = 0f, c0_26 = 0f, c0_27 = 0f, c0_28 = 0f, c0_29 = 0f, c0_30 = 0f, c0_31 = 0f, c0_32 = 0f, c0_33 = 0f, c0_34 = 0f, c0_35 = 0f, c0_36 = 0f, c0_37 = 0f, c0_38 = 0f, c0_39 = 0f, c0_40 = 0f, c0_41 = 0f, c0_42 = 0f, c0_43 = 0f, c0_44 = 0f, c0_45 = 0f, c0_46 = 0f, c0_47 = 0f, c0_48 = 0f, c0_49 = 0f, c0_50 = 0f, c0_51 = 0f, c0_52 = 0f, c0_53 = 0f, c0_54 = 0f, c0_55 = 0f, c0_56 = 0f, c0_57 = 0f, c0_58 = 0f, c0_59 = 0f, c0_60 = 0f, c0_61 = 0f, c0_62 = 0f, c0_63 = 0f;
             float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f, c1_16 = 0f, c1_17 = 0f, c1_18 = 0f, c1_19 = 0f, c1_20 = 0f, c1_21 = 0f, c1_22 = 0f, c1_23 = 0f, c1_24 = 0f, c1_25 = 0f, c1_26 = 0f, c1_27 = 0f, c1_28 = 0f, c1_29 = 0f, c1_30 = 0f, c1_31 = 0f, c1_32 = 0f, c1_33 = 0f, c1_34 = 0f, c1_35 = 0f, c1_36 = 0f, c1_37 = 0f, c1_38 = 0f, c1_39 = 0f, c1_40 = 0f, c1_41 = 0f, c1_42 = 0f, c1_43 = 0f, c1_44 = 0f, c1_45 = 0f, c1_46 = 0f, c1_47 = 0f, c1_48 = 0f, c1_49 = 0f, c1_50 = 0f, c1_51 = 0f, c1_52 = 0f, c1_53 = 0f, c1_54 = 0f, c1_55 = 0f, c1_56 = 0f, c1_57 = 0f, c1_58 = 0f, c1_59 = 0f, c1_60 = 0f, c1_61 = 0f, c1_62 = 0f, c1_63 = 0f;
-            int off = 0, i = 0, j = 0, row = m0;
-            for (int t = 0; t < g.T; t++)
+            int off = g.Off0, i = g.I0, j = g.J0, row = g.T0 * g.MPad + m0;
+            for (int t = g.T0; t < g.T; t++)
             {
                 float a0 = src[s0 + off], a1 = src[s1 + off];
                 float bv;
