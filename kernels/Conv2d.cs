@@ -91,9 +91,8 @@ public struct Conv2dRowGemm
 
 /// <summary>
 /// Version 3's weight gradient: dWt[k, tap] (+)= Σ_{n,v} dYv[n, k, v] · src[n·SrcN + v + tapOffset(tap)], with dY
-/// laid out in rows of the source's row length VRow (zero at dropped positions), each run of 64 positions of
-/// channels 2κ and 2κ + 1 side by side: dYv (N, ⌈K/2⌉, VBlocks, 2, 64), DyN = VBlocks·128 per (n, κ); the
-/// input is split into Stride × Stride parity planes of PlaneSize:
+/// laid out in rows of the source's row length VRow (zero at dropped positions), dYv (N, K, VBlocks·64) with
+/// DyN = K·DyK, DyK = VBlocks·64; the input is split into Stride × Stride parity planes of PlaneSize:
 ///   tapOffset(c, r, s) = c·SrcA + ((r mod st)·st + s mod st)·PlaneSize + (r div st)·VRow + s div st.
 /// The runs of 64 positions, N·VBlocks in all, are cut into Chunks of ChunkBlocks runs; chunk z writes 8
 /// partial sums out[z, k, tap, 0..7], which <see cref="Conv2dKernels.Conv2dSumPartialsKernel"/> adds into dWt in order.
@@ -102,7 +101,7 @@ public struct Conv2dRowWeightGemm
 {
     public int N, VBlocks, VRow, Stride, PlaneSize;
     public int K, CRS, RS, S;                     // CRS = C·R·S, RS = R·S
-    public int SrcN, SrcA, DyN;
+    public int SrcN, SrcA, DyN, DyK;
     public int ChunkBlocks, Chunks;
 }
 
@@ -123,7 +122,7 @@ public struct Conv2dRowWeightGemm
 ///     rows: each work-item owns 2 channels × 64 consecutive positions of one source row (the source
 ///     is padded and, for stride 2, split into parity planes, so every tap reads 64 contiguous values;
 ///     the few positions past a row's end are computed and dropped). Its weight gradient keeps
-///     2 k × 2 taps × 32 lanes and sums the lanes at the end.
+///     4 k × 4 taps × 8 lanes, stepping 8 positions at a time, and sums the lanes afterwards.
 ///  4. implicit GEMM with shared-memory tiles for GPUs: 64×64 outputs per group of 16×16 threads,
 ///     4×4 per thread, 16-deep strips of both operands staged in shared memory.
 /// Versions 2–4 read operands prepared by the small kernels below (O(input + weights) work against
@@ -359,31 +358,26 @@ public static class Conv2dKernels
     }
 
     /// <summary>
-    /// Version 3's dY for the weight gradient: rows re-laid to the source's row length, runs of 64 positions,
-    /// the runs of channels 2κ and 2κ + 1 side by side, zeros where there is no dY (rows past P, columns past Q,
-    /// the last run's tail, channel K when K is odd):
-    /// dst[n, κ, v div 64, b, v mod 64] = dY[n, 2κ + b, v div rowLength, v mod rowLength].
-    /// One (n, k, row) per thread.
+    /// Version 3's dY for the weight gradient: rows re-laid to the source's row length, planes to a whole
+    /// number of 64-position runs, zeros where there is no dY (rows past H, columns past W, the tail):
+    /// dst[pl, v] = src[pl, v div rowLength, v mod rowLength]. One (plane, row) per thread.
     /// </summary>
     public static void Conv2dRowLayoutKernel(
-        ArrayView<float> src,   // (N, K, H, W)
-        ArrayView<float> dst,   // (N, ⌈K/2⌉, vBlocks, 2, 64)
-        int n, int k, int h, int w, int rowLength, int vBlocks)
+        ArrayView<float> src,   // (planes, H, W)
+        ArrayView<float> dst,   // (planes, planeLength)
+        int planes, int h, int w, int rowLength, int planeLength)
     {
-        int pairs = (k + 1) / 2, planeLength = vBlocks * 64;
-        int rowsPerPlane = (planeLength + rowLength - 1) / rowLength;
-        int total = n * 2 * pairs * rowsPerPlane;
+        int rows = (planeLength + rowLength - 1) / rowLength;
+        int total = planes * rows;
         for (int idx = GridStride.Start; idx < total; idx += GridStride.Step)
         {
-            int plane = idx / rowsPerPlane;
-            int y = idx - plane * rowsPerPlane;
-            int nn = plane / (2 * pairs);
-            int kk = plane - nn * 2 * pairs;
-            int d = ((nn * pairs + kk / 2) * vBlocks) * 128 + (kk & 1) * 64;
-            int s = ((nn * k + kk) * h + y) * w;
-            bool inside = kk < k && y < h;
-            for (int x = 0, v = y * rowLength; x < rowLength && v < planeLength; x++, v++)
-                dst[d + (v >> 6) * 128 + (v & 63)] = inside && x < w ? src[s + x] : 0f;
+            int plane = idx / rows;
+            int y = idx - plane * rows;
+            int d = plane * planeLength + y * rowLength;
+            int n = planeLength - y * rowLength < rowLength ? planeLength - y * rowLength : rowLength;
+            int s = (plane * h + y) * w;
+            for (int x = 0; x < n; x++)
+                dst[d + x] = y < h && x < w ? src[s + x] : 0f;
         }
     }
 
@@ -462,7 +456,7 @@ public static class Conv2dKernels
         ArrayView<float> dX,        // (N, C, H, W), accumulated into
         Conv2dRowGemm g) => RowGemmBlock(dYPad, b, dX, g);
 
-    /// <summary>Version 3 backward-weight: <see cref="Conv2dRowWeightGemm"/>, one (k, tap) per work-item summed lane-wise into 8 partial sums.</summary>
+    /// <summary>Version 3 backward-weight: <see cref="Conv2dRowWeightGemm"/>, 4 k × 4 taps × 8 lanes per work-item, the lanes stored as partial sums.</summary>
     public static void Conv2dBackwardWeightKernel3(
         ArrayView<float> xPlanes,   // (N, C, st, st, Hq, Wq) and a zero tail
         ArrayView<float> dYRows,    // (N, K, VBlocks·64)
@@ -1207,115 +1201,94 @@ public static class Conv2dKernels
 
     #region generated RowWeightGradBlock
     /// <summary>
-    /// <see cref="Conv2dRowWeightGemm"/>: work-item (chunk, k pair, tap pair) keeps 4 rows × 32 lane sums,
-    /// row (b, e) lane l adding dYv[n, k0 + b, v + l] · src[n·SrcN + v + l + tapOffset(t0 + e)] over the runs v
-    /// of its chunk (each run of 64 as two halves), then its lanes l ≡ j (mod 8) in a fixed order into 8 partial
-    /// sums per row. Every dY and input value loaded serves two rows. Blocks are numbered chunk-major,
-    /// then k pair, then tap pair.
+    /// <see cref="Conv2dRowWeightGemm"/>: work-item (chunk, 4 k, 4 taps) keeps 16 rows × 8 lane sums, row
+    /// (b, e) lane l adding dYv[n, k0 + b, v + l] · src[n·SrcN + v + l + tapOffset(t0 + e)] for every step of
+    /// 8 positions v of its chunk: 4 dY and 4 input loads of 8 contiguous values serve 16 × 8 products. The
+    /// 8 lanes of each row are stored as they are (PoCL vectorises each row from those 8 contiguous stores).
+    /// Blocks are numbered chunk-major, then k quad, then tap quad.
     /// </summary>
     static void RowWeightGradBlock(
         ArrayView<float> src,   // (N, C, st, st, Hq, Wq) parity planes with a zero tail
-        ArrayView<float> dyv,   // (N, ⌈K/2⌉, VBlocks, 2, 64)
+        ArrayView<float> dyv,   // (N, K, VBlocks·64)
         ArrayView<float> dst,   // (Chunks, K, C·R·S, 8) partial sums
         Conv2dRowWeightGemm g)
     {
-        int pairs = (g.K + 1) / 2, tapPairs = (g.CRS + 1) / 2, runs = g.N * g.VBlocks, lastTap = g.CRS - 1;
-        int blocks = g.Chunks * pairs * tapPairs;
+        int kQuads = (g.K + 3) / 4, tapQuads = (g.CRS + 3) / 4, lastK = g.K - 1, lastTap = g.CRS - 1;
+        int vSteps = g.VBlocks * 8, steps = g.N * vSteps;
+        int blocks = g.Chunks * kQuads * tapQuads;
         for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)
         {
-            int rest = blk / tapPairs;
-            int chunk = rest / pairs;
-            int kp = rest - chunk * pairs, t0 = (blk - rest * tapPairs) * 2;
-            int o0 = RowTap(g, t0), o1 = RowTap(g, t0 + 1 < lastTap ? t0 + 1 : lastTap);
-            int start = chunk * g.ChunkBlocks;
-            int end = start + g.ChunkBlocks < runs ? start + g.ChunkBlocks : runs;
-            int n = start / g.VBlocks, vb = start - n * g.VBlocks;
-            int xs = n * g.SrcN + vb * 64, ds = (n * pairs + kp) * g.DyN + vb * 128;
-            float c0_0 = 0f; float c0_1 = 0f; float c0_2 = 0f; float c0_3 = 0f; float c0_4 = 0f; float c0_5 = 0f; float c0_6 = 0f; float c0_7 = 0f; float c0_8 = 0f; float c0_9 = 0f; float c0_10 = 0f; float c0_11 = 0f; float c0_12 = 0f; float c0_13 = 0f; float c0_14 = 0f; float c0_15 = 0f;
-            float c0_16 = 0f; float c0_17 = 0f; float c0_18 = 0f; float c0_19 = 0f; float c0_20 = 0f; float c0_21 = 0f; float c0_22 = 0f; float c0_23 = 0f; float c0_24 = 0f; float c0_25 = 0f; float c0_26 = 0f; float c0_27 = 0f; float c0_28 = 0f; float c0_29 = 0f; float c0_30 = 0f; float c0_31 = 0f;
-            float c1_0 = 0f; float c1_1 = 0f; float c1_2 = 0f; float c1_3 = 0f; float c1_4 = 0f; float c1_5 = 0f; float c1_6 = 0f; float c1_7 = 0f; float c1_8 = 0f; float c1_9 = 0f; float c1_10 = 0f; float c1_11 = 0f; float c1_12 = 0f; float c1_13 = 0f; float c1_14 = 0f; float c1_15 = 0f;
-            float c1_16 = 0f; float c1_17 = 0f; float c1_18 = 0f; float c1_19 = 0f; float c1_20 = 0f; float c1_21 = 0f; float c1_22 = 0f; float c1_23 = 0f; float c1_24 = 0f; float c1_25 = 0f; float c1_26 = 0f; float c1_27 = 0f; float c1_28 = 0f; float c1_29 = 0f; float c1_30 = 0f; float c1_31 = 0f;
-            float c2_0 = 0f; float c2_1 = 0f; float c2_2 = 0f; float c2_3 = 0f; float c2_4 = 0f; float c2_5 = 0f; float c2_6 = 0f; float c2_7 = 0f; float c2_8 = 0f; float c2_9 = 0f; float c2_10 = 0f; float c2_11 = 0f; float c2_12 = 0f; float c2_13 = 0f; float c2_14 = 0f; float c2_15 = 0f;
-            float c2_16 = 0f; float c2_17 = 0f; float c2_18 = 0f; float c2_19 = 0f; float c2_20 = 0f; float c2_21 = 0f; float c2_22 = 0f; float c2_23 = 0f; float c2_24 = 0f; float c2_25 = 0f; float c2_26 = 0f; float c2_27 = 0f; float c2_28 = 0f; float c2_29 = 0f; float c2_30 = 0f; float c2_31 = 0f;
-            float c3_0 = 0f; float c3_1 = 0f; float c3_2 = 0f; float c3_3 = 0f; float c3_4 = 0f; float c3_5 = 0f; float c3_6 = 0f; float c3_7 = 0f; float c3_8 = 0f; float c3_9 = 0f; float c3_10 = 0f; float c3_11 = 0f; float c3_12 = 0f; float c3_13 = 0f; float c3_14 = 0f; float c3_15 = 0f;
-            float c3_16 = 0f; float c3_17 = 0f; float c3_18 = 0f; float c3_19 = 0f; float c3_20 = 0f; float c3_21 = 0f; float c3_22 = 0f; float c3_23 = 0f; float c3_24 = 0f; float c3_25 = 0f; float c3_26 = 0f; float c3_27 = 0f; float c3_28 = 0f; float c3_29 = 0f; float c3_30 = 0f; float c3_31 = 0f;
-            for (int run = start; run < end; run++)
+            int rest = blk / tapQuads;
+            int chunk = rest / kQuads;
+            int k0 = (rest - chunk * kQuads) * 4, t0 = (blk - rest * tapQuads) * 4;
+            int o0 = RowTap(g, t0 + 0 < lastTap ? t0 + 0 : lastTap);
+            int o1 = RowTap(g, t0 + 1 < lastTap ? t0 + 1 : lastTap);
+            int o2 = RowTap(g, t0 + 2 < lastTap ? t0 + 2 : lastTap);
+            int o3 = RowTap(g, t0 + 3 < lastTap ? t0 + 3 : lastTap);
+            int d0 = (k0 + 0 < lastK ? k0 + 0 : lastK) * g.DyK;
+            int d1 = (k0 + 1 < lastK ? k0 + 1 : lastK) * g.DyK;
+            int d2 = (k0 + 2 < lastK ? k0 + 2 : lastK) * g.DyK;
+            int d3 = (k0 + 3 < lastK ? k0 + 3 : lastK) * g.DyK;
+            int start = chunk * g.ChunkBlocks * 8;
+            int end = start + g.ChunkBlocks * 8 < steps ? start + g.ChunkBlocks * 8 : steps;
+            int n = start / vSteps, vs = start - n * vSteps;
+            int xs = n * g.SrcN + vs * 8, ds = n * g.DyN + vs * 8;
+            float c0_0 = 0f; float c0_1 = 0f; float c0_2 = 0f; float c0_3 = 0f; float c0_4 = 0f; float c0_5 = 0f; float c0_6 = 0f; float c0_7 = 0f;
+            float c1_0 = 0f; float c1_1 = 0f; float c1_2 = 0f; float c1_3 = 0f; float c1_4 = 0f; float c1_5 = 0f; float c1_6 = 0f; float c1_7 = 0f;
+            float c2_0 = 0f; float c2_1 = 0f; float c2_2 = 0f; float c2_3 = 0f; float c2_4 = 0f; float c2_5 = 0f; float c2_6 = 0f; float c2_7 = 0f;
+            float c3_0 = 0f; float c3_1 = 0f; float c3_2 = 0f; float c3_3 = 0f; float c3_4 = 0f; float c3_5 = 0f; float c3_6 = 0f; float c3_7 = 0f;
+            float c4_0 = 0f; float c4_1 = 0f; float c4_2 = 0f; float c4_3 = 0f; float c4_4 = 0f; float c4_5 = 0f; float c4_6 = 0f; float c4_7 = 0f;
+            float c5_0 = 0f; float c5_1 = 0f; float c5_2 = 0f; float c5_3 = 0f; float c5_4 = 0f; float c5_5 = 0f; float c5_6 = 0f; float c5_7 = 0f;
+            float c6_0 = 0f; float c6_1 = 0f; float c6_2 = 0f; float c6_3 = 0f; float c6_4 = 0f; float c6_5 = 0f; float c6_6 = 0f; float c6_7 = 0f;
+            float c7_0 = 0f; float c7_1 = 0f; float c7_2 = 0f; float c7_3 = 0f; float c7_4 = 0f; float c7_5 = 0f; float c7_6 = 0f; float c7_7 = 0f;
+            float c8_0 = 0f; float c8_1 = 0f; float c8_2 = 0f; float c8_3 = 0f; float c8_4 = 0f; float c8_5 = 0f; float c8_6 = 0f; float c8_7 = 0f;
+            float c9_0 = 0f; float c9_1 = 0f; float c9_2 = 0f; float c9_3 = 0f; float c9_4 = 0f; float c9_5 = 0f; float c9_6 = 0f; float c9_7 = 0f;
+            float c10_0 = 0f; float c10_1 = 0f; float c10_2 = 0f; float c10_3 = 0f; float c10_4 = 0f; float c10_5 = 0f; float c10_6 = 0f; float c10_7 = 0f;
+            float c11_0 = 0f; float c11_1 = 0f; float c11_2 = 0f; float c11_3 = 0f; float c11_4 = 0f; float c11_5 = 0f; float c11_6 = 0f; float c11_7 = 0f;
+            float c12_0 = 0f; float c12_1 = 0f; float c12_2 = 0f; float c12_3 = 0f; float c12_4 = 0f; float c12_5 = 0f; float c12_6 = 0f; float c12_7 = 0f;
+            float c13_0 = 0f; float c13_1 = 0f; float c13_2 = 0f; float c13_3 = 0f; float c13_4 = 0f; float c13_5 = 0f; float c13_6 = 0f; float c13_7 = 0f;
+            float c14_0 = 0f; float c14_1 = 0f; float c14_2 = 0f; float c14_3 = 0f; float c14_4 = 0f; float c14_5 = 0f; float c14_6 = 0f; float c14_7 = 0f;
+            float c15_0 = 0f; float c15_1 = 0f; float c15_2 = 0f; float c15_3 = 0f; float c15_4 = 0f; float c15_5 = 0f; float c15_6 = 0f; float c15_7 = 0f;
+            for (int step = start; step < end; step++)
             {
-                int x0 = xs + o0, x1 = xs + o1;
-                c0_0 += dyv[ds + 0] * src[x0 + 0]; c0_1 += dyv[ds + 1] * src[x0 + 1]; c0_2 += dyv[ds + 2] * src[x0 + 2]; c0_3 += dyv[ds + 3] * src[x0 + 3]; c0_4 += dyv[ds + 4] * src[x0 + 4]; c0_5 += dyv[ds + 5] * src[x0 + 5]; c0_6 += dyv[ds + 6] * src[x0 + 6]; c0_7 += dyv[ds + 7] * src[x0 + 7];
-                c0_8 += dyv[ds + 8] * src[x0 + 8]; c0_9 += dyv[ds + 9] * src[x0 + 9]; c0_10 += dyv[ds + 10] * src[x0 + 10]; c0_11 += dyv[ds + 11] * src[x0 + 11]; c0_12 += dyv[ds + 12] * src[x0 + 12]; c0_13 += dyv[ds + 13] * src[x0 + 13]; c0_14 += dyv[ds + 14] * src[x0 + 14]; c0_15 += dyv[ds + 15] * src[x0 + 15];
-                c0_16 += dyv[ds + 16] * src[x0 + 16]; c0_17 += dyv[ds + 17] * src[x0 + 17]; c0_18 += dyv[ds + 18] * src[x0 + 18]; c0_19 += dyv[ds + 19] * src[x0 + 19]; c0_20 += dyv[ds + 20] * src[x0 + 20]; c0_21 += dyv[ds + 21] * src[x0 + 21]; c0_22 += dyv[ds + 22] * src[x0 + 22]; c0_23 += dyv[ds + 23] * src[x0 + 23];
-                c0_24 += dyv[ds + 24] * src[x0 + 24]; c0_25 += dyv[ds + 25] * src[x0 + 25]; c0_26 += dyv[ds + 26] * src[x0 + 26]; c0_27 += dyv[ds + 27] * src[x0 + 27]; c0_28 += dyv[ds + 28] * src[x0 + 28]; c0_29 += dyv[ds + 29] * src[x0 + 29]; c0_30 += dyv[ds + 30] * src[x0 + 30]; c0_31 += dyv[ds + 31] * src[x0 + 31];
-                c1_0 += dyv[ds + 0] * src[x1 + 0]; c1_1 += dyv[ds + 1] * src[x1 + 1]; c1_2 += dyv[ds + 2] * src[x1 + 2]; c1_3 += dyv[ds + 3] * src[x1 + 3]; c1_4 += dyv[ds + 4] * src[x1 + 4]; c1_5 += dyv[ds + 5] * src[x1 + 5]; c1_6 += dyv[ds + 6] * src[x1 + 6]; c1_7 += dyv[ds + 7] * src[x1 + 7];
-                c1_8 += dyv[ds + 8] * src[x1 + 8]; c1_9 += dyv[ds + 9] * src[x1 + 9]; c1_10 += dyv[ds + 10] * src[x1 + 10]; c1_11 += dyv[ds + 11] * src[x1 + 11]; c1_12 += dyv[ds + 12] * src[x1 + 12]; c1_13 += dyv[ds + 13] * src[x1 + 13]; c1_14 += dyv[ds + 14] * src[x1 + 14]; c1_15 += dyv[ds + 15] * src[x1 + 15];
-                c1_16 += dyv[ds + 16] * src[x1 + 16]; c1_17 += dyv[ds + 17] * src[x1 + 17]; c1_18 += dyv[ds + 18] * src[x1 + 18]; c1_19 += dyv[ds + 19] * src[x1 + 19]; c1_20 += dyv[ds + 20] * src[x1 + 20]; c1_21 += dyv[ds + 21] * src[x1 + 21]; c1_22 += dyv[ds + 22] * src[x1 + 22]; c1_23 += dyv[ds + 23] * src[x1 + 23];
-                c1_24 += dyv[ds + 24] * src[x1 + 24]; c1_25 += dyv[ds + 25] * src[x1 + 25]; c1_26 += dyv[ds + 26] * src[x1 + 26]; c1_27 += dyv[ds + 27] * src[x1 + 27]; c1_28 += dyv[ds + 28] * src[x1 + 28]; c1_29 += dyv[ds + 29] * src[x1 + 29]; c1_30 += dyv[ds + 30] * src[x1 + 30]; c1_31 += dyv[ds + 31] * src[x1 + 31];
-                c2_0 += dyv[ds + 64] * src[x0 + 0]; c2_1 += dyv[ds + 65] * src[x0 + 1]; c2_2 += dyv[ds + 66] * src[x0 + 2]; c2_3 += dyv[ds + 67] * src[x0 + 3]; c2_4 += dyv[ds + 68] * src[x0 + 4]; c2_5 += dyv[ds + 69] * src[x0 + 5]; c2_6 += dyv[ds + 70] * src[x0 + 6]; c2_7 += dyv[ds + 71] * src[x0 + 7];
-                c2_8 += dyv[ds + 72] * src[x0 + 8]; c2_9 += dyv[ds + 73] * src[x0 + 9]; c2_10 += dyv[ds + 74] * src[x0 + 10]; c2_11 += dyv[ds + 75] * src[x0 + 11]; c2_12 += dyv[ds + 76] * src[x0 + 12]; c2_13 += dyv[ds + 77] * src[x0 + 13]; c2_14 += dyv[ds + 78] * src[x0 + 14]; c2_15 += dyv[ds + 79] * src[x0 + 15];
-                c2_16 += dyv[ds + 80] * src[x0 + 16]; c2_17 += dyv[ds + 81] * src[x0 + 17]; c2_18 += dyv[ds + 82] * src[x0 + 18]; c2_19 += dyv[ds + 83] * src[x0 + 19]; c2_20 += dyv[ds + 84] * src[x0 + 20]; c2_21 += dyv[ds + 85] * src[x0 + 21]; c2_22 += dyv[ds + 86] * src[x0 + 22]; c2_23 += dyv[ds + 87] * src[x0 + 23];
-                c2_24 += dyv[ds + 88] * src[x0 + 24]; c2_25 += dyv[ds + 89] * src[x0 + 25]; c2_26 += dyv[ds + 90] * src[x0 + 26]; c2_27 += dyv[ds + 91] * src[x0 + 27]; c2_28 += dyv[ds + 92] * src[x0 + 28]; c2_29 += dyv[ds + 93] * src[x0 + 29]; c2_30 += dyv[ds + 94] * src[x0 + 30]; c2_31 += dyv[ds + 95] * src[x0 + 31];
-                c3_0 += dyv[ds + 64] * src[x1 + 0]; c3_1 += dyv[ds + 65] * src[x1 + 1]; c3_2 += dyv[ds + 66] * src[x1 + 2]; c3_3 += dyv[ds + 67] * src[x1 + 3]; c3_4 += dyv[ds + 68] * src[x1 + 4]; c3_5 += dyv[ds + 69] * src[x1 + 5]; c3_6 += dyv[ds + 70] * src[x1 + 6]; c3_7 += dyv[ds + 71] * src[x1 + 7];
-                c3_8 += dyv[ds + 72] * src[x1 + 8]; c3_9 += dyv[ds + 73] * src[x1 + 9]; c3_10 += dyv[ds + 74] * src[x1 + 10]; c3_11 += dyv[ds + 75] * src[x1 + 11]; c3_12 += dyv[ds + 76] * src[x1 + 12]; c3_13 += dyv[ds + 77] * src[x1 + 13]; c3_14 += dyv[ds + 78] * src[x1 + 14]; c3_15 += dyv[ds + 79] * src[x1 + 15];
-                c3_16 += dyv[ds + 80] * src[x1 + 16]; c3_17 += dyv[ds + 81] * src[x1 + 17]; c3_18 += dyv[ds + 82] * src[x1 + 18]; c3_19 += dyv[ds + 83] * src[x1 + 19]; c3_20 += dyv[ds + 84] * src[x1 + 20]; c3_21 += dyv[ds + 85] * src[x1 + 21]; c3_22 += dyv[ds + 86] * src[x1 + 22]; c3_23 += dyv[ds + 87] * src[x1 + 23];
-                c3_24 += dyv[ds + 88] * src[x1 + 24]; c3_25 += dyv[ds + 89] * src[x1 + 25]; c3_26 += dyv[ds + 90] * src[x1 + 26]; c3_27 += dyv[ds + 91] * src[x1 + 27]; c3_28 += dyv[ds + 92] * src[x1 + 28]; c3_29 += dyv[ds + 93] * src[x1 + 29]; c3_30 += dyv[ds + 94] * src[x1 + 30]; c3_31 += dyv[ds + 95] * src[x1 + 31];
-                c0_0 += dyv[ds + 32] * src[x0 + 32]; c0_1 += dyv[ds + 33] * src[x0 + 33]; c0_2 += dyv[ds + 34] * src[x0 + 34]; c0_3 += dyv[ds + 35] * src[x0 + 35]; c0_4 += dyv[ds + 36] * src[x0 + 36]; c0_5 += dyv[ds + 37] * src[x0 + 37]; c0_6 += dyv[ds + 38] * src[x0 + 38]; c0_7 += dyv[ds + 39] * src[x0 + 39];
-                c0_8 += dyv[ds + 40] * src[x0 + 40]; c0_9 += dyv[ds + 41] * src[x0 + 41]; c0_10 += dyv[ds + 42] * src[x0 + 42]; c0_11 += dyv[ds + 43] * src[x0 + 43]; c0_12 += dyv[ds + 44] * src[x0 + 44]; c0_13 += dyv[ds + 45] * src[x0 + 45]; c0_14 += dyv[ds + 46] * src[x0 + 46]; c0_15 += dyv[ds + 47] * src[x0 + 47];
-                c0_16 += dyv[ds + 48] * src[x0 + 48]; c0_17 += dyv[ds + 49] * src[x0 + 49]; c0_18 += dyv[ds + 50] * src[x0 + 50]; c0_19 += dyv[ds + 51] * src[x0 + 51]; c0_20 += dyv[ds + 52] * src[x0 + 52]; c0_21 += dyv[ds + 53] * src[x0 + 53]; c0_22 += dyv[ds + 54] * src[x0 + 54]; c0_23 += dyv[ds + 55] * src[x0 + 55];
-                c0_24 += dyv[ds + 56] * src[x0 + 56]; c0_25 += dyv[ds + 57] * src[x0 + 57]; c0_26 += dyv[ds + 58] * src[x0 + 58]; c0_27 += dyv[ds + 59] * src[x0 + 59]; c0_28 += dyv[ds + 60] * src[x0 + 60]; c0_29 += dyv[ds + 61] * src[x0 + 61]; c0_30 += dyv[ds + 62] * src[x0 + 62]; c0_31 += dyv[ds + 63] * src[x0 + 63];
-                c1_0 += dyv[ds + 32] * src[x1 + 32]; c1_1 += dyv[ds + 33] * src[x1 + 33]; c1_2 += dyv[ds + 34] * src[x1 + 34]; c1_3 += dyv[ds + 35] * src[x1 + 35]; c1_4 += dyv[ds + 36] * src[x1 + 36]; c1_5 += dyv[ds + 37] * src[x1 + 37]; c1_6 += dyv[ds + 38] * src[x1 + 38]; c1_7 += dyv[ds + 39] * src[x1 + 39];
-                c1_8 += dyv[ds + 40] * src[x1 + 40]; c1_9 += dyv[ds + 41] * src[x1 + 41]; c1_10 += dyv[ds + 42] * src[x1 + 42]; c1_11 += dyv[ds + 43] * src[x1 + 43]; c1_12 += dyv[ds + 44] * src[x1 + 44]; c1_13 += dyv[ds + 45] * src[x1 + 45]; c1_14 += dyv[ds + 46] * src[x1 + 46]; c1_15 += dyv[ds + 47] * src[x1 + 47];
-                c1_16 += dyv[ds + 48] * src[x1 + 48]; c1_17 += dyv[ds + 49] * src[x1 + 49]; c1_18 += dyv[ds + 50] * src[x1 + 50]; c1_19 += dyv[ds + 51] * src[x1 + 51]; c1_20 += dyv[ds + 52] * src[x1 + 52]; c1_21 += dyv[ds + 53] * src[x1 + 53]; c1_22 += dyv[ds + 54] * src[x1 + 54]; c1_23 += dyv[ds + 55] * src[x1 + 55];
-                c1_24 += dyv[ds + 56] * src[x1 + 56]; c1_25 += dyv[ds + 57] * src[x1 + 57]; c1_26 += dyv[ds + 58] * src[x1 + 58]; c1_27 += dyv[ds + 59] * src[x1 + 59]; c1_28 += dyv[ds + 60] * src[x1 + 60]; c1_29 += dyv[ds + 61] * src[x1 + 61]; c1_30 += dyv[ds + 62] * src[x1 + 62]; c1_31 += dyv[ds + 63] * src[x1 + 63];
-                c2_0 += dyv[ds + 96] * src[x0 + 32]; c2_1 += dyv[ds + 97] * src[x0 + 33]; c2_2 += dyv[ds + 98] * src[x0 + 34]; c2_3 += dyv[ds + 99] * src[x0 + 35]; c2_4 += dyv[ds + 100] * src[x0 + 36]; c2_5 += dyv[ds + 101] * src[x0 + 37]; c2_6 += dyv[ds + 102] * src[x0 + 38]; c2_7 += dyv[ds + 103] * src[x0 + 39];
-                c2_8 += dyv[ds + 104] * src[x0 + 40]; c2_9 += dyv[ds + 105] * src[x0 + 41]; c2_10 += dyv[ds + 106] * src[x0 + 42]; c2_11 += dyv[ds + 107] * src[x0 + 43]; c2_12 += dyv[ds + 108] * src[x0 + 44]; c2_13 += dyv[ds + 109] * src[x0 + 45]; c2_14 += dyv[ds + 110] * src[x0 + 46]; c2_15 += dyv[ds + 111] * src[x0 + 47];
-                c2_16 += dyv[ds + 112] * src[x0 + 48]; c2_17 += dyv[ds + 113] * src[x0 + 49]; c2_18 += dyv[ds + 114] * src[x0 + 50]; c2_19 += dyv[ds + 115] * src[x0 + 51]; c2_20 += dyv[ds + 116] * src[x0 + 52]; c2_21 += dyv[ds + 117] * src[x0 + 53]; c2_22 += dyv[ds + 118] * src[x0 + 54]; c2_23 += dyv[ds + 119] * src[x0 + 55];
-                c2_24 += dyv[ds + 120] * src[x0 + 56]; c2_25 += dyv[ds + 121] * src[x0 + 57]; c2_26 += dyv[ds + 122] * src[x0 + 58]; c2_27 += dyv[ds + 123] * src[x0 + 59]; c2_28 += dyv[ds + 124] * src[x0 + 60]; c2_29 += dyv[ds + 125] * src[x0 + 61]; c2_30 += dyv[ds + 126] * src[x0 + 62]; c2_31 += dyv[ds + 127] * src[x0 + 63];
-                c3_0 += dyv[ds + 96] * src[x1 + 32]; c3_1 += dyv[ds + 97] * src[x1 + 33]; c3_2 += dyv[ds + 98] * src[x1 + 34]; c3_3 += dyv[ds + 99] * src[x1 + 35]; c3_4 += dyv[ds + 100] * src[x1 + 36]; c3_5 += dyv[ds + 101] * src[x1 + 37]; c3_6 += dyv[ds + 102] * src[x1 + 38]; c3_7 += dyv[ds + 103] * src[x1 + 39];
-                c3_8 += dyv[ds + 104] * src[x1 + 40]; c3_9 += dyv[ds + 105] * src[x1 + 41]; c3_10 += dyv[ds + 106] * src[x1 + 42]; c3_11 += dyv[ds + 107] * src[x1 + 43]; c3_12 += dyv[ds + 108] * src[x1 + 44]; c3_13 += dyv[ds + 109] * src[x1 + 45]; c3_14 += dyv[ds + 110] * src[x1 + 46]; c3_15 += dyv[ds + 111] * src[x1 + 47];
-                c3_16 += dyv[ds + 112] * src[x1 + 48]; c3_17 += dyv[ds + 113] * src[x1 + 49]; c3_18 += dyv[ds + 114] * src[x1 + 50]; c3_19 += dyv[ds + 115] * src[x1 + 51]; c3_20 += dyv[ds + 116] * src[x1 + 52]; c3_21 += dyv[ds + 117] * src[x1 + 53]; c3_22 += dyv[ds + 118] * src[x1 + 54]; c3_23 += dyv[ds + 119] * src[x1 + 55];
-                c3_24 += dyv[ds + 120] * src[x1 + 56]; c3_25 += dyv[ds + 121] * src[x1 + 57]; c3_26 += dyv[ds + 122] * src[x1 + 58]; c3_27 += dyv[ds + 123] * src[x1 + 59]; c3_28 += dyv[ds + 124] * src[x1 + 60]; c3_29 += dyv[ds + 125] * src[x1 + 61]; c3_30 += dyv[ds + 126] * src[x1 + 62]; c3_31 += dyv[ds + 127] * src[x1 + 63];
-                xs += 64; ds += 128;
-                if (++vb == g.VBlocks) { vb = 0; xs += g.SrcN - g.VBlocks * 64; ds += (pairs - 1) * g.DyN; }
+                int x0 = xs + o0, x1 = xs + o1, x2 = xs + o2, x3 = xs + o3;
+                int y0 = ds + d0, y1 = ds + d1, y2 = ds + d2, y3 = ds + d3;
+                c0_0 += dyv[y0 + 0] * src[x0 + 0]; c0_1 += dyv[y0 + 1] * src[x0 + 1]; c0_2 += dyv[y0 + 2] * src[x0 + 2]; c0_3 += dyv[y0 + 3] * src[x0 + 3]; c0_4 += dyv[y0 + 4] * src[x0 + 4]; c0_5 += dyv[y0 + 5] * src[x0 + 5]; c0_6 += dyv[y0 + 6] * src[x0 + 6]; c0_7 += dyv[y0 + 7] * src[x0 + 7];
+                c1_0 += dyv[y0 + 0] * src[x1 + 0]; c1_1 += dyv[y0 + 1] * src[x1 + 1]; c1_2 += dyv[y0 + 2] * src[x1 + 2]; c1_3 += dyv[y0 + 3] * src[x1 + 3]; c1_4 += dyv[y0 + 4] * src[x1 + 4]; c1_5 += dyv[y0 + 5] * src[x1 + 5]; c1_6 += dyv[y0 + 6] * src[x1 + 6]; c1_7 += dyv[y0 + 7] * src[x1 + 7];
+                c2_0 += dyv[y0 + 0] * src[x2 + 0]; c2_1 += dyv[y0 + 1] * src[x2 + 1]; c2_2 += dyv[y0 + 2] * src[x2 + 2]; c2_3 += dyv[y0 + 3] * src[x2 + 3]; c2_4 += dyv[y0 + 4] * src[x2 + 4]; c2_5 += dyv[y0 + 5] * src[x2 + 5]; c2_6 += dyv[y0 + 6] * src[x2 + 6]; c2_7 += dyv[y0 + 7] * src[x2 + 7];
+                c3_0 += dyv[y0 + 0] * src[x3 + 0]; c3_1 += dyv[y0 + 1] * src[x3 + 1]; c3_2 += dyv[y0 + 2] * src[x3 + 2]; c3_3 += dyv[y0 + 3] * src[x3 + 3]; c3_4 += dyv[y0 + 4] * src[x3 + 4]; c3_5 += dyv[y0 + 5] * src[x3 + 5]; c3_6 += dyv[y0 + 6] * src[x3 + 6]; c3_7 += dyv[y0 + 7] * src[x3 + 7];
+                c4_0 += dyv[y1 + 0] * src[x0 + 0]; c4_1 += dyv[y1 + 1] * src[x0 + 1]; c4_2 += dyv[y1 + 2] * src[x0 + 2]; c4_3 += dyv[y1 + 3] * src[x0 + 3]; c4_4 += dyv[y1 + 4] * src[x0 + 4]; c4_5 += dyv[y1 + 5] * src[x0 + 5]; c4_6 += dyv[y1 + 6] * src[x0 + 6]; c4_7 += dyv[y1 + 7] * src[x0 + 7];
+                c5_0 += dyv[y1 + 0] * src[x1 + 0]; c5_1 += dyv[y1 + 1] * src[x1 + 1]; c5_2 += dyv[y1 + 2] * src[x1 + 2]; c5_3 += dyv[y1 + 3] * src[x1 + 3]; c5_4 += dyv[y1 + 4] * src[x1 + 4]; c5_5 += dyv[y1 + 5] * src[x1 + 5]; c5_6 += dyv[y1 + 6] * src[x1 + 6]; c5_7 += dyv[y1 + 7] * src[x1 + 7];
+                c6_0 += dyv[y1 + 0] * src[x2 + 0]; c6_1 += dyv[y1 + 1] * src[x2 + 1]; c6_2 += dyv[y1 + 2] * src[x2 + 2]; c6_3 += dyv[y1 + 3] * src[x2 + 3]; c6_4 += dyv[y1 + 4] * src[x2 + 4]; c6_5 += dyv[y1 + 5] * src[x2 + 5]; c6_6 += dyv[y1 + 6] * src[x2 + 6]; c6_7 += dyv[y1 + 7] * src[x2 + 7];
+                c7_0 += dyv[y1 + 0] * src[x3 + 0]; c7_1 += dyv[y1 + 1] * src[x3 + 1]; c7_2 += dyv[y1 + 2] * src[x3 + 2]; c7_3 += dyv[y1 + 3] * src[x3 + 3]; c7_4 += dyv[y1 + 4] * src[x3 + 4]; c7_5 += dyv[y1 + 5] * src[x3 + 5]; c7_6 += dyv[y1 + 6] * src[x3 + 6]; c7_7 += dyv[y1 + 7] * src[x3 + 7];
+                c8_0 += dyv[y2 + 0] * src[x0 + 0]; c8_1 += dyv[y2 + 1] * src[x0 + 1]; c8_2 += dyv[y2 + 2] * src[x0 + 2]; c8_3 += dyv[y2 + 3] * src[x0 + 3]; c8_4 += dyv[y2 + 4] * src[x0 + 4]; c8_5 += dyv[y2 + 5] * src[x0 + 5]; c8_6 += dyv[y2 + 6] * src[x0 + 6]; c8_7 += dyv[y2 + 7] * src[x0 + 7];
+                c9_0 += dyv[y2 + 0] * src[x1 + 0]; c9_1 += dyv[y2 + 1] * src[x1 + 1]; c9_2 += dyv[y2 + 2] * src[x1 + 2]; c9_3 += dyv[y2 + 3] * src[x1 + 3]; c9_4 += dyv[y2 + 4] * src[x1 + 4]; c9_5 += dyv[y2 + 5] * src[x1 + 5]; c9_6 += dyv[y2 + 6] * src[x1 + 6]; c9_7 += dyv[y2 + 7] * src[x1 + 7];
+                c10_0 += dyv[y2 + 0] * src[x2 + 0]; c10_1 += dyv[y2 + 1] * src[x2 + 1]; c10_2 += dyv[y2 + 2] * src[x2 + 2]; c10_3 += dyv[y2 + 3] * src[x2 + 3]; c10_4 += dyv[y2 + 4] * src[x2 + 4]; c10_5 += dyv[y2 + 5] * src[x2 + 5]; c10_6 += dyv[y2 + 6] * src[x2 + 6]; c10_7 += dyv[y2 + 7] * src[x2 + 7];
+                c11_0 += dyv[y2 + 0] * src[x3 + 0]; c11_1 += dyv[y2 + 1] * src[x3 + 1]; c11_2 += dyv[y2 + 2] * src[x3 + 2]; c11_3 += dyv[y2 + 3] * src[x3 + 3]; c11_4 += dyv[y2 + 4] * src[x3 + 4]; c11_5 += dyv[y2 + 5] * src[x3 + 5]; c11_6 += dyv[y2 + 6] * src[x3 + 6]; c11_7 += dyv[y2 + 7] * src[x3 + 7];
+                c12_0 += dyv[y3 + 0] * src[x0 + 0]; c12_1 += dyv[y3 + 1] * src[x0 + 1]; c12_2 += dyv[y3 + 2] * src[x0 + 2]; c12_3 += dyv[y3 + 3] * src[x0 + 3]; c12_4 += dyv[y3 + 4] * src[x0 + 4]; c12_5 += dyv[y3 + 5] * src[x0 + 5]; c12_6 += dyv[y3 + 6] * src[x0 + 6]; c12_7 += dyv[y3 + 7] * src[x0 + 7];
+                c13_0 += dyv[y3 + 0] * src[x1 + 0]; c13_1 += dyv[y3 + 1] * src[x1 + 1]; c13_2 += dyv[y3 + 2] * src[x1 + 2]; c13_3 += dyv[y3 + 3] * src[x1 + 3]; c13_4 += dyv[y3 + 4] * src[x1 + 4]; c13_5 += dyv[y3 + 5] * src[x1 + 5]; c13_6 += dyv[y3 + 6] * src[x1 + 6]; c13_7 += dyv[y3 + 7] * src[x1 + 7];
+                c14_0 += dyv[y3 + 0] * src[x2 + 0]; c14_1 += dyv[y3 + 1] * src[x2 + 1]; c14_2 += dyv[y3 + 2] * src[x2 + 2]; c14_3 += dyv[y3 + 3] * src[x2 + 3]; c14_4 += dyv[y3 + 4] * src[x2 + 4]; c14_5 += dyv[y3 + 5] * src[x2 + 5]; c14_6 += dyv[y3 + 6] * src[x2 + 6]; c14_7 += dyv[y3 + 7] * src[x2 + 7];
+                c15_0 += dyv[y3 + 0] * src[x3 + 0]; c15_1 += dyv[y3 + 1] * src[x3 + 1]; c15_2 += dyv[y3 + 2] * src[x3 + 2]; c15_3 += dyv[y3 + 3] * src[x3 + 3]; c15_4 += dyv[y3 + 4] * src[x3 + 4]; c15_5 += dyv[y3 + 5] * src[x3 + 5]; c15_6 += dyv[y3 + 6] * src[x3 + 6]; c15_7 += dyv[y3 + 7] * src[x3 + 7];
+                xs += 8; ds += 8;
+                if (++vs == vSteps) { vs = 0; xs += g.SrcN - vSteps * 8; ds += g.DyN - vSteps * 8; }
             }
-            // Per row: lanes j, j + 8, j + 16, j + 24 into s_j (u-major, so the accumulators are first used in lane
-            // order: ILGPU orders their loop phis by first use after the loop), then 8 contiguous stores, from which
-            // PoCL's vectoriser vectorises the loop 8 lanes wide (a horizontal sum here would leave it 2 wide).
-            if (2 * kp + 0 < g.K && t0 + 0 <= lastTap)
-            {
-                float s0 = c0_0; float s1 = c0_1; float s2 = c0_2; float s3 = c0_3; float s4 = c0_4; float s5 = c0_5; float s6 = c0_6; float s7 = c0_7;
-                s0 += c0_8; s1 += c0_9; s2 += c0_10; s3 += c0_11; s4 += c0_12; s5 += c0_13; s6 += c0_14; s7 += c0_15;
-                s0 += c0_16; s1 += c0_17; s2 += c0_18; s3 += c0_19; s4 += c0_20; s5 += c0_21; s6 += c0_22; s7 += c0_23;
-                s0 += c0_24; s1 += c0_25; s2 += c0_26; s3 += c0_27; s4 += c0_28; s5 += c0_29; s6 += c0_30; s7 += c0_31;
-                int d = ((chunk * g.K + 2 * kp + 0) * g.CRS + t0 + 0) * 8;
-                dst[d + 0] = s0; dst[d + 1] = s1; dst[d + 2] = s2; dst[d + 3] = s3; dst[d + 4] = s4; dst[d + 5] = s5; dst[d + 6] = s6; dst[d + 7] = s7;
-            }
-            if (2 * kp + 0 < g.K && t0 + 1 <= lastTap)
-            {
-                float s0 = c1_0; float s1 = c1_1; float s2 = c1_2; float s3 = c1_3; float s4 = c1_4; float s5 = c1_5; float s6 = c1_6; float s7 = c1_7;
-                s0 += c1_8; s1 += c1_9; s2 += c1_10; s3 += c1_11; s4 += c1_12; s5 += c1_13; s6 += c1_14; s7 += c1_15;
-                s0 += c1_16; s1 += c1_17; s2 += c1_18; s3 += c1_19; s4 += c1_20; s5 += c1_21; s6 += c1_22; s7 += c1_23;
-                s0 += c1_24; s1 += c1_25; s2 += c1_26; s3 += c1_27; s4 += c1_28; s5 += c1_29; s6 += c1_30; s7 += c1_31;
-                int d = ((chunk * g.K + 2 * kp + 0) * g.CRS + t0 + 1) * 8;
-                dst[d + 0] = s0; dst[d + 1] = s1; dst[d + 2] = s2; dst[d + 3] = s3; dst[d + 4] = s4; dst[d + 5] = s5; dst[d + 6] = s6; dst[d + 7] = s7;
-            }
-            if (2 * kp + 1 < g.K && t0 + 0 <= lastTap)
-            {
-                float s0 = c2_0; float s1 = c2_1; float s2 = c2_2; float s3 = c2_3; float s4 = c2_4; float s5 = c2_5; float s6 = c2_6; float s7 = c2_7;
-                s0 += c2_8; s1 += c2_9; s2 += c2_10; s3 += c2_11; s4 += c2_12; s5 += c2_13; s6 += c2_14; s7 += c2_15;
-                s0 += c2_16; s1 += c2_17; s2 += c2_18; s3 += c2_19; s4 += c2_20; s5 += c2_21; s6 += c2_22; s7 += c2_23;
-                s0 += c2_24; s1 += c2_25; s2 += c2_26; s3 += c2_27; s4 += c2_28; s5 += c2_29; s6 += c2_30; s7 += c2_31;
-                int d = ((chunk * g.K + 2 * kp + 1) * g.CRS + t0 + 0) * 8;
-                dst[d + 0] = s0; dst[d + 1] = s1; dst[d + 2] = s2; dst[d + 3] = s3; dst[d + 4] = s4; dst[d + 5] = s5; dst[d + 6] = s6; dst[d + 7] = s7;
-            }
-            if (2 * kp + 1 < g.K && t0 + 1 <= lastTap)
-            {
-                float s0 = c3_0; float s1 = c3_1; float s2 = c3_2; float s3 = c3_3; float s4 = c3_4; float s5 = c3_5; float s6 = c3_6; float s7 = c3_7;
-                s0 += c3_8; s1 += c3_9; s2 += c3_10; s3 += c3_11; s4 += c3_12; s5 += c3_13; s6 += c3_14; s7 += c3_15;
-                s0 += c3_16; s1 += c3_17; s2 += c3_18; s3 += c3_19; s4 += c3_20; s5 += c3_21; s6 += c3_22; s7 += c3_23;
-                s0 += c3_24; s1 += c3_25; s2 += c3_26; s3 += c3_27; s4 += c3_28; s5 += c3_29; s6 += c3_30; s7 += c3_31;
-                int d = ((chunk * g.K + 2 * kp + 1) * g.CRS + t0 + 1) * 8;
-                dst[d + 0] = s0; dst[d + 1] = s1; dst[d + 2] = s2; dst[d + 3] = s3; dst[d + 4] = s4; dst[d + 5] = s5; dst[d + 6] = s6; dst[d + 7] = s7;
-            }
+            int d = ((chunk * g.K + k0) * g.CRS + t0) * 8, rowK = g.CRS * 8;
+            if (k0 + 0 <= lastK && t0 + 0 <= lastTap) { dst[d + 0 * rowK + 0] = c0_0; dst[d + 0 * rowK + 1] = c0_1; dst[d + 0 * rowK + 2] = c0_2; dst[d + 0 * rowK + 3] = c0_3; dst[d + 0 * rowK + 4] = c0_4; dst[d + 0 * rowK + 5] = c0_5; dst[d + 0 * rowK + 6] = c0_6; dst[d + 0 * rowK + 7] = c0_7; }
+            if (k0 + 0 <= lastK && t0 + 1 <= lastTap) { dst[d + 0 * rowK + 8] = c1_0; dst[d + 0 * rowK + 9] = c1_1; dst[d + 0 * rowK + 10] = c1_2; dst[d + 0 * rowK + 11] = c1_3; dst[d + 0 * rowK + 12] = c1_4; dst[d + 0 * rowK + 13] = c1_5; dst[d + 0 * rowK + 14] = c1_6; dst[d + 0 * rowK + 15] = c1_7; }
+            if (k0 + 0 <= lastK && t0 + 2 <= lastTap) { dst[d + 0 * rowK + 16] = c2_0; dst[d + 0 * rowK + 17] = c2_1; dst[d + 0 * rowK + 18] = c2_2; dst[d + 0 * rowK + 19] = c2_3; dst[d + 0 * rowK + 20] = c2_4; dst[d + 0 * rowK + 21] = c2_5; dst[d + 0 * rowK + 22] = c2_6; dst[d + 0 * rowK + 23] = c2_7; }
+            if (k0 + 0 <= lastK && t0 + 3 <= lastTap) { dst[d + 0 * rowK + 24] = c3_0; dst[d + 0 * rowK + 25] = c3_1; dst[d + 0 * rowK + 26] = c3_2; dst[d + 0 * rowK + 27] = c3_3; dst[d + 0 * rowK + 28] = c3_4; dst[d + 0 * rowK + 29] = c3_5; dst[d + 0 * rowK + 30] = c3_6; dst[d + 0 * rowK + 31] = c3_7; }
+            if (k0 + 1 <= lastK && t0 + 0 <= lastTap) { dst[d + 1 * rowK + 0] = c4_0; dst[d + 1 * rowK + 1] = c4_1; dst[d + 1 * rowK + 2] = c4_2; dst[d + 1 * rowK + 3] = c4_3; dst[d + 1 * rowK + 4] = c4_4; dst[d + 1 * rowK + 5] = c4_5; dst[d + 1 * rowK + 6] = c4_6; dst[d + 1 * rowK + 7] = c4_7; }
+            if (k0 + 1 <= lastK && t0 + 1 <= lastTap) { dst[d + 1 * rowK + 8] = c5_0; dst[d + 1 * rowK + 9] = c5_1; dst[d + 1 * rowK + 10] = c5_2; dst[d + 1 * rowK + 11] = c5_3; dst[d + 1 * rowK + 12] = c5_4; dst[d + 1 * rowK + 13] = c5_5; dst[d + 1 * rowK + 14] = c5_6; dst[d + 1 * rowK + 15] = c5_7; }
+            if (k0 + 1 <= lastK && t0 + 2 <= lastTap) { dst[d + 1 * rowK + 16] = c6_0; dst[d + 1 * rowK + 17] = c6_1; dst[d + 1 * rowK + 18] = c6_2; dst[d + 1 * rowK + 19] = c6_3; dst[d + 1 * rowK + 20] = c6_4; dst[d + 1 * rowK + 21] = c6_5; dst[d + 1 * rowK + 22] = c6_6; dst[d + 1 * rowK + 23] = c6_7; }
+            if (k0 + 1 <= lastK && t0 + 3 <= lastTap) { dst[d + 1 * rowK + 24] = c7_0; dst[d + 1 * rowK + 25] = c7_1; dst[d + 1 * rowK + 26] = c7_2; dst[d + 1 * rowK + 27] = c7_3; dst[d + 1 * rowK + 28] = c7_4; dst[d + 1 * rowK + 29] = c7_5; dst[d + 1 * rowK + 30] = c7_6; dst[d + 1 * rowK + 31] = c7_7; }
+            if (k0 + 2 <= lastK && t0 + 0 <= lastTap) { dst[d + 2 * rowK + 0] = c8_0; dst[d + 2 * rowK + 1] = c8_1; dst[d + 2 * rowK + 2] = c8_2; dst[d + 2 * rowK + 3] = c8_3; dst[d + 2 * rowK + 4] = c8_4; dst[d + 2 * rowK + 5] = c8_5; dst[d + 2 * rowK + 6] = c8_6; dst[d + 2 * rowK + 7] = c8_7; }
+            if (k0 + 2 <= lastK && t0 + 1 <= lastTap) { dst[d + 2 * rowK + 8] = c9_0; dst[d + 2 * rowK + 9] = c9_1; dst[d + 2 * rowK + 10] = c9_2; dst[d + 2 * rowK + 11] = c9_3; dst[d + 2 * rowK + 12] = c9_4; dst[d + 2 * rowK + 13] = c9_5; dst[d + 2 * rowK + 14] = c9_6; dst[d + 2 * rowK + 15] = c9_7; }
+            if (k0 + 2 <= lastK && t0 + 2 <= lastTap) { dst[d + 2 * rowK + 16] = c10_0; dst[d + 2 * rowK + 17] = c10_1; dst[d + 2 * rowK + 18] = c10_2; dst[d + 2 * rowK + 19] = c10_3; dst[d + 2 * rowK + 20] = c10_4; dst[d + 2 * rowK + 21] = c10_5; dst[d + 2 * rowK + 22] = c10_6; dst[d + 2 * rowK + 23] = c10_7; }
+            if (k0 + 2 <= lastK && t0 + 3 <= lastTap) { dst[d + 2 * rowK + 24] = c11_0; dst[d + 2 * rowK + 25] = c11_1; dst[d + 2 * rowK + 26] = c11_2; dst[d + 2 * rowK + 27] = c11_3; dst[d + 2 * rowK + 28] = c11_4; dst[d + 2 * rowK + 29] = c11_5; dst[d + 2 * rowK + 30] = c11_6; dst[d + 2 * rowK + 31] = c11_7; }
+            if (k0 + 3 <= lastK && t0 + 0 <= lastTap) { dst[d + 3 * rowK + 0] = c12_0; dst[d + 3 * rowK + 1] = c12_1; dst[d + 3 * rowK + 2] = c12_2; dst[d + 3 * rowK + 3] = c12_3; dst[d + 3 * rowK + 4] = c12_4; dst[d + 3 * rowK + 5] = c12_5; dst[d + 3 * rowK + 6] = c12_6; dst[d + 3 * rowK + 7] = c12_7; }
+            if (k0 + 3 <= lastK && t0 + 1 <= lastTap) { dst[d + 3 * rowK + 8] = c13_0; dst[d + 3 * rowK + 9] = c13_1; dst[d + 3 * rowK + 10] = c13_2; dst[d + 3 * rowK + 11] = c13_3; dst[d + 3 * rowK + 12] = c13_4; dst[d + 3 * rowK + 13] = c13_5; dst[d + 3 * rowK + 14] = c13_6; dst[d + 3 * rowK + 15] = c13_7; }
+            if (k0 + 3 <= lastK && t0 + 2 <= lastTap) { dst[d + 3 * rowK + 16] = c14_0; dst[d + 3 * rowK + 17] = c14_1; dst[d + 3 * rowK + 18] = c14_2; dst[d + 3 * rowK + 19] = c14_3; dst[d + 3 * rowK + 20] = c14_4; dst[d + 3 * rowK + 21] = c14_5; dst[d + 3 * rowK + 22] = c14_6; dst[d + 3 * rowK + 23] = c14_7; }
+            if (k0 + 3 <= lastK && t0 + 3 <= lastTap) { dst[d + 3 * rowK + 24] = c15_0; dst[d + 3 * rowK + 25] = c15_1; dst[d + 3 * rowK + 26] = c15_2; dst[d + 3 * rowK + 27] = c15_3; dst[d + 3 * rowK + 28] = c15_4; dst[d + 3 * rowK + 29] = c15_5; dst[d + 3 * rowK + 30] = c15_6; dst[d + 3 * rowK + 31] = c15_7; }
         }
     }
     #endregion

@@ -31,9 +31,11 @@ public abstract class Conv2dTests : BackendTest
         : new Conv2dShape(n, c, h, w, k, r, r, stride, pad);
 
     /// <summary>
-    /// (N, C, H, W, K, R, stride, pad) cases whose channel counts fill the 16- and 64-wide blocks of
-    /// versions 2–4 (and leave part of a block), used as they are (not scaled): tiny ones for the CPU
-    /// accelerator, ResNet-like ones with odd sizes and batches for OpenCL.
+    /// (N, C, H, W, K, R, stride, pad) cases, used as they are (not scaled), whose channel counts fill
+    /// whole 64-channel blocks of versions 2 and 4 and whose rows fill several 64-position runs of
+    /// version 3 (and leave partial blocks and runs), with reductions long enough for version 2's
+    /// 512-row slices and several weight-gradient chunks: tiny ones for the CPU accelerator,
+    /// ResNet-like ones with odd sizes and batches for OpenCL.
     /// </summary>
     public static TheoryData<bool, int, int, int, int, int, int, int, int> BlockCases => new()
     {
@@ -87,6 +89,35 @@ public abstract class Conv2dTests : BackendTest
             Ops.Conv2d.LaunchBackwardWeight(Device, tx.Data, tdy.Data, dw.Data, g, version);
             Check.Close(dx.ToHost(), dXRef.Select((v, i) => v + seedX[i]).ToArray(), $"conv2d backward-input v{version} {g}", atol: atolI);
             Check.Close(dw.ToHost(), dWRef.Select((v, i) => v + seedW[i]).ToArray(), $"conv2d backward-weight v{version} {g}", atol: atolW);
+        }
+    }
+
+    /// <summary>The same launch twice gives bit-identical results (fixed summation order, no atomics).</summary>
+    [Fact]
+    public void EveryVersionIsBitwiseRepeatable()
+    {
+        var g = Large ? new Conv2dShape(9, 24, 12, 10, 40, 3, 3, 1, 1) : new Conv2dShape(2, 3, 6, 5, 6, 3, 3, 2, 1);
+        var x = Rand.UniformF(12, (int)g.InputLength).ToFloat();
+        var wt = Rand.UniformF(13, (int)g.WeightLength).ToFloat();
+        var dY = Rand.UniformF(14, (int)g.OutputLength).ToFloat();
+        foreach (var version in Versions)
+        {
+            float[] Run()
+            {
+                Device.Pool.ReleaseAll();
+                var tx = Tensor.FromHost(Device, "x", x, g.N, g.C, g.H, g.W);
+                var tw = Tensor.FromHost(Device, "w", wt, g.K, g.C, g.R, g.S);
+                var tdy = Tensor.FromHost(Device, "dY", dY, g.N, g.K, g.P, g.Q);
+                var y = Tensor.Temp(Device, "y", g.N, g.K, g.P, g.Q);
+                var dx = Tensor.Zeros(Device, "dX", g.N, g.C, g.H, g.W);
+                var dw = Tensor.Zeros(Device, "dW", g.K, g.C, g.R, g.S);
+                Ops.Conv2d.LaunchForward(Device, tx.Data, tw.Data, y.Data, g, version);
+                Ops.Conv2d.LaunchBackwardInput(Device, tdy.Data, tw.Data, dx.Data, g, version);
+                Ops.Conv2d.LaunchBackwardWeight(Device, tx.Data, tdy.Data, dw.Data, g, version);
+                return [.. y.ToHost(), .. dx.ToHost(), .. dw.ToHost()];
+            }
+            var first = Run();
+            Assert.True(first.AsSpan().SequenceEqual(Run()), $"conv2d v{version} {g}: two runs differ");
         }
     }
 

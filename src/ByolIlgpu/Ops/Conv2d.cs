@@ -467,12 +467,11 @@ public static class Conv2d
         var rs = RowSourceOf(g);
         int run = Conv2dKernels.Run3, crs = g.C * g.R * g.S;
         var xPlanes = Planes(dev, x, g.N * g.C, g.H, g.W, rs.Hq, rs.Wq, g.Pad, g.Pad, g.Stride, rs.Length);
-        int pairs = (g.K + 1) / 2;
-        var dYRows = dev.Pool.Rent((long)g.N * pairs * rs.VBlocks * 2 * run);   // (N, ⌈K/2⌉, VBlocks, 2, 64)
+        int planeLength = rs.VBlocks * run;
+        var dYRows = dev.Pool.Rent((long)g.N * g.K * planeLength);   // (N, K, VBlocks·64)
         var layout = dev.Kernel(nameof(Conv2dKernels.Conv2dRowLayoutKernel), a => a.LoadStreamKernel<
-            ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(Conv2dKernels.Conv2dRowLayoutKernel));
-        int rowsPerPlane = (rs.VBlocks * run + rs.Wq - 1) / rs.Wq;
-        layout(dev.GridStrideConfig((long)g.N * 2 * pairs * rowsPerPlane), dY, dYRows, g.N, g.K, g.P, g.Q, rs.Wq, rs.VBlocks);
+            ArrayView<float>, ArrayView<float>, int, int, int, int, int>(Conv2dKernels.Conv2dRowLayoutKernel));
+        layout(dev.GridStrideConfig((long)g.N * g.K * ((planeLength + rs.Wq - 1) / rs.Wq)), dY, dYRows, g.N * g.K, g.P, g.Q, rs.Wq, planeLength);
         int runs = g.N * rs.VBlocks;
         int chunkBlocks = Math.Max(1, RowChunkPositions / run);
         int chunks = (runs + chunkBlocks - 1) / chunkBlocks;
@@ -482,12 +481,12 @@ public static class Conv2d
         {
             N = g.N, VBlocks = rs.VBlocks, VRow = rs.Wq, Stride = g.Stride, PlaneSize = rs.Plane,
             K = g.K, CRS = crs, RS = g.R * g.S, S = g.S,
-            SrcN = rs.SrcN, SrcA = rs.SrcA, DyN = rs.VBlocks * 2 * run,
+            SrcN = rs.SrcN, SrcA = rs.SrcA, DyN = g.K * planeLength, DyK = planeLength,
             ChunkBlocks = chunkBlocks, Chunks = chunks,
         };
         var kernel = dev.Kernel(nameof(Conv2dKernels.Conv2dBackwardWeightKernel3), a => a.LoadStreamKernel<
             ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowWeightGemm>(Conv2dKernels.Conv2dBackwardWeightKernel3));
-        kernel(BlockConfig(dev, (long)chunks * pairs * ((crs + 1) / 2)), xPlanes, dYRows, partial, gg);
+        kernel(BlockConfig(dev, (long)chunks * ((g.K + 3) / 4) * ((crs + 3) / 4)), xPlanes, dYRows, partial, gg);
         SumPartials(dev, partial, dW, chunks, len, lanes: 8);
     }
 
