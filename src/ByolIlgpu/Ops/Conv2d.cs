@@ -36,13 +36,13 @@ public static class Conv2d
 
     /// <summary>
     /// The version a pass of shape <paramref name="g"/> runs with version 0. On GPUs version 4. On PoCL and
-    /// the CPU accelerator (measured on PoCL, ResNet-18 CIFAR shapes, bench/README.md) version 3, whose
+    /// the CPU accelerator (measured on PoCL, ResNet-18 CIFAR shapes, bench/ByolIlgpu.Bench/README.md) version 3, whose
     /// blocks are 64 positions of one source row × 2 channels, where channels are few or rows long, and
     /// version 2 (2 positions × 64 channels) elsewhere:
     ///   forward:         3 for stride 1 with K &lt; 64, or P·Q ≥ 1024 (v2's 64 stores per position, P·Q apart,
     ///                    fall into one cache set), or C·R·S &lt; 64 (the stem: too short a reduction for v2);
     ///   backward-input:  3 for H ≥ 32, or C &lt; 64 at stride 1;
-    ///   backward-weight: 3 for K &lt; 32.
+    ///   backward-weight: 3 for K &lt; 32, or K &lt; 64 at stride 1, or C·R·S &lt; 64.
     /// </summary>
     public static int VersionFor(ComputeDevice dev, Conv2dShape g, Conv2dPass pass)
     {
@@ -53,7 +53,7 @@ public static class Conv2d
         {
             Conv2dPass.Forward => g.Stride == 1 && (g.K < 64 || g.P * g.Q >= 1024 || g.C * g.R * g.S < 64),
             Conv2dPass.BackwardInput => g.H >= 32 || (g.C < 64 && g.Stride == 1),
-            _ => g.K < 32,
+            _ => g.K < 32 || (g.K < 64 && g.Stride == 1) || g.C * g.R * g.S < 64,
         };
         return rows ? 3 : 2;
     }
