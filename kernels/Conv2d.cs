@@ -30,6 +30,82 @@ public struct Conv2dShape
 }
 
 /// <summary>
+/// A convolution pass seen as an implicit GEMM (no im2col buffer): out[pos, m] (+)= Σ_t A[pos, t]·B[t, m].
+/// Rows pos are the output positions (n, oy, ox) over N × OH × OW; columns m the GEMM's output
+/// channels; the reduction index t = (a, i, j) runs over A channels × RI × SJ filter taps.
+///   A[pos, t] = src[base(pos) + off(t)]   (a gather from a zero-padded source, so no bounds checks)
+///     base(n, oy, ox) = n·SrcN + (oy·SrcStride + Y0)·SrcRow + ox·SrcStride + X0
+///     off(a, i, j)    = a·SrcA + Dir·(i·SrcRow + j)
+///   B is stored (T, MPad), columns past M zero.
+///   out index(n, oy, ox, m) = n·OutN + m·OutM + (oy·OutSy + OutY0)·OutRow + ox·OutSx + OutX0.
+/// Version 2 sums one slice [T0, T) of the reduction per launch (slices in order, the first writing, the
+/// rest adding), so the slice of B its work-items share stays in a core's cache.
+/// Forward: src = X padded, a = c, (i, j) = (r, s), Dir = +1, B[(c,r,s), k] = Wt[k,c,r,s], out = Y.
+/// Backward-input, one stride-parity class (ph, pw) of dX at a time: src = dY padded, a = k,
+/// r = rc + stride·i, s = sc + stride·j, Dir = −1, B[(k,i,j), c] = Wt[k,c,r,s], out = dX[.., stride·oy + ph, stride·ox + pw].
+/// </summary>
+public struct Conv2dGemm
+{
+    public int Positions, OH, OW;                 // Positions = N·OH·OW
+    public int M, MPad, T, RI, SJ;                // T = A·RI·SJ
+    public int T0, Off0, I0, J0;                  // version 2 sums t over [T0, T) only: off(t), i, j at T0
+    public int SrcN, SrcA, SrcRow, SrcStride, Y0, X0, Dir;
+    public int OutN, OutM, OutRow, OutSy, OutY0, OutSx, OutX0;
+    public int Accumulate;                        // 0: out = Σ, 1: out += Σ
+}
+
+/// <summary>
+/// The weight gradient as a GEMM reduced over positions: dWt[k, crs] (+)= Σ_pos dYᵀ[pos, k]·X̃[pos, crs],
+/// with dYᵀ stored (N·P·Q, KPad) (columns past K zero) and X̃[pos, crs] = src[base(pos) + tap(crs)]
+/// gathered from the zero-padded input (N, C, SrcH, SrcRow):
+///   base(n, p, q) = n·SrcN + p·Stride·SrcRow + q·Stride,  tap(c, r, s) = c·SrcA + r·SrcRow + s.
+/// The positions are cut into Chunks of ChunkLength; chunk z writes out[z·OutChunk + k·CRS + crs]
+/// (partials, summed in order afterwards) or, with one chunk, adds into dWt directly.
+/// </summary>
+public struct Conv2dWeightGemm
+{
+    public int Positions, P, Q, Stride;           // Positions = N·P·Q
+    public int K, KPad, CRS, RS, S;               // CRS = C·R·S, RS = R·S
+    public int SrcN, SrcA, SrcRow;
+    public int ChunkLength, Chunks, OutChunk, Accumulate;
+}
+
+/// <summary>
+/// Version 3's GEMM, for narrow layers: the 64-wide direction is 64 output positions read as one run of
+/// a stride-1 source row (64 contiguous values), the broadcast direction 2 channels (2 weights). The
+/// positions of image n are numbered v = oy·VRow + ox with ox running over the whole source row
+/// (VRow ≥ OW), in VBlocks runs of 64; positions with ox ≥ OW or oy ≥ OH are computed and dropped.
+///   A[(n, v), t] = src[n·SrcN + Base0 + v + off(t)],  off(a, i, j) = a·SrcA + Dir·(i·VRow + j)
+///   B is stored (MPad, T) (each channel's T weights in a row), the output index is as in
+///   <see cref="Conv2dGemm"/> with (oy, ox) = (v div VRow, v mod VRow).
+/// The source is long enough (zero tail) for the dropped positions to read inside it.
+/// </summary>
+public struct Conv2dRowGemm
+{
+    public int N, OH, OW, VRow, VBlocks;
+    public int M, MPad, T, RI, SJ;                // T = A·RI·SJ
+    public int SrcN, SrcA, Base0, Dir;
+    public int OutN, OutM, OutRow, OutSy, OutY0, OutSx, OutX0;
+    public int Accumulate;                        // 0: out = Σ, 1: out += Σ
+}
+
+/// <summary>
+/// Version 3's weight gradient: dWt[k, tap] (+)= Σ_{n,v} dYv[n, k, v] · src[n·SrcN + v + tapOffset(tap)], with dY
+/// laid out in rows of the source's row length VRow (zero at dropped positions), dYv (N, K, VBlocks·64) with
+/// DyN = K·DyK, DyK = VBlocks·64; the input is split into Stride × Stride parity planes of PlaneSize:
+///   tapOffset(c, r, s) = c·SrcA + ((r mod st)·st + s mod st)·PlaneSize + (r div st)·VRow + s div st.
+/// The runs of 64 positions, N·VBlocks in all, are cut into Chunks of ChunkBlocks runs; chunk z writes 8
+/// partial sums out[z, k, tap, 0..7], which <see cref="Conv2dKernels.Conv2dSumPartialsKernel"/> adds into dWt in order.
+/// </summary>
+public struct Conv2dRowWeightGemm
+{
+    public int N, VBlocks, VRow, Stride, PlaneSize;
+    public int K, CRS, RS, S;                     // CRS = C·R·S, RS = R·S
+    public int SrcN, SrcA, DyN, DyK;
+    public int ChunkBlocks, Chunks;
+}
+
+/// <summary>
 /// Conv2d without bias, NCHW (legend: N batch, C in-channels, K out-channels, H W input size,
 /// R S filter size, P Q output size).
 ///   Forward:         Y[n,k,p,q]  = Σ_{c,r,s} X[n,c,p·st+r−pad, q·st+s−pad] · Wt[k,c,r,s]
@@ -37,11 +113,45 @@ public struct Conv2dShape
 ///   Backward weight: dWt[k,c,r,s] = Σ_{n,p,q} dY[n,k,p,q] · X[n,c,p·st+r−pad, q·st+s−pad]
 /// Positions outside the input are the zero padding. Backward kernels accumulate (+=).
 ///
-/// Versions: 1 is the naive kernel (one output element per thread, grid-stride) and the oracle;
-/// 2 is the register-blocked implicit GEMM for CPU-like devices (Conv2dBlocked.cs, generated).
+/// Versions (each for all three passes):
+///  1. naive: one output element per thread, grid-stride; the oracle.
+///  2. implicit GEMM, register-blocked for CPU-like OpenCL devices (PoCL): each work-item owns
+///     64 consecutive channels × 2 positions (128 scalar accumulators, straight-line updates that
+///     PoCL vectorises), no shared memory. Suits 64 channels and more.
+///  3. implicit GEMM, register-blocked the other way round for narrow layers (16–48 channels) and long
+///     rows: each work-item owns 2 channels × 64 consecutive positions of one source row (the source
+///     is padded and, for stride 2, split into parity planes, so every tap reads 64 contiguous values;
+///     the few positions past a row's end are computed and dropped). Its weight gradient keeps
+///     4 k × 4 taps × 8 lanes, stepping 8 positions at a time, and sums the lanes afterwards.
+///  4. implicit GEMM with shared-memory tiles for GPUs: 64×64 outputs per group of 16×16 threads,
+///     4×4 per thread, 16-deep strips of both operands staged in shared memory.
+/// Versions 2–4 read operands prepared by the small kernels below (O(input + weights) work against
+/// the convolution's O(input·K·R·S), one row per thread): a zero-padded copy of the gathered source,
+/// so the inner loops need no bounds checks, and the weights (or dY for the weight gradient)
+/// rearranged so the block's wide direction is contiguous in memory, padded with zeros to whole
+/// blocks. The forward and the backward to the input are the same GEMM (<see cref="Conv2dGemm"/>,
+/// <see cref="Conv2dRowGemm"/>): the backward is a stride-1 convolution of the padded dY with the
+/// flipped, transposed weights, done separately for each stride-parity class of dX positions (for
+/// stride 2: (h mod 2, w mod 2)), each class with its own filter taps and no zero work. The weight
+/// gradient (<see cref="Conv2dWeightGemm"/>, <see cref="Conv2dRowWeightGemm"/>) reduces over N·P·Q
+/// positions in chunks whose partial sums are added in a fixed order (deterministic, no atomics).
+///
+/// What PoCL (LLVM's SLP vectoriser) needs to turn a register block into vector code, found by
+/// reading its assembly: each accumulator row of 64 must multiply one broadcast value by 64
+/// contiguous loads, or two contiguous runs (8 or 16 different broadcast values across a row, as in
+/// 16×8 blocks, stay scalar); the accumulators' loop phis are ordered by their first use after the
+/// loop, and must come in lane order (stores row by row, not interleaved); a row length computed in
+/// the kernel as a multiple of a constant lets LLVM rewrite row + 1 as row | 1, which hides the
+/// contiguity, so row lengths come from the host; a horizontal sum after the loop leaves it 2 wide.
 /// </summary>
-public static partial class Conv2dKernels
+public static class Conv2dKernels
 {
+    /// <summary>Version 4 tile: 64×64 outputs per group of 16×16 threads, reduction strips of 16.</summary>
+    public const int Tile = 64, TileK = 16, TileThreads = 16;
+
+    /// <summary>Channels per work-item: 64 in version 2, 2 in version 3 (whose 64-wide direction is positions).</summary>
+    public const int Block2 = 64, Block3 = 2, Run3 = 64;
+
     /// <summary>Version 1 forward: one output element per thread.</summary>
     public static void Conv2dForwardKernel1(
         ArrayView<float> x,    // (N, C, H, W)
@@ -147,4 +257,1353 @@ public static partial class Conv2dKernels
             dWt[idx] += acc;
         }
     }
+
+    // ---- operand preparation for versions 2–4 -------------------------------------------------
+
+    /// <summary>
+    /// Zero-padded copy split into stride × stride parity planes, with a zero tail:
+    /// dst[pl, ph, pw, y', x'] = src[pl, st·y' + ph − top, st·x' + pw − left] where that lies inside the
+    /// (H, W) plane, else 0; dst[i] = 0 for planes·st²·Hq·Wq ≤ i &lt; total. With st = 1 a plain zero-padded
+    /// copy. Used for X (forward, weight gradient) and for dY (backward-input). One destination row
+    /// per thread (no divisions per element: index arithmetic would cost more than the copy).
+    /// </summary>
+    public static void Conv2dPadKernel(
+        ArrayView<float> src,   // (planes, H, W)
+        ArrayView<float> dst,   // (planes, st, st, Hq, Wq) then a zero tail: length total
+        int planes, int h, int w, int hq, int wq, int top, int left, int st, int total)
+    {
+        int rows = planes * st * st * hq, used = rows * wq;
+        for (int row = GridStride.Start; row < rows; row += GridStride.Step)
+        {
+            int y = row % hq;
+            int rest = row / hq;
+            int phase = rest % (st * st);
+            int plane = rest / (st * st);
+            int ph = phase / st;
+            int sy = st * y + ph - top, sx = phase - ph * st - left;
+            int d = row * wq;
+            if (sy < 0 || sy >= h)
+            {
+                for (int x = 0; x < wq; x++)
+                    dst[d + x] = 0f;
+                continue;
+            }
+            int s = (plane * h + sy) * w;
+            for (int x = 0; x < wq; x++, sx += st)
+                dst[d + x] = sx >= 0 && sx < w ? src[s + sx] : 0f;
+        }
+        for (int i = used + GridStride.Start; i < total; i += GridStride.Step)
+            dst[i] = 0f;
+    }
+
+    /// <summary>Forward GEMM operand: b[(c,r,s), k] = Wt[k, c, r, s] for k &lt; K, 0 for K ≤ k &lt; MPad. One row of b per thread.</summary>
+    public static void Conv2dForwardWeightsKernel(
+        ArrayView<float> wt,    // (K, C·R·S)
+        ArrayView<float> b,     // (C·R·S, MPad)
+        int k, int crs, int mPad)
+    {
+        for (int t = GridStride.Start; t < crs; t += GridStride.Step)
+            for (int kk = 0; kk < mPad; kk++)
+                b[t * mPad + kk] = kk < k ? wt[kk * crs + t] : 0f;
+    }
+
+    /// <summary>
+    /// GEMM operand of the filter taps r = rc + st·i, s = sc + st·j (i &lt; RI, j &lt; SJ) of one parity class,
+    /// B[t, m] with t = (a, i, j), zero for columns m past the channel count:
+    /// backward-input (forward = 0): B[(k,i,j), c] = Wt[k, c, rc + st·i, sc + st·j];
+    /// forward (forward = 1):        B[(c,i,j), k] = Wt[k, c, rc + st·i, sc + st·j].
+    /// Stored (T, MPad) (byColumn = 0, versions 2 and 4) or (MPad, T) (byColumn = 1, version 3).
+    /// </summary>
+    public static void Conv2dClassWeightsKernel(
+        ArrayView<float> wt,    // (K, C, R, S)
+        ArrayView<float> b,     // (T, MPad) or (MPad, T), T = A·RI·SJ with A = K (backward-input) or C (forward)
+        Conv2dShape g, int rc, int sc, int ri, int sj, int mPad, int forward, int byColumn)
+    {
+        int reduced = forward != 0 ? g.C : g.K, columns = forward != 0 ? g.K : g.C;
+        int t1 = reduced * ri * sj;
+        // Strides of Wt along a (the reduced channel), i, j and m (the column channel).
+        int aStride = forward != 0 ? g.R * g.S : g.C * g.R * g.S;
+        int mStride = forward != 0 ? g.C * g.R * g.S : g.R * g.S;
+        int iStride = g.Stride * g.S, jStride = g.Stride, first = rc * g.S + sc;
+        if (byColumn != 0)
+        {
+            // One row m of b (all taps t in order) per thread.
+            for (int m = GridStride.Start; m < mPad; m += GridStride.Step)
+            {
+                int o = m * t1;
+                if (m >= columns)
+                {
+                    for (int t = 0; t < t1; t++)
+                        b[o + t] = 0f;
+                    continue;
+                }
+                int t2 = 0;
+                for (int a = 0; a < reduced; a++)
+                    for (int i = 0; i < ri; i++)
+                        for (int j = 0; j < sj; j++)
+                            b[o + t2++] = wt[m * mStride + a * aStride + first + i * iStride + j * jStride];
+            }
+            return;
+        }
+        // One row t = (a, i, j) of b (all columns m) per thread.
+        for (int t = GridStride.Start; t < t1; t += GridStride.Step)
+        {
+            int j = t % sj;
+            int i = (t / sj) % ri;
+            int a = t / (sj * ri);
+            int w0 = a * aStride + first + i * iStride + j * jStride;
+            for (int m = 0; m < mPad; m++)
+                b[t * mPad + m] = m < columns ? wt[w0 + m * mStride] : 0f;
+        }
+    }
+
+    /// <summary>
+    /// Version 3's dY for the weight gradient: rows re-laid to the source's row length, planes to a whole
+    /// number of 64-position runs, zeros where there is no dY (rows past H, columns past W, the tail):
+    /// dst[pl, v] = src[pl, v div rowLength, v mod rowLength]. One (plane, row) per thread.
+    /// </summary>
+    public static void Conv2dRowLayoutKernel(
+        ArrayView<float> src,   // (planes, H, W)
+        ArrayView<float> dst,   // (planes, planeLength)
+        int planes, int h, int w, int rowLength, int planeLength)
+    {
+        int rows = (planeLength + rowLength - 1) / rowLength;
+        int total = planes * rows;
+        for (int idx = GridStride.Start; idx < total; idx += GridStride.Step)
+        {
+            int plane = idx / rows;
+            int y = idx - plane * rows;
+            int d = plane * planeLength + y * rowLength;
+            int n = planeLength - y * rowLength < rowLength ? planeLength - y * rowLength : rowLength;
+            int s = (plane * h + y) * w;
+            for (int x = 0; x < n; x++)
+                dst[d + x] = y < h && x < w ? src[s + x] : 0f;
+        }
+    }
+
+    /// <summary>Weight-gradient GEMM operand: dYᵀ[(n,p,q), k] = dY[n, k, p, q] for k &lt; K, 0 for K ≤ k &lt; KPad. One output row per thread.</summary>
+    public static void Conv2dTransposeOutputGradKernel(
+        ArrayView<float> dY,    // (N, K, P, Q)
+        ArrayView<float> dyT,   // (N·P·Q, KPad)
+        int n, int k, int p, int q, int kPad)
+    {
+        // One output row (n, y) per thread: its Q positions × KPad channels.
+        int rows = n * p;
+        for (int row = GridStride.Start; row < rows; row += GridStride.Step)
+        {
+            int nn = row / p;
+            int y = row - nn * p;
+            int d = row * q * kPad;
+            for (int kk = 0; kk < kPad; kk++)
+            {
+                int s = ((nn * k + kk) * p + y) * q;
+                for (int x = 0; x < q; x++)
+                    dyT[d + x * kPad + kk] = kk < k ? dY[s + x] : 0f;
+            }
+        }
+    }
+
+    /// <summary>dWt[i] += Σ_z Σ_l partial[z, i, l] for z = 0 … chunks − 1, l = 0 … lanes − 1 in that order (deterministic).</summary>
+    public static void Conv2dSumPartialsKernel(
+        ArrayView<float> partial,   // (chunks, len, lanes)
+        ArrayView<float> dWt,       // (len), accumulated into
+        int chunks, int len, int lanes)
+    {
+        for (int i = GridStride.Start; i < len; i += GridStride.Step)
+        {
+            float acc = 0f;
+            for (int z = 0; z < chunks; z++)
+                for (int l = 0; l < lanes; l++)
+                    acc += partial[(z * len + i) * lanes + l];
+            dWt[i] += acc;
+        }
+    }
+
+    // ---- versions 2–4: entry points (the forward and the backward-input are one GEMM) --------
+
+    /// <summary>Version 2 forward: Y = the <see cref="Conv2dGemm"/> of padded X and Wtᵀ, 64 channels × 2 positions per work-item.</summary>
+    public static void Conv2dForwardKernel2(
+        ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
+        ArrayView<float> b,     // (C·R·S, MPad)
+        ArrayView<float> y,     // (N, K, P, Q)
+        Conv2dGemm g) => GatherGemmBlock(xPad, b, y, g);
+
+    /// <summary>Version 2 backward-input: dX += the <see cref="Conv2dGemm"/> of padded dY and one parity class of flipped Wt.</summary>
+    public static void Conv2dBackwardInputKernel2(
+        ArrayView<float> dYPad, // (N, K, Pp, Qp)
+        ArrayView<float> b,     // (K·RI·SJ, MPad)
+        ArrayView<float> dX,    // (N, C, H, W), accumulated into
+        Conv2dGemm g) => GatherGemmBlock(dYPad, b, dX, g);
+
+    /// <summary>Version 2 backward-weight: dWt (or chunk partials) = <see cref="Conv2dWeightGemm"/>, 64 k × 2 taps per work-item.</summary>
+    public static void Conv2dBackwardWeightKernel2(
+        ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
+        ArrayView<float> dyT,   // (N·P·Q, KPad)
+        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C, R, S) dWt accumulated into
+        Conv2dWeightGemm g) => WeightGradBlock(xPad, dyT, dst, g);
+
+    /// <summary>Version 3 forward: the <see cref="Conv2dRowGemm"/> of one parity class of padded X, 2 channels × 64 positions per work-item.</summary>
+    public static void Conv2dForwardKernel3(
+        ArrayView<float> xPlanes,   // (N, C, st, st, Hq, Wq) and a zero tail
+        ArrayView<float> b,         // (MPad, C·RI·SJ)
+        ArrayView<float> y,         // (N, K, P, Q)
+        Conv2dRowGemm g) => RowGemmBlock(xPlanes, b, y, g);
+
+    /// <summary>Version 3 backward-input: dX += the <see cref="Conv2dRowGemm"/> of padded dY and one parity class of flipped Wt.</summary>
+    public static void Conv2dBackwardInputKernel3(
+        ArrayView<float> dYPad,     // (N, K, Pp, Qp) and a zero tail
+        ArrayView<float> b,         // (MPad, K·RI·SJ)
+        ArrayView<float> dX,        // (N, C, H, W), accumulated into
+        Conv2dRowGemm g) => RowGemmBlock(dYPad, b, dX, g);
+
+    /// <summary>Version 3 backward-weight: <see cref="Conv2dRowWeightGemm"/>, 4 k × 4 taps × 8 lanes per work-item, the lanes stored as partial sums.</summary>
+    public static void Conv2dBackwardWeightKernel3(
+        ArrayView<float> xPlanes,   // (N, C, st, st, Hq, Wq) and a zero tail
+        ArrayView<float> dYRows,    // (N, K, VBlocks·64)
+        ArrayView<float> dst,       // (Chunks, K, C·R·S, 8) partial sums
+        Conv2dRowWeightGemm g) => RowWeightGradBlock(xPlanes, dYRows, dst, g);
+
+    /// <summary>Version 4 forward (GPU): shared-memory tiles; launch groups of 16×16 over (⌈positions/64⌉, MPad/64).</summary>
+    public static void Conv2dForwardKernel4(
+        ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
+        ArrayView<float> b,     // (C·R·S, MPad)
+        ArrayView<float> y,     // (N, K, P, Q)
+        Conv2dGemm g) => GatherGemmTiled(xPad, b, y, g);
+
+    /// <summary>Version 4 backward-input (GPU): shared-memory tiles, one parity class per launch.</summary>
+    public static void Conv2dBackwardInputKernel4(
+        ArrayView<float> dYPad, // (N, K, Pp, Qp)
+        ArrayView<float> b,     // (K·RI·SJ, MPad)
+        ArrayView<float> dX,    // (N, C, H, W), accumulated into
+        Conv2dGemm g) => GatherGemmTiled(dYPad, b, dX, g);
+
+    /// <summary>Version 4 backward-weight (GPU): shared-memory tiles over (⌈CRS/64⌉, KPad/64, chunks) groups of 16×16.</summary>
+    public static void Conv2dBackwardWeightKernel4(
+        ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
+        ArrayView<float> dyT,   // (N·P·Q, KPad)
+        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C, R, S) dWt accumulated into
+        Conv2dWeightGemm g) => WeightGradTiled(xPad, dyT, dst, g);
+
+    // ---- shared helpers ------------------------------------------------------------------------
+
+    /// <summary>base(pos) of <see cref="Conv2dGemm"/>: where position (n, oy, ox) starts gathering in src.</summary>
+    static int SourceBase(Conv2dGemm g, int pos)
+    {
+        int ohw = g.OH * g.OW;
+        int n = pos / ohw;
+        int rest = pos - n * ohw;
+        int oy = rest / g.OW;
+        int ox = rest - oy * g.OW;
+        return n * g.SrcN + (oy * g.SrcStride + g.Y0) * g.SrcRow + ox * g.SrcStride + g.X0;
+    }
+
+    /// <summary>Index of output position (n, oy, ox) at column m = 0 of <see cref="Conv2dGemm"/>.</summary>
+    static int OutputBase(Conv2dGemm g, int pos)
+    {
+        int ohw = g.OH * g.OW;
+        int n = pos / ohw;
+        int rest = pos - n * ohw;
+        int oy = rest / g.OW;
+        int ox = rest - oy * g.OW;
+        return n * g.OutN + (oy * g.OutSy + g.OutY0) * g.OutRow + ox * g.OutSx + g.OutX0;
+    }
+
+    /// <summary>tap(crs) of <see cref="Conv2dWeightGemm"/>: offset of filter tap (c, r, s) in the padded input.</summary>
+    static int Tap(Conv2dWeightGemm g, int crs)
+    {
+        int c = crs / g.RS;
+        int rs = crs - c * g.RS;
+        int r = rs / g.S;
+        return c * g.SrcA + r * g.SrcRow + rs - r * g.S;
+    }
+
+    /// <summary>tapOffset(crs) of <see cref="Conv2dRowWeightGemm"/>: offset of filter tap (c, r, s) in the parity planes.</summary>
+    static int RowTap(Conv2dRowWeightGemm g, int crs)
+    {
+        int c = crs / g.RS;
+        int rs = crs - c * g.RS;
+        int r = rs / g.S;
+        int s = rs - r * g.S;
+        int rq = r / g.Stride, sq = s / g.Stride;
+        return c * g.SrcA + ((r - rq * g.Stride) * g.Stride + s - sq * g.Stride) * g.PlaneSize + rq * g.VRow + sq;
+    }
+
+    /// <summary>dst[index] = value, or += value when accumulating; nothing outside the tensor.</summary>
+    static void Put(ArrayView<float> dst, int index, float value, bool inside, int accumulate)
+    {
+        if (inside)
+            dst[index] = accumulate != 0 ? dst[index] + value : value;
+    }
+
+    // ---- generated register blocks and tiles (unrolled by hand: ILGPU unrolls nothing) ----------
+
+    #region generated GatherGemmBlock
+    /// <summary>
+    /// <see cref="Conv2dGemm"/> with a 2×64 register block per work-item: 2 consecutive positions ×
+    /// 64 consecutive columns m, 128 scalar accumulators updated in straight-line code; PoCL turns each
+    /// row of 64 (one broadcast value times 64 contiguous B values) into vector multiply-adds.
+    /// Blocks are numbered column-block-major so neighbouring work-items share one strip of B;
+    /// positions past the end are clamped and never stored.
+    /// </summary>
+    static void GatherGemmBlock(
+        ArrayView<float> src,   // padded source, gathered (see Conv2dGemm)
+        ArrayView<float> bmat,  // (T, MPad)
+        ArrayView<float> dst,   // output, scattered (see Conv2dGemm)
+        Conv2dGemm g)
+    {
+        int posBlocks = (g.Positions + 1) / 2;
+        int blocks = posBlocks * (g.MPad / 64);
+        int last = g.Positions - 1, om = g.OutM;
+        int rowJump = g.Dir * (g.SrcRow - g.SJ), chanJump = g.SrcA - g.Dir * g.RI * g.SrcRow;
+        for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)
+        {
+            int mb = blk / posBlocks;
+            int pos0 = (blk - mb * posBlocks) * 2, m0 = mb * 64;
+            int s0 = SourceBase(g, pos0);
+            int s1 = SourceBase(g, pos0 + 1 < last ? pos0 + 1 : last);
+            float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f, c0_16 = 0f, c0_17 = 0f, c0_18 = 0f, c0_19 = 0f, c0_20 = 0f, c0_21 = 0f, c0_22 = 0f, c0_23 = 0f, c0_24 = 0f, c0_25 = 0f, c0_26 = 0f, c0_27 = 0f, c0_28 = 0f, c0_29 = 0f, c0_30 = 0f, c0_31 = 0f, c0_32 = 0f, c0_33 = 0f, c0_34 = 0f, c0_35 = 0f, c0_36 = 0f, c0_37 = 0f, c0_38 = 0f, c0_39 = 0f, c0_40 = 0f, c0_41 = 0f, c0_42 = 0f, c0_43 = 0f, c0_44 = 0f, c0_45 = 0f, c0_46 = 0f, c0_47 = 0f, c0_48 = 0f, c0_49 = 0f, c0_50 = 0f, c0_51 = 0f, c0_52 = 0f, c0_53 = 0f, c0_54 = 0f, c0_55 = 0f, c0_56 = 0f, c0_57 = 0f, c0_58 = 0f, c0_59 = 0f, c0_60 = 0f, c0_61 = 0f, c0_62 = 0f, c0_63 = 0f;
+            float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f, c1_16 = 0f, c1_17 = 0f, c1_18 = 0f, c1_19 = 0f, c1_20 = 0f, c1_21 = 0f, c1_22 = 0f, c1_23 = 0f, c1_24 = 0f, c1_25 = 0f, c1_26 = 0f, c1_27 = 0f, c1_28 = 0f, c1_29 = 0f, c1_30 = 0f, c1_31 = 0f, c1_32 = 0f, c1_33 = 0f, c1_34 = 0f, c1_35 = 0f, c1_36 = 0f, c1_37 = 0f, c1_38 = 0f, c1_39 = 0f, c1_40 = 0f, c1_41 = 0f, c1_42 = 0f, c1_43 = 0f, c1_44 = 0f, c1_45 = 0f, c1_46 = 0f, c1_47 = 0f, c1_48 = 0f, c1_49 = 0f, c1_50 = 0f, c1_51 = 0f, c1_52 = 0f, c1_53 = 0f, c1_54 = 0f, c1_55 = 0f, c1_56 = 0f, c1_57 = 0f, c1_58 = 0f, c1_59 = 0f, c1_60 = 0f, c1_61 = 0f, c1_62 = 0f, c1_63 = 0f;
+            int off = g.Off0, i = g.I0, j = g.J0, row = g.T0 * g.MPad + m0;
+            for (int t = g.T0; t < g.T; t++)
+            {
+                float a0 = src[s0 + off], a1 = src[s1 + off];
+                float bv;
+                bv = bmat[row + 0]; c0_0 += a0 * bv; c1_0 += a1 * bv;
+                bv = bmat[row + 1]; c0_1 += a0 * bv; c1_1 += a1 * bv;
+                bv = bmat[row + 2]; c0_2 += a0 * bv; c1_2 += a1 * bv;
+                bv = bmat[row + 3]; c0_3 += a0 * bv; c1_3 += a1 * bv;
+                bv = bmat[row + 4]; c0_4 += a0 * bv; c1_4 += a1 * bv;
+                bv = bmat[row + 5]; c0_5 += a0 * bv; c1_5 += a1 * bv;
+                bv = bmat[row + 6]; c0_6 += a0 * bv; c1_6 += a1 * bv;
+                bv = bmat[row + 7]; c0_7 += a0 * bv; c1_7 += a1 * bv;
+                bv = bmat[row + 8]; c0_8 += a0 * bv; c1_8 += a1 * bv;
+                bv = bmat[row + 9]; c0_9 += a0 * bv; c1_9 += a1 * bv;
+                bv = bmat[row + 10]; c0_10 += a0 * bv; c1_10 += a1 * bv;
+                bv = bmat[row + 11]; c0_11 += a0 * bv; c1_11 += a1 * bv;
+                bv = bmat[row + 12]; c0_12 += a0 * bv; c1_12 += a1 * bv;
+                bv = bmat[row + 13]; c0_13 += a0 * bv; c1_13 += a1 * bv;
+                bv = bmat[row + 14]; c0_14 += a0 * bv; c1_14 += a1 * bv;
+                bv = bmat[row + 15]; c0_15 += a0 * bv; c1_15 += a1 * bv;
+                bv = bmat[row + 16]; c0_16 += a0 * bv; c1_16 += a1 * bv;
+                bv = bmat[row + 17]; c0_17 += a0 * bv; c1_17 += a1 * bv;
+                bv = bmat[row + 18]; c0_18 += a0 * bv; c1_18 += a1 * bv;
+                bv = bmat[row + 19]; c0_19 += a0 * bv; c1_19 += a1 * bv;
+                bv = bmat[row + 20]; c0_20 += a0 * bv; c1_20 += a1 * bv;
+                bv = bmat[row + 21]; c0_21 += a0 * bv; c1_21 += a1 * bv;
+                bv = bmat[row + 22]; c0_22 += a0 * bv; c1_22 += a1 * bv;
+                bv = bmat[row + 23]; c0_23 += a0 * bv; c1_23 += a1 * bv;
+                bv = bmat[row + 24]; c0_24 += a0 * bv; c1_24 += a1 * bv;
+                bv = bmat[row + 25]; c0_25 += a0 * bv; c1_25 += a1 * bv;
+                bv = bmat[row + 26]; c0_26 += a0 * bv; c1_26 += a1 * bv;
+                bv = bmat[row + 27]; c0_27 += a0 * bv; c1_27 += a1 * bv;
+                bv = bmat[row + 28]; c0_28 += a0 * bv; c1_28 += a1 * bv;
+                bv = bmat[row + 29]; c0_29 += a0 * bv; c1_29 += a1 * bv;
+                bv = bmat[row + 30]; c0_30 += a0 * bv; c1_30 += a1 * bv;
+                bv = bmat[row + 31]; c0_31 += a0 * bv; c1_31 += a1 * bv;
+                bv = bmat[row + 32]; c0_32 += a0 * bv; c1_32 += a1 * bv;
+                bv = bmat[row + 33]; c0_33 += a0 * bv; c1_33 += a1 * bv;
+                bv = bmat[row + 34]; c0_34 += a0 * bv; c1_34 += a1 * bv;
+                bv = bmat[row + 35]; c0_35 += a0 * bv; c1_35 += a1 * bv;
+                bv = bmat[row + 36]; c0_36 += a0 * bv; c1_36 += a1 * bv;
+                bv = bmat[row + 37]; c0_37 += a0 * bv; c1_37 += a1 * bv;
+                bv = bmat[row + 38]; c0_38 += a0 * bv; c1_38 += a1 * bv;
+                bv = bmat[row + 39]; c0_39 += a0 * bv; c1_39 += a1 * bv;
+                bv = bmat[row + 40]; c0_40 += a0 * bv; c1_40 += a1 * bv;
+                bv = bmat[row + 41]; c0_41 += a0 * bv; c1_41 += a1 * bv;
+                bv = bmat[row + 42]; c0_42 += a0 * bv; c1_42 += a1 * bv;
+                bv = bmat[row + 43]; c0_43 += a0 * bv; c1_43 += a1 * bv;
+                bv = bmat[row + 44]; c0_44 += a0 * bv; c1_44 += a1 * bv;
+                bv = bmat[row + 45]; c0_45 += a0 * bv; c1_45 += a1 * bv;
+                bv = bmat[row + 46]; c0_46 += a0 * bv; c1_46 += a1 * bv;
+                bv = bmat[row + 47]; c0_47 += a0 * bv; c1_47 += a1 * bv;
+                bv = bmat[row + 48]; c0_48 += a0 * bv; c1_48 += a1 * bv;
+                bv = bmat[row + 49]; c0_49 += a0 * bv; c1_49 += a1 * bv;
+                bv = bmat[row + 50]; c0_50 += a0 * bv; c1_50 += a1 * bv;
+                bv = bmat[row + 51]; c0_51 += a0 * bv; c1_51 += a1 * bv;
+                bv = bmat[row + 52]; c0_52 += a0 * bv; c1_52 += a1 * bv;
+                bv = bmat[row + 53]; c0_53 += a0 * bv; c1_53 += a1 * bv;
+                bv = bmat[row + 54]; c0_54 += a0 * bv; c1_54 += a1 * bv;
+                bv = bmat[row + 55]; c0_55 += a0 * bv; c1_55 += a1 * bv;
+                bv = bmat[row + 56]; c0_56 += a0 * bv; c1_56 += a1 * bv;
+                bv = bmat[row + 57]; c0_57 += a0 * bv; c1_57 += a1 * bv;
+                bv = bmat[row + 58]; c0_58 += a0 * bv; c1_58 += a1 * bv;
+                bv = bmat[row + 59]; c0_59 += a0 * bv; c1_59 += a1 * bv;
+                bv = bmat[row + 60]; c0_60 += a0 * bv; c1_60 += a1 * bv;
+                bv = bmat[row + 61]; c0_61 += a0 * bv; c1_61 += a1 * bv;
+                bv = bmat[row + 62]; c0_62 += a0 * bv; c1_62 += a1 * bv;
+                bv = bmat[row + 63]; c0_63 += a0 * bv; c1_63 += a1 * bv;
+                row += g.MPad;
+                off += g.Dir;
+                if (++j == g.SJ) { j = 0; off += rowJump; if (++i == g.RI) { i = 0; off += chanJump; } }
+            }
+            int mOk = g.M - m0;   // valid columns of this block
+            if (pos0 + 0 <= last)
+            {
+                int o = OutputBase(g, pos0 + 0) + m0 * om;
+                Put(dst, o + 0 * om, c0_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c0_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c0_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c0_3, 3 < mOk, g.Accumulate);
+                Put(dst, o + 4 * om, c0_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c0_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c0_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c0_7, 7 < mOk, g.Accumulate);
+                Put(dst, o + 8 * om, c0_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c0_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c0_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c0_11, 11 < mOk, g.Accumulate);
+                Put(dst, o + 12 * om, c0_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c0_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c0_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c0_15, 15 < mOk, g.Accumulate);
+                Put(dst, o + 16 * om, c0_16, 16 < mOk, g.Accumulate); Put(dst, o + 17 * om, c0_17, 17 < mOk, g.Accumulate); Put(dst, o + 18 * om, c0_18, 18 < mOk, g.Accumulate); Put(dst, o + 19 * om, c0_19, 19 < mOk, g.Accumulate);
+                Put(dst, o + 20 * om, c0_20, 20 < mOk, g.Accumulate); Put(dst, o + 21 * om, c0_21, 21 < mOk, g.Accumulate); Put(dst, o + 22 * om, c0_22, 22 < mOk, g.Accumulate); Put(dst, o + 23 * om, c0_23, 23 < mOk, g.Accumulate);
+                Put(dst, o + 24 * om, c0_24, 24 < mOk, g.Accumulate); Put(dst, o + 25 * om, c0_25, 25 < mOk, g.Accumulate); Put(dst, o + 26 * om, c0_26, 26 < mOk, g.Accumulate); Put(dst, o + 27 * om, c0_27, 27 < mOk, g.Accumulate);
+                Put(dst, o + 28 * om, c0_28, 28 < mOk, g.Accumulate); Put(dst, o + 29 * om, c0_29, 29 < mOk, g.Accumulate); Put(dst, o + 30 * om, c0_30, 30 < mOk, g.Accumulate); Put(dst, o + 31 * om, c0_31, 31 < mOk, g.Accumulate);
+                Put(dst, o + 32 * om, c0_32, 32 < mOk, g.Accumulate); Put(dst, o + 33 * om, c0_33, 33 < mOk, g.Accumulate); Put(dst, o + 34 * om, c0_34, 34 < mOk, g.Accumulate); Put(dst, o + 35 * om, c0_35, 35 < mOk, g.Accumulate);
+                Put(dst, o + 36 * om, c0_36, 36 < mOk, g.Accumulate); Put(dst, o + 37 * om, c0_37, 37 < mOk, g.Accumulate); Put(dst, o + 38 * om, c0_38, 38 < mOk, g.Accumulate); Put(dst, o + 39 * om, c0_39, 39 < mOk, g.Accumulate);
+                Put(dst, o + 40 * om, c0_40, 40 < mOk, g.Accumulate); Put(dst, o + 41 * om, c0_41, 41 < mOk, g.Accumulate); Put(dst, o + 42 * om, c0_42, 42 < mOk, g.Accumulate); Put(dst, o + 43 * om, c0_43, 43 < mOk, g.Accumulate);
+                Put(dst, o + 44 * om, c0_44, 44 < mOk, g.Accumulate); Put(dst, o + 45 * om, c0_45, 45 < mOk, g.Accumulate); Put(dst, o + 46 * om, c0_46, 46 < mOk, g.Accumulate); Put(dst, o + 47 * om, c0_47, 47 < mOk, g.Accumulate);
+                Put(dst, o + 48 * om, c0_48, 48 < mOk, g.Accumulate); Put(dst, o + 49 * om, c0_49, 49 < mOk, g.Accumulate); Put(dst, o + 50 * om, c0_50, 50 < mOk, g.Accumulate); Put(dst, o + 51 * om, c0_51, 51 < mOk, g.Accumulate);
+                Put(dst, o + 52 * om, c0_52, 52 < mOk, g.Accumulate); Put(dst, o + 53 * om, c0_53, 53 < mOk, g.Accumulate); Put(dst, o + 54 * om, c0_54, 54 < mOk, g.Accumulate); Put(dst, o + 55 * om, c0_55, 55 < mOk, g.Accumulate);
+                Put(dst, o + 56 * om, c0_56, 56 < mOk, g.Accumulate); Put(dst, o + 57 * om, c0_57, 57 < mOk, g.Accumulate); Put(dst, o + 58 * om, c0_58, 58 < mOk, g.Accumulate); Put(dst, o + 59 * om, c0_59, 59 < mOk, g.Accumulate);
+                Put(dst, o + 60 * om, c0_60, 60 < mOk, g.Accumulate); Put(dst, o + 61 * om, c0_61, 61 < mOk, g.Accumulate); Put(dst, o + 62 * om, c0_62, 62 < mOk, g.Accumulate); Put(dst, o + 63 * om, c0_63, 63 < mOk, g.Accumulate);
+            }
+            if (pos0 + 1 <= last)
+            {
+                int o = OutputBase(g, pos0 + 1) + m0 * om;
+                Put(dst, o + 0 * om, c1_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c1_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c1_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c1_3, 3 < mOk, g.Accumulate);
+                Put(dst, o + 4 * om, c1_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c1_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c1_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c1_7, 7 < mOk, g.Accumulate);
+                Put(dst, o + 8 * om, c1_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c1_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c1_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c1_11, 11 < mOk, g.Accumulate);
+                Put(dst, o + 12 * om, c1_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c1_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c1_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c1_15, 15 < mOk, g.Accumulate);
+                Put(dst, o + 16 * om, c1_16, 16 < mOk, g.Accumulate); Put(dst, o + 17 * om, c1_17, 17 < mOk, g.Accumulate); Put(dst, o + 18 * om, c1_18, 18 < mOk, g.Accumulate); Put(dst, o + 19 * om, c1_19, 19 < mOk, g.Accumulate);
+                Put(dst, o + 20 * om, c1_20, 20 < mOk, g.Accumulate); Put(dst, o + 21 * om, c1_21, 21 < mOk, g.Accumulate); Put(dst, o + 22 * om, c1_22, 22 < mOk, g.Accumulate); Put(dst, o + 23 * om, c1_23, 23 < mOk, g.Accumulate);
+                Put(dst, o + 24 * om, c1_24, 24 < mOk, g.Accumulate); Put(dst, o + 25 * om, c1_25, 25 < mOk, g.Accumulate); Put(dst, o + 26 * om, c1_26, 26 < mOk, g.Accumulate); Put(dst, o + 27 * om, c1_27, 27 < mOk, g.Accumulate);
+                Put(dst, o + 28 * om, c1_28, 28 < mOk, g.Accumulate); Put(dst, o + 29 * om, c1_29, 29 < mOk, g.Accumulate); Put(dst, o + 30 * om, c1_30, 30 < mOk, g.Accumulate); Put(dst, o + 31 * om, c1_31, 31 < mOk, g.Accumulate);
+                Put(dst, o + 32 * om, c1_32, 32 < mOk, g.Accumulate); Put(dst, o + 33 * om, c1_33, 33 < mOk, g.Accumulate); Put(dst, o + 34 * om, c1_34, 34 < mOk, g.Accumulate); Put(dst, o + 35 * om, c1_35, 35 < mOk, g.Accumulate);
+                Put(dst, o + 36 * om, c1_36, 36 < mOk, g.Accumulate); Put(dst, o + 37 * om, c1_37, 37 < mOk, g.Accumulate); Put(dst, o + 38 * om, c1_38, 38 < mOk, g.Accumulate); Put(dst, o + 39 * om, c1_39, 39 < mOk, g.Accumulate);
+                Put(dst, o + 40 * om, c1_40, 40 < mOk, g.Accumulate); Put(dst, o + 41 * om, c1_41, 41 < mOk, g.Accumulate); Put(dst, o + 42 * om, c1_42, 42 < mOk, g.Accumulate); Put(dst, o + 43 * om, c1_43, 43 < mOk, g.Accumulate);
+                Put(dst, o + 44 * om, c1_44, 44 < mOk, g.Accumulate); Put(dst, o + 45 * om, c1_45, 45 < mOk, g.Accumulate); Put(dst, o + 46 * om, c1_46, 46 < mOk, g.Accumulate); Put(dst, o + 47 * om, c1_47, 47 < mOk, g.Accumulate);
+                Put(dst, o + 48 * om, c1_48, 48 < mOk, g.Accumulate); Put(dst, o + 49 * om, c1_49, 49 < mOk, g.Accumulate); Put(dst, o + 50 * om, c1_50, 50 < mOk, g.Accumulate); Put(dst, o + 51 * om, c1_51, 51 < mOk, g.Accumulate);
+                Put(dst, o + 52 * om, c1_52, 52 < mOk, g.Accumulate); Put(dst, o + 53 * om, c1_53, 53 < mOk, g.Accumulate); Put(dst, o + 54 * om, c1_54, 54 < mOk, g.Accumulate); Put(dst, o + 55 * om, c1_55, 55 < mOk, g.Accumulate);
+                Put(dst, o + 56 * om, c1_56, 56 < mOk, g.Accumulate); Put(dst, o + 57 * om, c1_57, 57 < mOk, g.Accumulate); Put(dst, o + 58 * om, c1_58, 58 < mOk, g.Accumulate); Put(dst, o + 59 * om, c1_59, 59 < mOk, g.Accumulate);
+                Put(dst, o + 60 * om, c1_60, 60 < mOk, g.Accumulate); Put(dst, o + 61 * om, c1_61, 61 < mOk, g.Accumulate); Put(dst, o + 62 * om, c1_62, 62 < mOk, g.Accumulate); Put(dst, o + 63 * om, c1_63, 63 < mOk, g.Accumulate);
+            }
+        }
+    }
+    #endregion
+
+    #region generated WeightGradBlock
+    /// <summary>
+    /// <see cref="Conv2dWeightGemm"/> with a 2×64 register block per work-item: 64 consecutive k ×
+    /// 2 consecutive taps crs, summed over one chunk of positions in order. Blocks are numbered
+    /// chunk-major, then k-block, then tap-block, so neighbouring work-items share one chunk of dYᵀ.
+    /// </summary>
+    static void WeightGradBlock(
+        ArrayView<float> src,   // (N, C, SrcH, SrcRow) zero-padded input
+        ArrayView<float> dyT,   // (N·P·Q, KPad)
+        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C·R·S) dWt
+        Conv2dWeightGemm g)
+    {
+        int tapBlocks = (g.CRS + 1) / 2, kBlocks = g.KPad / 64;
+        int blocks = g.Chunks * kBlocks * tapBlocks;
+        int pq = g.P * g.Q, lastTap = g.CRS - 1, crs = g.CRS;
+        int rowJump = g.Stride * g.SrcRow - g.Q * g.Stride, imageJump = g.SrcN - g.P * g.Stride * g.SrcRow;
+        for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)
+        {
+            int rest = blk / tapBlocks;
+            int chunk = rest / kBlocks;
+            int k0 = (rest - chunk * kBlocks) * 64, t0 = (blk - rest * tapBlocks) * 2;
+            int o0 = Tap(g, t0);
+            int o1 = Tap(g, t0 + 1 < lastTap ? t0 + 1 : lastTap);
+            int start = chunk * g.ChunkLength;
+            int end = start + g.ChunkLength < g.Positions ? start + g.ChunkLength : g.Positions;
+            int n = start / pq, p = (start - n * pq) / g.Q, q = start - n * pq - p * g.Q;
+            int sb = n * g.SrcN + p * g.Stride * g.SrcRow + q * g.Stride;
+            int row = start * g.KPad + k0;
+            float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f, c0_16 = 0f, c0_17 = 0f, c0_18 = 0f, c0_19 = 0f, c0_20 = 0f, c0_21 = 0f, c0_22 = 0f, c0_23 = 0f, c0_24 = 0f, c0_25 = 0f, c0_26 = 0f, c0_27 = 0f, c0_28 = 0f, c0_29 = 0f, c0_30 = 0f, c0_31 = 0f, c0_32 = 0f, c0_33 = 0f, c0_34 = 0f, c0_35 = 0f, c0_36 = 0f, c0_37 = 0f, c0_38 = 0f, c0_39 = 0f, c0_40 = 0f, c0_41 = 0f, c0_42 = 0f, c0_43 = 0f, c0_44 = 0f, c0_45 = 0f, c0_46 = 0f, c0_47 = 0f, c0_48 = 0f, c0_49 = 0f, c0_50 = 0f, c0_51 = 0f, c0_52 = 0f, c0_53 = 0f, c0_54 = 0f, c0_55 = 0f, c0_56 = 0f, c0_57 = 0f, c0_58 = 0f, c0_59 = 0f, c0_60 = 0f, c0_61 = 0f, c0_62 = 0f, c0_63 = 0f;
+            float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f, c1_16 = 0f, c1_17 = 0f, c1_18 = 0f, c1_19 = 0f, c1_20 = 0f, c1_21 = 0f, c1_22 = 0f, c1_23 = 0f, c1_24 = 0f, c1_25 = 0f, c1_26 = 0f, c1_27 = 0f, c1_28 = 0f, c1_29 = 0f, c1_30 = 0f, c1_31 = 0f, c1_32 = 0f, c1_33 = 0f, c1_34 = 0f, c1_35 = 0f, c1_36 = 0f, c1_37 = 0f, c1_38 = 0f, c1_39 = 0f, c1_40 = 0f, c1_41 = 0f, c1_42 = 0f, c1_43 = 0f, c1_44 = 0f, c1_45 = 0f, c1_46 = 0f, c1_47 = 0f, c1_48 = 0f, c1_49 = 0f, c1_50 = 0f, c1_51 = 0f, c1_52 = 0f, c1_53 = 0f, c1_54 = 0f, c1_55 = 0f, c1_56 = 0f, c1_57 = 0f, c1_58 = 0f, c1_59 = 0f, c1_60 = 0f, c1_61 = 0f, c1_62 = 0f, c1_63 = 0f;
+            for (int pos = start; pos < end; pos++)
+            {
+                float a0 = src[sb + o0], a1 = src[sb + o1];
+                float bv;
+                bv = dyT[row + 0]; c0_0 += a0 * bv; c1_0 += a1 * bv;
+                bv = dyT[row + 1]; c0_1 += a0 * bv; c1_1 += a1 * bv;
+                bv = dyT[row + 2]; c0_2 += a0 * bv; c1_2 += a1 * bv;
+                bv = dyT[row + 3]; c0_3 += a0 * bv; c1_3 += a1 * bv;
+                bv = dyT[row + 4]; c0_4 += a0 * bv; c1_4 += a1 * bv;
+                bv = dyT[row + 5]; c0_5 += a0 * bv; c1_5 += a1 * bv;
+                bv = dyT[row + 6]; c0_6 += a0 * bv; c1_6 += a1 * bv;
+                bv = dyT[row + 7]; c0_7 += a0 * bv; c1_7 += a1 * bv;
+                bv = dyT[row + 8]; c0_8 += a0 * bv; c1_8 += a1 * bv;
+                bv = dyT[row + 9]; c0_9 += a0 * bv; c1_9 += a1 * bv;
+                bv = dyT[row + 10]; c0_10 += a0 * bv; c1_10 += a1 * bv;
+                bv = dyT[row + 11]; c0_11 += a0 * bv; c1_11 += a1 * bv;
+                bv = dyT[row + 12]; c0_12 += a0 * bv; c1_12 += a1 * bv;
+                bv = dyT[row + 13]; c0_13 += a0 * bv; c1_13 += a1 * bv;
+                bv = dyT[row + 14]; c0_14 += a0 * bv; c1_14 += a1 * bv;
+                bv = dyT[row + 15]; c0_15 += a0 * bv; c1_15 += a1 * bv;
+                bv = dyT[row + 16]; c0_16 += a0 * bv; c1_16 += a1 * bv;
+                bv = dyT[row + 17]; c0_17 += a0 * bv; c1_17 += a1 * bv;
+                bv = dyT[row + 18]; c0_18 += a0 * bv; c1_18 += a1 * bv;
+                bv = dyT[row + 19]; c0_19 += a0 * bv; c1_19 += a1 * bv;
+                bv = dyT[row + 20]; c0_20 += a0 * bv; c1_20 += a1 * bv;
+                bv = dyT[row + 21]; c0_21 += a0 * bv; c1_21 += a1 * bv;
+                bv = dyT[row + 22]; c0_22 += a0 * bv; c1_22 += a1 * bv;
+                bv = dyT[row + 23]; c0_23 += a0 * bv; c1_23 += a1 * bv;
+                bv = dyT[row + 24]; c0_24 += a0 * bv; c1_24 += a1 * bv;
+                bv = dyT[row + 25]; c0_25 += a0 * bv; c1_25 += a1 * bv;
+                bv = dyT[row + 26]; c0_26 += a0 * bv; c1_26 += a1 * bv;
+                bv = dyT[row + 27]; c0_27 += a0 * bv; c1_27 += a1 * bv;
+                bv = dyT[row + 28]; c0_28 += a0 * bv; c1_28 += a1 * bv;
+                bv = dyT[row + 29]; c0_29 += a0 * bv; c1_29 += a1 * bv;
+                bv = dyT[row + 30]; c0_30 += a0 * bv; c1_30 += a1 * bv;
+                bv = dyT[row + 31]; c0_31 += a0 * bv; c1_31 += a1 * bv;
+                bv = dyT[row + 32]; c0_32 += a0 * bv; c1_32 += a1 * bv;
+                bv = dyT[row + 33]; c0_33 += a0 * bv; c1_33 += a1 * bv;
+                bv = dyT[row + 34]; c0_34 += a0 * bv; c1_34 += a1 * bv;
+                bv = dyT[row + 35]; c0_35 += a0 * bv; c1_35 += a1 * bv;
+                bv = dyT[row + 36]; c0_36 += a0 * bv; c1_36 += a1 * bv;
+                bv = dyT[row + 37]; c0_37 += a0 * bv; c1_37 += a1 * bv;
+                bv = dyT[row + 38]; c0_38 += a0 * bv; c1_38 += a1 * bv;
+                bv = dyT[row + 39]; c0_39 += a0 * bv; c1_39 += a1 * bv;
+                bv = dyT[row + 40]; c0_40 += a0 * bv; c1_40 += a1 * bv;
+                bv = dyT[row + 41]; c0_41 += a0 * bv; c1_41 += a1 * bv;
+                bv = dyT[row + 42]; c0_42 += a0 * bv; c1_42 += a1 * bv;
+                bv = dyT[row + 43]; c0_43 += a0 * bv; c1_43 += a1 * bv;
+                bv = dyT[row + 44]; c0_44 += a0 * bv; c1_44 += a1 * bv;
+                bv = dyT[row + 45]; c0_45 += a0 * bv; c1_45 += a1 * bv;
+                bv = dyT[row + 46]; c0_46 += a0 * bv; c1_46 += a1 * bv;
+                bv = dyT[row + 47]; c0_47 += a0 * bv; c1_47 += a1 * bv;
+                bv = dyT[row + 48]; c0_48 += a0 * bv; c1_48 += a1 * bv;
+                bv = dyT[row + 49]; c0_49 += a0 * bv; c1_49 += a1 * bv;
+                bv = dyT[row + 50]; c0_50 += a0 * bv; c1_50 += a1 * bv;
+                bv = dyT[row + 51]; c0_51 += a0 * bv; c1_51 += a1 * bv;
+                bv = dyT[row + 52]; c0_52 += a0 * bv; c1_52 += a1 * bv;
+                bv = dyT[row + 53]; c0_53 += a0 * bv; c1_53 += a1 * bv;
+                bv = dyT[row + 54]; c0_54 += a0 * bv; c1_54 += a1 * bv;
+                bv = dyT[row + 55]; c0_55 += a0 * bv; c1_55 += a1 * bv;
+                bv = dyT[row + 56]; c0_56 += a0 * bv; c1_56 += a1 * bv;
+                bv = dyT[row + 57]; c0_57 += a0 * bv; c1_57 += a1 * bv;
+                bv = dyT[row + 58]; c0_58 += a0 * bv; c1_58 += a1 * bv;
+                bv = dyT[row + 59]; c0_59 += a0 * bv; c1_59 += a1 * bv;
+                bv = dyT[row + 60]; c0_60 += a0 * bv; c1_60 += a1 * bv;
+                bv = dyT[row + 61]; c0_61 += a0 * bv; c1_61 += a1 * bv;
+                bv = dyT[row + 62]; c0_62 += a0 * bv; c1_62 += a1 * bv;
+                bv = dyT[row + 63]; c0_63 += a0 * bv; c1_63 += a1 * bv;
+                row += g.KPad;
+                sb += g.Stride;
+                if (++q == g.Q) { q = 0; sb += rowJump; if (++p == g.P) { p = 0; sb += imageJump; } }
+            }
+            int kOk = g.K - k0;   // valid rows k of this block
+            if (t0 + 0 <= lastTap)
+            {
+                int o = chunk * g.OutChunk + k0 * crs + t0 + 0;
+                Put(dst, o + 0 * crs, c0_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c0_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c0_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c0_3, 3 < kOk, g.Accumulate);
+                Put(dst, o + 4 * crs, c0_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c0_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c0_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c0_7, 7 < kOk, g.Accumulate);
+                Put(dst, o + 8 * crs, c0_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c0_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c0_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c0_11, 11 < kOk, g.Accumulate);
+                Put(dst, o + 12 * crs, c0_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c0_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c0_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c0_15, 15 < kOk, g.Accumulate);
+                Put(dst, o + 16 * crs, c0_16, 16 < kOk, g.Accumulate); Put(dst, o + 17 * crs, c0_17, 17 < kOk, g.Accumulate); Put(dst, o + 18 * crs, c0_18, 18 < kOk, g.Accumulate); Put(dst, o + 19 * crs, c0_19, 19 < kOk, g.Accumulate);
+                Put(dst, o + 20 * crs, c0_20, 20 < kOk, g.Accumulate); Put(dst, o + 21 * crs, c0_21, 21 < kOk, g.Accumulate); Put(dst, o + 22 * crs, c0_22, 22 < kOk, g.Accumulate); Put(dst, o + 23 * crs, c0_23, 23 < kOk, g.Accumulate);
+                Put(dst, o + 24 * crs, c0_24, 24 < kOk, g.Accumulate); Put(dst, o + 25 * crs, c0_25, 25 < kOk, g.Accumulate); Put(dst, o + 26 * crs, c0_26, 26 < kOk, g.Accumulate); Put(dst, o + 27 * crs, c0_27, 27 < kOk, g.Accumulate);
+                Put(dst, o + 28 * crs, c0_28, 28 < kOk, g.Accumulate); Put(dst, o + 29 * crs, c0_29, 29 < kOk, g.Accumulate); Put(dst, o + 30 * crs, c0_30, 30 < kOk, g.Accumulate); Put(dst, o + 31 * crs, c0_31, 31 < kOk, g.Accumulate);
+                Put(dst, o + 32 * crs, c0_32, 32 < kOk, g.Accumulate); Put(dst, o + 33 * crs, c0_33, 33 < kOk, g.Accumulate); Put(dst, o + 34 * crs, c0_34, 34 < kOk, g.Accumulate); Put(dst, o + 35 * crs, c0_35, 35 < kOk, g.Accumulate);
+                Put(dst, o + 36 * crs, c0_36, 36 < kOk, g.Accumulate); Put(dst, o + 37 * crs, c0_37, 37 < kOk, g.Accumulate); Put(dst, o + 38 * crs, c0_38, 38 < kOk, g.Accumulate); Put(dst, o + 39 * crs, c0_39, 39 < kOk, g.Accumulate);
+                Put(dst, o + 40 * crs, c0_40, 40 < kOk, g.Accumulate); Put(dst, o + 41 * crs, c0_41, 41 < kOk, g.Accumulate); Put(dst, o + 42 * crs, c0_42, 42 < kOk, g.Accumulate); Put(dst, o + 43 * crs, c0_43, 43 < kOk, g.Accumulate);
+                Put(dst, o + 44 * crs, c0_44, 44 < kOk, g.Accumulate); Put(dst, o + 45 * crs, c0_45, 45 < kOk, g.Accumulate); Put(dst, o + 46 * crs, c0_46, 46 < kOk, g.Accumulate); Put(dst, o + 47 * crs, c0_47, 47 < kOk, g.Accumulate);
+                Put(dst, o + 48 * crs, c0_48, 48 < kOk, g.Accumulate); Put(dst, o + 49 * crs, c0_49, 49 < kOk, g.Accumulate); Put(dst, o + 50 * crs, c0_50, 50 < kOk, g.Accumulate); Put(dst, o + 51 * crs, c0_51, 51 < kOk, g.Accumulate);
+                Put(dst, o + 52 * crs, c0_52, 52 < kOk, g.Accumulate); Put(dst, o + 53 * crs, c0_53, 53 < kOk, g.Accumulate); Put(dst, o + 54 * crs, c0_54, 54 < kOk, g.Accumulate); Put(dst, o + 55 * crs, c0_55, 55 < kOk, g.Accumulate);
+                Put(dst, o + 56 * crs, c0_56, 56 < kOk, g.Accumulate); Put(dst, o + 57 * crs, c0_57, 57 < kOk, g.Accumulate); Put(dst, o + 58 * crs, c0_58, 58 < kOk, g.Accumulate); Put(dst, o + 59 * crs, c0_59, 59 < kOk, g.Accumulate);
+                Put(dst, o + 60 * crs, c0_60, 60 < kOk, g.Accumulate); Put(dst, o + 61 * crs, c0_61, 61 < kOk, g.Accumulate); Put(dst, o + 62 * crs, c0_62, 62 < kOk, g.Accumulate); Put(dst, o + 63 * crs, c0_63, 63 < kOk, g.Accumulate);
+            }
+            if (t0 + 1 <= lastTap)
+            {
+                int o = chunk * g.OutChunk + k0 * crs + t0 + 1;
+                Put(dst, o + 0 * crs, c1_0, 0 < kOk, g.Accumulate); Put(dst, o + 1 * crs, c1_1, 1 < kOk, g.Accumulate); Put(dst, o + 2 * crs, c1_2, 2 < kOk, g.Accumulate); Put(dst, o + 3 * crs, c1_3, 3 < kOk, g.Accumulate);
+                Put(dst, o + 4 * crs, c1_4, 4 < kOk, g.Accumulate); Put(dst, o + 5 * crs, c1_5, 5 < kOk, g.Accumulate); Put(dst, o + 6 * crs, c1_6, 6 < kOk, g.Accumulate); Put(dst, o + 7 * crs, c1_7, 7 < kOk, g.Accumulate);
+                Put(dst, o + 8 * crs, c1_8, 8 < kOk, g.Accumulate); Put(dst, o + 9 * crs, c1_9, 9 < kOk, g.Accumulate); Put(dst, o + 10 * crs, c1_10, 10 < kOk, g.Accumulate); Put(dst, o + 11 * crs, c1_11, 11 < kOk, g.Accumulate);
+                Put(dst, o + 12 * crs, c1_12, 12 < kOk, g.Accumulate); Put(dst, o + 13 * crs, c1_13, 13 < kOk, g.Accumulate); Put(dst, o + 14 * crs, c1_14, 14 < kOk, g.Accumulate); Put(dst, o + 15 * crs, c1_15, 15 < kOk, g.Accumulate);
+                Put(dst, o + 16 * crs, c1_16, 16 < kOk, g.Accumulate); Put(dst, o + 17 * crs, c1_17, 17 < kOk, g.Accumulate); Put(dst, o + 18 * crs, c1_18, 18 < kOk, g.Accumulate); Put(dst, o + 19 * crs, c1_19, 19 < kOk, g.Accumulate);
+                Put(dst, o + 20 * crs, c1_20, 20 < kOk, g.Accumulate); Put(dst, o + 21 * crs, c1_21, 21 < kOk, g.Accumulate); Put(dst, o + 22 * crs, c1_22, 22 < kOk, g.Accumulate); Put(dst, o + 23 * crs, c1_23, 23 < kOk, g.Accumulate);
+                Put(dst, o + 24 * crs, c1_24, 24 < kOk, g.Accumulate); Put(dst, o + 25 * crs, c1_25, 25 < kOk, g.Accumulate); Put(dst, o + 26 * crs, c1_26, 26 < kOk, g.Accumulate); Put(dst, o + 27 * crs, c1_27, 27 < kOk, g.Accumulate);
+                Put(dst, o + 28 * crs, c1_28, 28 < kOk, g.Accumulate); Put(dst, o + 29 * crs, c1_29, 29 < kOk, g.Accumulate); Put(dst, o + 30 * crs, c1_30, 30 < kOk, g.Accumulate); Put(dst, o + 31 * crs, c1_31, 31 < kOk, g.Accumulate);
+                Put(dst, o + 32 * crs, c1_32, 32 < kOk, g.Accumulate); Put(dst, o + 33 * crs, c1_33, 33 < kOk, g.Accumulate); Put(dst, o + 34 * crs, c1_34, 34 < kOk, g.Accumulate); Put(dst, o + 35 * crs, c1_35, 35 < kOk, g.Accumulate);
+                Put(dst, o + 36 * crs, c1_36, 36 < kOk, g.Accumulate); Put(dst, o + 37 * crs, c1_37, 37 < kOk, g.Accumulate); Put(dst, o + 38 * crs, c1_38, 38 < kOk, g.Accumulate); Put(dst, o + 39 * crs, c1_39, 39 < kOk, g.Accumulate);
+                Put(dst, o + 40 * crs, c1_40, 40 < kOk, g.Accumulate); Put(dst, o + 41 * crs, c1_41, 41 < kOk, g.Accumulate); Put(dst, o + 42 * crs, c1_42, 42 < kOk, g.Accumulate); Put(dst, o + 43 * crs, c1_43, 43 < kOk, g.Accumulate);
+                Put(dst, o + 44 * crs, c1_44, 44 < kOk, g.Accumulate); Put(dst, o + 45 * crs, c1_45, 45 < kOk, g.Accumulate); Put(dst, o + 46 * crs, c1_46, 46 < kOk, g.Accumulate); Put(dst, o + 47 * crs, c1_47, 47 < kOk, g.Accumulate);
+                Put(dst, o + 48 * crs, c1_48, 48 < kOk, g.Accumulate); Put(dst, o + 49 * crs, c1_49, 49 < kOk, g.Accumulate); Put(dst, o + 50 * crs, c1_50, 50 < kOk, g.Accumulate); Put(dst, o + 51 * crs, c1_51, 51 < kOk, g.Accumulate);
+                Put(dst, o + 52 * crs, c1_52, 52 < kOk, g.Accumulate); Put(dst, o + 53 * crs, c1_53, 53 < kOk, g.Accumulate); Put(dst, o + 54 * crs, c1_54, 54 < kOk, g.Accumulate); Put(dst, o + 55 * crs, c1_55, 55 < kOk, g.Accumulate);
+                Put(dst, o + 56 * crs, c1_56, 56 < kOk, g.Accumulate); Put(dst, o + 57 * crs, c1_57, 57 < kOk, g.Accumulate); Put(dst, o + 58 * crs, c1_58, 58 < kOk, g.Accumulate); Put(dst, o + 59 * crs, c1_59, 59 < kOk, g.Accumulate);
+                Put(dst, o + 60 * crs, c1_60, 60 < kOk, g.Accumulate); Put(dst, o + 61 * crs, c1_61, 61 < kOk, g.Accumulate); Put(dst, o + 62 * crs, c1_62, 62 < kOk, g.Accumulate); Put(dst, o + 63 * crs, c1_63, 63 < kOk, g.Accumulate);
+            }
+        }
+    }
+    #endregion
+
+    #region generated RowGemmBlock
+    /// <summary>
+    /// <see cref="Conv2dRowGemm"/> with a 2×64 register block per work-item: 2 consecutive channels m ×
+    /// a run of 64 positions v; each reduction step multiplies 2 weights by 64 contiguous source values
+    /// (straight-line code PoCL vectorises, as in GatherGemmBlock with the roles of A and B swapped).
+    /// Blocks are numbered run-major, so neighbouring work-items (all channel pairs of one run) read the
+    /// same source rows while they are in cache.
+    /// </summary>
+    static void RowGemmBlock(
+        ArrayView<float> src,   // padded source with a zero tail (see Conv2dRowGemm)
+        ArrayView<float> bmat,  // (MPad, T)
+        ArrayView<float> dst,   // output, scattered (see Conv2dRowGemm)
+        Conv2dRowGemm g)
+    {
+        int runs = g.N * g.VBlocks;
+        int pairs = g.MPad / 2, blocks = runs * pairs;
+        int rowJump = g.Dir * (g.VRow - g.SJ), chanJump = g.SrcA - g.Dir * g.RI * g.VRow;
+        int om = g.OutM, rowStep = g.OutSy * g.OutRow, colStep = g.OutSx;
+        for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)
+        {
+            int run = blk / pairs;
+            int mb = blk - run * pairs;
+            int n = run / g.VBlocks;
+            int v0 = (run - n * g.VBlocks) * 64, m0 = mb * 2;
+            int sb = n * g.SrcN + g.Base0 + v0;
+            float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f, c0_16 = 0f, c0_17 = 0f, c0_18 = 0f, c0_19 = 0f, c0_20 = 0f, c0_21 = 0f, c0_22 = 0f, c0_23 = 0f, c0_24 = 0f, c0_25 = 0f, c0_26 = 0f, c0_27 = 0f, c0_28 = 0f, c0_29 = 0f, c0_30 = 0f, c0_31 = 0f, c0_32 = 0f, c0_33 = 0f, c0_34 = 0f, c0_35 = 0f, c0_36 = 0f, c0_37 = 0f, c0_38 = 0f, c0_39 = 0f, c0_40 = 0f, c0_41 = 0f, c0_42 = 0f, c0_43 = 0f, c0_44 = 0f, c0_45 = 0f, c0_46 = 0f, c0_47 = 0f, c0_48 = 0f, c0_49 = 0f, c0_50 = 0f, c0_51 = 0f, c0_52 = 0f, c0_53 = 0f, c0_54 = 0f, c0_55 = 0f, c0_56 = 0f, c0_57 = 0f, c0_58 = 0f, c0_59 = 0f, c0_60 = 0f, c0_61 = 0f, c0_62 = 0f, c0_63 = 0f;
+            float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f, c1_16 = 0f, c1_17 = 0f, c1_18 = 0f, c1_19 = 0f, c1_20 = 0f, c1_21 = 0f, c1_22 = 0f, c1_23 = 0f, c1_24 = 0f, c1_25 = 0f, c1_26 = 0f, c1_27 = 0f, c1_28 = 0f, c1_29 = 0f, c1_30 = 0f, c1_31 = 0f, c1_32 = 0f, c1_33 = 0f, c1_34 = 0f, c1_35 = 0f, c1_36 = 0f, c1_37 = 0f, c1_38 = 0f, c1_39 = 0f, c1_40 = 0f, c1_41 = 0f, c1_42 = 0f, c1_43 = 0f, c1_44 = 0f, c1_45 = 0f, c1_46 = 0f, c1_47 = 0f, c1_48 = 0f, c1_49 = 0f, c1_50 = 0f, c1_51 = 0f, c1_52 = 0f, c1_53 = 0f, c1_54 = 0f, c1_55 = 0f, c1_56 = 0f, c1_57 = 0f, c1_58 = 0f, c1_59 = 0f, c1_60 = 0f, c1_61 = 0f, c1_62 = 0f, c1_63 = 0f;
+            int off = 0, i = 0, j = 0, row = m0 * g.T;
+            for (int t = 0; t < g.T; t++)
+            {
+                float a0 = bmat[row], a1 = bmat[row + g.T];   // weights of channels m0, m0 + 1: rows of B, not neighbours
+                int x = sb + off;
+                float bv;
+                bv = src[x + 0]; c0_0 += a0 * bv; c1_0 += a1 * bv;
+                bv = src[x + 1]; c0_1 += a0 * bv; c1_1 += a1 * bv;
+                bv = src[x + 2]; c0_2 += a0 * bv; c1_2 += a1 * bv;
+                bv = src[x + 3]; c0_3 += a0 * bv; c1_3 += a1 * bv;
+                bv = src[x + 4]; c0_4 += a0 * bv; c1_4 += a1 * bv;
+                bv = src[x + 5]; c0_5 += a0 * bv; c1_5 += a1 * bv;
+                bv = src[x + 6]; c0_6 += a0 * bv; c1_6 += a1 * bv;
+                bv = src[x + 7]; c0_7 += a0 * bv; c1_7 += a1 * bv;
+                bv = src[x + 8]; c0_8 += a0 * bv; c1_8 += a1 * bv;
+                bv = src[x + 9]; c0_9 += a0 * bv; c1_9 += a1 * bv;
+                bv = src[x + 10]; c0_10 += a0 * bv; c1_10 += a1 * bv;
+                bv = src[x + 11]; c0_11 += a0 * bv; c1_11 += a1 * bv;
+                bv = src[x + 12]; c0_12 += a0 * bv; c1_12 += a1 * bv;
+                bv = src[x + 13]; c0_13 += a0 * bv; c1_13 += a1 * bv;
+                bv = src[x + 14]; c0_14 += a0 * bv; c1_14 += a1 * bv;
+                bv = src[x + 15]; c0_15 += a0 * bv; c1_15 += a1 * bv;
+                bv = src[x + 16]; c0_16 += a0 * bv; c1_16 += a1 * bv;
+                bv = src[x + 17]; c0_17 += a0 * bv; c1_17 += a1 * bv;
+                bv = src[x + 18]; c0_18 += a0 * bv; c1_18 += a1 * bv;
+                bv = src[x + 19]; c0_19 += a0 * bv; c1_19 += a1 * bv;
+                bv = src[x + 20]; c0_20 += a0 * bv; c1_20 += a1 * bv;
+                bv = src[x + 21]; c0_21 += a0 * bv; c1_21 += a1 * bv;
+                bv = src[x + 22]; c0_22 += a0 * bv; c1_22 += a1 * bv;
+                bv = src[x + 23]; c0_23 += a0 * bv; c1_23 += a1 * bv;
+                bv = src[x + 24]; c0_24 += a0 * bv; c1_24 += a1 * bv;
+                bv = src[x + 25]; c0_25 += a0 * bv; c1_25 += a1 * bv;
+                bv = src[x + 26]; c0_26 += a0 * bv; c1_26 += a1 * bv;
+                bv = src[x + 27]; c0_27 += a0 * bv; c1_27 += a1 * bv;
+                bv = src[x + 28]; c0_28 += a0 * bv; c1_28 += a1 * bv;
+                bv = src[x + 29]; c0_29 += a0 * bv; c1_29 += a1 * bv;
+                bv = src[x + 30]; c0_30 += a0 * bv; c1_30 += a1 * bv;
+                bv = src[x + 31]; c0_31 += a0 * bv; c1_31 += a1 * bv;
+                bv = src[x + 32]; c0_32 += a0 * bv; c1_32 += a1 * bv;
+                bv = src[x + 33]; c0_33 += a0 * bv; c1_33 += a1 * bv;
+                bv = src[x + 34]; c0_34 += a0 * bv; c1_34 += a1 * bv;
+                bv = src[x + 35]; c0_35 += a0 * bv; c1_35 += a1 * bv;
+                bv = src[x + 36]; c0_36 += a0 * bv; c1_36 += a1 * bv;
+                bv = src[x + 37]; c0_37 += a0 * bv; c1_37 += a1 * bv;
+                bv = src[x + 38]; c0_38 += a0 * bv; c1_38 += a1 * bv;
+                bv = src[x + 39]; c0_39 += a0 * bv; c1_39 += a1 * bv;
+                bv = src[x + 40]; c0_40 += a0 * bv; c1_40 += a1 * bv;
+                bv = src[x + 41]; c0_41 += a0 * bv; c1_41 += a1 * bv;
+                bv = src[x + 42]; c0_42 += a0 * bv; c1_42 += a1 * bv;
+                bv = src[x + 43]; c0_43 += a0 * bv; c1_43 += a1 * bv;
+                bv = src[x + 44]; c0_44 += a0 * bv; c1_44 += a1 * bv;
+                bv = src[x + 45]; c0_45 += a0 * bv; c1_45 += a1 * bv;
+                bv = src[x + 46]; c0_46 += a0 * bv; c1_46 += a1 * bv;
+                bv = src[x + 47]; c0_47 += a0 * bv; c1_47 += a1 * bv;
+                bv = src[x + 48]; c0_48 += a0 * bv; c1_48 += a1 * bv;
+                bv = src[x + 49]; c0_49 += a0 * bv; c1_49 += a1 * bv;
+                bv = src[x + 50]; c0_50 += a0 * bv; c1_50 += a1 * bv;
+                bv = src[x + 51]; c0_51 += a0 * bv; c1_51 += a1 * bv;
+                bv = src[x + 52]; c0_52 += a0 * bv; c1_52 += a1 * bv;
+                bv = src[x + 53]; c0_53 += a0 * bv; c1_53 += a1 * bv;
+                bv = src[x + 54]; c0_54 += a0 * bv; c1_54 += a1 * bv;
+                bv = src[x + 55]; c0_55 += a0 * bv; c1_55 += a1 * bv;
+                bv = src[x + 56]; c0_56 += a0 * bv; c1_56 += a1 * bv;
+                bv = src[x + 57]; c0_57 += a0 * bv; c1_57 += a1 * bv;
+                bv = src[x + 58]; c0_58 += a0 * bv; c1_58 += a1 * bv;
+                bv = src[x + 59]; c0_59 += a0 * bv; c1_59 += a1 * bv;
+                bv = src[x + 60]; c0_60 += a0 * bv; c1_60 += a1 * bv;
+                bv = src[x + 61]; c0_61 += a0 * bv; c1_61 += a1 * bv;
+                bv = src[x + 62]; c0_62 += a0 * bv; c1_62 += a1 * bv;
+                bv = src[x + 63]; c0_63 += a0 * bv; c1_63 += a1 * bv;
+                row++;
+                off += g.Dir;
+                if (++j == g.SJ) { j = 0; off += rowJump; if (++i == g.RI) { i = 0; off += chanJump; } }
+            }
+            int oy0 = v0 / g.VRow, ox0 = v0 - oy0 * g.VRow;
+            int o0 = n * g.OutN + m0 * om + (oy0 * g.OutSy + g.OutY0) * g.OutRow + ox0 * colStep + g.OutX0;
+            if (m0 + 0 < g.M)
+            {
+                int oy = oy0, ox = ox0, o = o0 + 0 * om;
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_0, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_1, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_2, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_3, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_4, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_5, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_6, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_7, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_8, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_9, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_10, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_11, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_12, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_13, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_14, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_15, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_16, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_17, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_18, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_19, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_20, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_21, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_22, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_23, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_24, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_25, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_26, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_27, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_28, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_29, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_30, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_31, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_32, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_33, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_34, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_35, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_36, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_37, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_38, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_39, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_40, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_41, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_42, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_43, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_44, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_45, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_46, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_47, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_48, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_49, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_50, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_51, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_52, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_53, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_54, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_55, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_56, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_57, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_58, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_59, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_60, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_61, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_62, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c0_63, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+            }
+            if (m0 + 1 < g.M)
+            {
+                int oy = oy0, ox = ox0, o = o0 + 1 * om;
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_0, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_1, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_2, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_3, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_4, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_5, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_6, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_7, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_8, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_9, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_10, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_11, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_12, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_13, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_14, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_15, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_16, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_17, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_18, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_19, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_20, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_21, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_22, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_23, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_24, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_25, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_26, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_27, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_28, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_29, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_30, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_31, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_32, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_33, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_34, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_35, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_36, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_37, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_38, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_39, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_40, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_41, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_42, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_43, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_44, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_45, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_46, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_47, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_48, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_49, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_50, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_51, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_52, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_53, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_54, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_55, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_56, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_57, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_58, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_59, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_60, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_61, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_62, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+                if (ox < g.OW && oy < g.OH) Put(dst, o, c1_63, true, g.Accumulate);
+                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
+            }
+        }
+    }
+    #endregion
+
+    #region generated RowWeightGradBlock
+    /// <summary>
+    /// <see cref="Conv2dRowWeightGemm"/>: work-item (chunk, 4 k, 4 taps) keeps 16 rows × 8 lane sums, row
+    /// (b, e) lane l adding dYv[n, k0 + b, v + l] · src[n·SrcN + v + l + tapOffset(t0 + e)] for every step of
+    /// 8 positions v of its chunk: 4 dY and 4 input loads of 8 contiguous values serve 16 × 8 products. The
+    /// 8 lanes of each row are stored as they are (PoCL vectorises each row from those 8 contiguous stores).
+    /// Blocks are numbered chunk-major, then k quad, then tap quad.
+    /// </summary>
+    static void RowWeightGradBlock(
+        ArrayView<float> src,   // (N, C, st, st, Hq, Wq) parity planes with a zero tail
+        ArrayView<float> dyv,   // (N, K, VBlocks·64)
+        ArrayView<float> dst,   // (Chunks, K, C·R·S, 8) partial sums
+        Conv2dRowWeightGemm g)
+    {
+        int kQuads = (g.K + 3) / 4, tapQuads = (g.CRS + 3) / 4, lastK = g.K - 1, lastTap = g.CRS - 1;
+        int vSteps = g.VBlocks * 8, steps = g.N * vSteps;
+        int blocks = g.Chunks * kQuads * tapQuads;
+        for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)
+        {
+            int rest = blk / tapQuads;
+            int chunk = rest / kQuads;
+            int k0 = (rest - chunk * kQuads) * 4, t0 = (blk - rest * tapQuads) * 4;
+            int o0 = RowTap(g, t0 + 0 < lastTap ? t0 + 0 : lastTap);
+            int o1 = RowTap(g, t0 + 1 < lastTap ? t0 + 1 : lastTap);
+            int o2 = RowTap(g, t0 + 2 < lastTap ? t0 + 2 : lastTap);
+            int o3 = RowTap(g, t0 + 3 < lastTap ? t0 + 3 : lastTap);
+            int d0 = (k0 + 0 < lastK ? k0 + 0 : lastK) * g.DyK;
+            int d1 = (k0 + 1 < lastK ? k0 + 1 : lastK) * g.DyK;
+            int d2 = (k0 + 2 < lastK ? k0 + 2 : lastK) * g.DyK;
+            int d3 = (k0 + 3 < lastK ? k0 + 3 : lastK) * g.DyK;
+            int start = chunk * g.ChunkBlocks * 8;
+            int end = start + g.ChunkBlocks * 8 < steps ? start + g.ChunkBlocks * 8 : steps;
+            int n = start / vSteps, vs = start - n * vSteps;
+            int xs = n * g.SrcN + vs * 8, ds = n * g.DyN + vs * 8;
+            float c0_0 = 0f; float c0_1 = 0f; float c0_2 = 0f; float c0_3 = 0f; float c0_4 = 0f; float c0_5 = 0f; float c0_6 = 0f; float c0_7 = 0f;
+            float c1_0 = 0f; float c1_1 = 0f; float c1_2 = 0f; float c1_3 = 0f; float c1_4 = 0f; float c1_5 = 0f; float c1_6 = 0f; float c1_7 = 0f;
+            float c2_0 = 0f; float c2_1 = 0f; float c2_2 = 0f; float c2_3 = 0f; float c2_4 = 0f; float c2_5 = 0f; float c2_6 = 0f; float c2_7 = 0f;
+            float c3_0 = 0f; float c3_1 = 0f; float c3_2 = 0f; float c3_3 = 0f; float c3_4 = 0f; float c3_5 = 0f; float c3_6 = 0f; float c3_7 = 0f;
+            float c4_0 = 0f; float c4_1 = 0f; float c4_2 = 0f; float c4_3 = 0f; float c4_4 = 0f; float c4_5 = 0f; float c4_6 = 0f; float c4_7 = 0f;
+            float c5_0 = 0f; float c5_1 = 0f; float c5_2 = 0f; float c5_3 = 0f; float c5_4 = 0f; float c5_5 = 0f; float c5_6 = 0f; float c5_7 = 0f;
+            float c6_0 = 0f; float c6_1 = 0f; float c6_2 = 0f; float c6_3 = 0f; float c6_4 = 0f; float c6_5 = 0f; float c6_6 = 0f; float c6_7 = 0f;
+            float c7_0 = 0f; float c7_1 = 0f; float c7_2 = 0f; float c7_3 = 0f; float c7_4 = 0f; float c7_5 = 0f; float c7_6 = 0f; float c7_7 = 0f;
+            float c8_0 = 0f; float c8_1 = 0f; float c8_2 = 0f; float c8_3 = 0f; float c8_4 = 0f; float c8_5 = 0f; float c8_6 = 0f; float c8_7 = 0f;
+            float c9_0 = 0f; float c9_1 = 0f; float c9_2 = 0f; float c9_3 = 0f; float c9_4 = 0f; float c9_5 = 0f; float c9_6 = 0f; float c9_7 = 0f;
+            float c10_0 = 0f; float c10_1 = 0f; float c10_2 = 0f; float c10_3 = 0f; float c10_4 = 0f; float c10_5 = 0f; float c10_6 = 0f; float c10_7 = 0f;
+            float c11_0 = 0f; float c11_1 = 0f; float c11_2 = 0f; float c11_3 = 0f; float c11_4 = 0f; float c11_5 = 0f; float c11_6 = 0f; float c11_7 = 0f;
+            float c12_0 = 0f; float c12_1 = 0f; float c12_2 = 0f; float c12_3 = 0f; float c12_4 = 0f; float c12_5 = 0f; float c12_6 = 0f; float c12_7 = 0f;
+            float c13_0 = 0f; float c13_1 = 0f; float c13_2 = 0f; float c13_3 = 0f; float c13_4 = 0f; float c13_5 = 0f; float c13_6 = 0f; float c13_7 = 0f;
+            float c14_0 = 0f; float c14_1 = 0f; float c14_2 = 0f; float c14_3 = 0f; float c14_4 = 0f; float c14_5 = 0f; float c14_6 = 0f; float c14_7 = 0f;
+            float c15_0 = 0f; float c15_1 = 0f; float c15_2 = 0f; float c15_3 = 0f; float c15_4 = 0f; float c15_5 = 0f; float c15_6 = 0f; float c15_7 = 0f;
+            for (int step = start; step < end; step++)
+            {
+                int x0 = xs + o0, x1 = xs + o1, x2 = xs + o2, x3 = xs + o3;
+                int y0 = ds + d0, y1 = ds + d1, y2 = ds + d2, y3 = ds + d3;
+                c0_0 += dyv[y0 + 0] * src[x0 + 0]; c0_1 += dyv[y0 + 1] * src[x0 + 1]; c0_2 += dyv[y0 + 2] * src[x0 + 2]; c0_3 += dyv[y0 + 3] * src[x0 + 3]; c0_4 += dyv[y0 + 4] * src[x0 + 4]; c0_5 += dyv[y0 + 5] * src[x0 + 5]; c0_6 += dyv[y0 + 6] * src[x0 + 6]; c0_7 += dyv[y0 + 7] * src[x0 + 7];
+                c1_0 += dyv[y0 + 0] * src[x1 + 0]; c1_1 += dyv[y0 + 1] * src[x1 + 1]; c1_2 += dyv[y0 + 2] * src[x1 + 2]; c1_3 += dyv[y0 + 3] * src[x1 + 3]; c1_4 += dyv[y0 + 4] * src[x1 + 4]; c1_5 += dyv[y0 + 5] * src[x1 + 5]; c1_6 += dyv[y0 + 6] * src[x1 + 6]; c1_7 += dyv[y0 + 7] * src[x1 + 7];
+                c2_0 += dyv[y0 + 0] * src[x2 + 0]; c2_1 += dyv[y0 + 1] * src[x2 + 1]; c2_2 += dyv[y0 + 2] * src[x2 + 2]; c2_3 += dyv[y0 + 3] * src[x2 + 3]; c2_4 += dyv[y0 + 4] * src[x2 + 4]; c2_5 += dyv[y0 + 5] * src[x2 + 5]; c2_6 += dyv[y0 + 6] * src[x2 + 6]; c2_7 += dyv[y0 + 7] * src[x2 + 7];
+                c3_0 += dyv[y0 + 0] * src[x3 + 0]; c3_1 += dyv[y0 + 1] * src[x3 + 1]; c3_2 += dyv[y0 + 2] * src[x3 + 2]; c3_3 += dyv[y0 + 3] * src[x3 + 3]; c3_4 += dyv[y0 + 4] * src[x3 + 4]; c3_5 += dyv[y0 + 5] * src[x3 + 5]; c3_6 += dyv[y0 + 6] * src[x3 + 6]; c3_7 += dyv[y0 + 7] * src[x3 + 7];
+                c4_0 += dyv[y1 + 0] * src[x0 + 0]; c4_1 += dyv[y1 + 1] * src[x0 + 1]; c4_2 += dyv[y1 + 2] * src[x0 + 2]; c4_3 += dyv[y1 + 3] * src[x0 + 3]; c4_4 += dyv[y1 + 4] * src[x0 + 4]; c4_5 += dyv[y1 + 5] * src[x0 + 5]; c4_6 += dyv[y1 + 6] * src[x0 + 6]; c4_7 += dyv[y1 + 7] * src[x0 + 7];
+                c5_0 += dyv[y1 + 0] * src[x1 + 0]; c5_1 += dyv[y1 + 1] * src[x1 + 1]; c5_2 += dyv[y1 + 2] * src[x1 + 2]; c5_3 += dyv[y1 + 3] * src[x1 + 3]; c5_4 += dyv[y1 + 4] * src[x1 + 4]; c5_5 += dyv[y1 + 5] * src[x1 + 5]; c5_6 += dyv[y1 + 6] * src[x1 + 6]; c5_7 += dyv[y1 + 7] * src[x1 + 7];
+                c6_0 += dyv[y1 + 0] * src[x2 + 0]; c6_1 += dyv[y1 + 1] * src[x2 + 1]; c6_2 += dyv[y1 + 2] * src[x2 + 2]; c6_3 += dyv[y1 + 3] * src[x2 + 3]; c6_4 += dyv[y1 + 4] * src[x2 + 4]; c6_5 += dyv[y1 + 5] * src[x2 + 5]; c6_6 += dyv[y1 + 6] * src[x2 + 6]; c6_7 += dyv[y1 + 7] * src[x2 + 7];
+                c7_0 += dyv[y1 + 0] * src[x3 + 0]; c7_1 += dyv[y1 + 1] * src[x3 + 1]; c7_2 += dyv[y1 + 2] * src[x3 + 2]; c7_3 += dyv[y1 + 3] * src[x3 + 3]; c7_4 += dyv[y1 + 4] * src[x3 + 4]; c7_5 += dyv[y1 + 5] * src[x3 + 5]; c7_6 += dyv[y1 + 6] * src[x3 + 6]; c7_7 += dyv[y1 + 7] * src[x3 + 7];
+                c8_0 += dyv[y2 + 0] * src[x0 + 0]; c8_1 += dyv[y2 + 1] * src[x0 + 1]; c8_2 += dyv[y2 + 2] * src[x0 + 2]; c8_3 += dyv[y2 + 3] * src[x0 + 3]; c8_4 += dyv[y2 + 4] * src[x0 + 4]; c8_5 += dyv[y2 + 5] * src[x0 + 5]; c8_6 += dyv[y2 + 6] * src[x0 + 6]; c8_7 += dyv[y2 + 7] * src[x0 + 7];
+                c9_0 += dyv[y2 + 0] * src[x1 + 0]; c9_1 += dyv[y2 + 1] * src[x1 + 1]; c9_2 += dyv[y2 + 2] * src[x1 + 2]; c9_3 += dyv[y2 + 3] * src[x1 + 3]; c9_4 += dyv[y2 + 4] * src[x1 + 4]; c9_5 += dyv[y2 + 5] * src[x1 + 5]; c9_6 += dyv[y2 + 6] * src[x1 + 6]; c9_7 += dyv[y2 + 7] * src[x1 + 7];
+                c10_0 += dyv[y2 + 0] * src[x2 + 0]; c10_1 += dyv[y2 + 1] * src[x2 + 1]; c10_2 += dyv[y2 + 2] * src[x2 + 2]; c10_3 += dyv[y2 + 3] * src[x2 + 3]; c10_4 += dyv[y2 + 4] * src[x2 + 4]; c10_5 += dyv[y2 + 5] * src[x2 + 5]; c10_6 += dyv[y2 + 6] * src[x2 + 6]; c10_7 += dyv[y2 + 7] * src[x2 + 7];
+                c11_0 += dyv[y2 + 0] * src[x3 + 0]; c11_1 += dyv[y2 + 1] * src[x3 + 1]; c11_2 += dyv[y2 + 2] * src[x3 + 2]; c11_3 += dyv[y2 + 3] * src[x3 + 3]; c11_4 += dyv[y2 + 4] * src[x3 + 4]; c11_5 += dyv[y2 + 5] * src[x3 + 5]; c11_6 += dyv[y2 + 6] * src[x3 + 6]; c11_7 += dyv[y2 + 7] * src[x3 + 7];
+                c12_0 += dyv[y3 + 0] * src[x0 + 0]; c12_1 += dyv[y3 + 1] * src[x0 + 1]; c12_2 += dyv[y3 + 2] * src[x0 + 2]; c12_3 += dyv[y3 + 3] * src[x0 + 3]; c12_4 += dyv[y3 + 4] * src[x0 + 4]; c12_5 += dyv[y3 + 5] * src[x0 + 5]; c12_6 += dyv[y3 + 6] * src[x0 + 6]; c12_7 += dyv[y3 + 7] * src[x0 + 7];
+                c13_0 += dyv[y3 + 0] * src[x1 + 0]; c13_1 += dyv[y3 + 1] * src[x1 + 1]; c13_2 += dyv[y3 + 2] * src[x1 + 2]; c13_3 += dyv[y3 + 3] * src[x1 + 3]; c13_4 += dyv[y3 + 4] * src[x1 + 4]; c13_5 += dyv[y3 + 5] * src[x1 + 5]; c13_6 += dyv[y3 + 6] * src[x1 + 6]; c13_7 += dyv[y3 + 7] * src[x1 + 7];
+                c14_0 += dyv[y3 + 0] * src[x2 + 0]; c14_1 += dyv[y3 + 1] * src[x2 + 1]; c14_2 += dyv[y3 + 2] * src[x2 + 2]; c14_3 += dyv[y3 + 3] * src[x2 + 3]; c14_4 += dyv[y3 + 4] * src[x2 + 4]; c14_5 += dyv[y3 + 5] * src[x2 + 5]; c14_6 += dyv[y3 + 6] * src[x2 + 6]; c14_7 += dyv[y3 + 7] * src[x2 + 7];
+                c15_0 += dyv[y3 + 0] * src[x3 + 0]; c15_1 += dyv[y3 + 1] * src[x3 + 1]; c15_2 += dyv[y3 + 2] * src[x3 + 2]; c15_3 += dyv[y3 + 3] * src[x3 + 3]; c15_4 += dyv[y3 + 4] * src[x3 + 4]; c15_5 += dyv[y3 + 5] * src[x3 + 5]; c15_6 += dyv[y3 + 6] * src[x3 + 6]; c15_7 += dyv[y3 + 7] * src[x3 + 7];
+                xs += 8; ds += 8;
+                if (++vs == vSteps) { vs = 0; xs += g.SrcN - vSteps * 8; ds += g.DyN - vSteps * 8; }
+            }
+            int d = ((chunk * g.K + k0) * g.CRS + t0) * 8, rowK = g.CRS * 8;
+            if (k0 + 0 <= lastK && t0 + 0 <= lastTap) { dst[d + 0 * rowK + 0] = c0_0; dst[d + 0 * rowK + 1] = c0_1; dst[d + 0 * rowK + 2] = c0_2; dst[d + 0 * rowK + 3] = c0_3; dst[d + 0 * rowK + 4] = c0_4; dst[d + 0 * rowK + 5] = c0_5; dst[d + 0 * rowK + 6] = c0_6; dst[d + 0 * rowK + 7] = c0_7; }
+            if (k0 + 0 <= lastK && t0 + 1 <= lastTap) { dst[d + 0 * rowK + 8] = c1_0; dst[d + 0 * rowK + 9] = c1_1; dst[d + 0 * rowK + 10] = c1_2; dst[d + 0 * rowK + 11] = c1_3; dst[d + 0 * rowK + 12] = c1_4; dst[d + 0 * rowK + 13] = c1_5; dst[d + 0 * rowK + 14] = c1_6; dst[d + 0 * rowK + 15] = c1_7; }
+            if (k0 + 0 <= lastK && t0 + 2 <= lastTap) { dst[d + 0 * rowK + 16] = c2_0; dst[d + 0 * rowK + 17] = c2_1; dst[d + 0 * rowK + 18] = c2_2; dst[d + 0 * rowK + 19] = c2_3; dst[d + 0 * rowK + 20] = c2_4; dst[d + 0 * rowK + 21] = c2_5; dst[d + 0 * rowK + 22] = c2_6; dst[d + 0 * rowK + 23] = c2_7; }
+            if (k0 + 0 <= lastK && t0 + 3 <= lastTap) { dst[d + 0 * rowK + 24] = c3_0; dst[d + 0 * rowK + 25] = c3_1; dst[d + 0 * rowK + 26] = c3_2; dst[d + 0 * rowK + 27] = c3_3; dst[d + 0 * rowK + 28] = c3_4; dst[d + 0 * rowK + 29] = c3_5; dst[d + 0 * rowK + 30] = c3_6; dst[d + 0 * rowK + 31] = c3_7; }
+            if (k0 + 1 <= lastK && t0 + 0 <= lastTap) { dst[d + 1 * rowK + 0] = c4_0; dst[d + 1 * rowK + 1] = c4_1; dst[d + 1 * rowK + 2] = c4_2; dst[d + 1 * rowK + 3] = c4_3; dst[d + 1 * rowK + 4] = c4_4; dst[d + 1 * rowK + 5] = c4_5; dst[d + 1 * rowK + 6] = c4_6; dst[d + 1 * rowK + 7] = c4_7; }
+            if (k0 + 1 <= lastK && t0 + 1 <= lastTap) { dst[d + 1 * rowK + 8] = c5_0; dst[d + 1 * rowK + 9] = c5_1; dst[d + 1 * rowK + 10] = c5_2; dst[d + 1 * rowK + 11] = c5_3; dst[d + 1 * rowK + 12] = c5_4; dst[d + 1 * rowK + 13] = c5_5; dst[d + 1 * rowK + 14] = c5_6; dst[d + 1 * rowK + 15] = c5_7; }
+            if (k0 + 1 <= lastK && t0 + 2 <= lastTap) { dst[d + 1 * rowK + 16] = c6_0; dst[d + 1 * rowK + 17] = c6_1; dst[d + 1 * rowK + 18] = c6_2; dst[d + 1 * rowK + 19] = c6_3; dst[d + 1 * rowK + 20] = c6_4; dst[d + 1 * rowK + 21] = c6_5; dst[d + 1 * rowK + 22] = c6_6; dst[d + 1 * rowK + 23] = c6_7; }
+            if (k0 + 1 <= lastK && t0 + 3 <= lastTap) { dst[d + 1 * rowK + 24] = c7_0; dst[d + 1 * rowK + 25] = c7_1; dst[d + 1 * rowK + 26] = c7_2; dst[d + 1 * rowK + 27] = c7_3; dst[d + 1 * rowK + 28] = c7_4; dst[d + 1 * rowK + 29] = c7_5; dst[d + 1 * rowK + 30] = c7_6; dst[d + 1 * rowK + 31] = c7_7; }
+            if (k0 + 2 <= lastK && t0 + 0 <= lastTap) { dst[d + 2 * rowK + 0] = c8_0; dst[d + 2 * rowK + 1] = c8_1; dst[d + 2 * rowK + 2] = c8_2; dst[d + 2 * rowK + 3] = c8_3; dst[d + 2 * rowK + 4] = c8_4; dst[d + 2 * rowK + 5] = c8_5; dst[d + 2 * rowK + 6] = c8_6; dst[d + 2 * rowK + 7] = c8_7; }
+            if (k0 + 2 <= lastK && t0 + 1 <= lastTap) { dst[d + 2 * rowK + 8] = c9_0; dst[d + 2 * rowK + 9] = c9_1; dst[d + 2 * rowK + 10] = c9_2; dst[d + 2 * rowK + 11] = c9_3; dst[d + 2 * rowK + 12] = c9_4; dst[d + 2 * rowK + 13] = c9_5; dst[d + 2 * rowK + 14] = c9_6; dst[d + 2 * rowK + 15] = c9_7; }
+            if (k0 + 2 <= lastK && t0 + 2 <= lastTap) { dst[d + 2 * rowK + 16] = c10_0; dst[d + 2 * rowK + 17] = c10_1; dst[d + 2 * rowK + 18] = c10_2; dst[d + 2 * rowK + 19] = c10_3; dst[d + 2 * rowK + 20] = c10_4; dst[d + 2 * rowK + 21] = c10_5; dst[d + 2 * rowK + 22] = c10_6; dst[d + 2 * rowK + 23] = c10_7; }
+            if (k0 + 2 <= lastK && t0 + 3 <= lastTap) { dst[d + 2 * rowK + 24] = c11_0; dst[d + 2 * rowK + 25] = c11_1; dst[d + 2 * rowK + 26] = c11_2; dst[d + 2 * rowK + 27] = c11_3; dst[d + 2 * rowK + 28] = c11_4; dst[d + 2 * rowK + 29] = c11_5; dst[d + 2 * rowK + 30] = c11_6; dst[d + 2 * rowK + 31] = c11_7; }
+            if (k0 + 3 <= lastK && t0 + 0 <= lastTap) { dst[d + 3 * rowK + 0] = c12_0; dst[d + 3 * rowK + 1] = c12_1; dst[d + 3 * rowK + 2] = c12_2; dst[d + 3 * rowK + 3] = c12_3; dst[d + 3 * rowK + 4] = c12_4; dst[d + 3 * rowK + 5] = c12_5; dst[d + 3 * rowK + 6] = c12_6; dst[d + 3 * rowK + 7] = c12_7; }
+            if (k0 + 3 <= lastK && t0 + 1 <= lastTap) { dst[d + 3 * rowK + 8] = c13_0; dst[d + 3 * rowK + 9] = c13_1; dst[d + 3 * rowK + 10] = c13_2; dst[d + 3 * rowK + 11] = c13_3; dst[d + 3 * rowK + 12] = c13_4; dst[d + 3 * rowK + 13] = c13_5; dst[d + 3 * rowK + 14] = c13_6; dst[d + 3 * rowK + 15] = c13_7; }
+            if (k0 + 3 <= lastK && t0 + 2 <= lastTap) { dst[d + 3 * rowK + 16] = c14_0; dst[d + 3 * rowK + 17] = c14_1; dst[d + 3 * rowK + 18] = c14_2; dst[d + 3 * rowK + 19] = c14_3; dst[d + 3 * rowK + 20] = c14_4; dst[d + 3 * rowK + 21] = c14_5; dst[d + 3 * rowK + 22] = c14_6; dst[d + 3 * rowK + 23] = c14_7; }
+            if (k0 + 3 <= lastK && t0 + 3 <= lastTap) { dst[d + 3 * rowK + 24] = c15_0; dst[d + 3 * rowK + 25] = c15_1; dst[d + 3 * rowK + 26] = c15_2; dst[d + 3 * rowK + 27] = c15_3; dst[d + 3 * rowK + 28] = c15_4; dst[d + 3 * rowK + 29] = c15_5; dst[d + 3 * rowK + 30] = c15_6; dst[d + 3 * rowK + 31] = c15_7; }
+        }
+    }
+    #endregion
+
+    #region generated GatherGemmTiled
+    /// <summary>
+    /// <see cref="Conv2dGemm"/> for GPUs: group (gx, gy) of 16×16 threads computes the 64×64 tile of
+    /// columns m = 64·gy + ty + 16·r and positions 64·gx + tx + 16·s (r, s in 0..3), staging 16-deep
+    /// strips of B (16 × 64) and of the gathered A (16 × 64) in shared memory. MPad must be a
+    /// multiple of 64. Each thread loads the A values of one fixed position (one base offset).
+    /// </summary>
+    static void GatherGemmTiled(
+        ArrayView<float> src,   // padded source, gathered (see Conv2dGemm)
+        ArrayView<float> bmat,  // (T, MPad)
+        ArrayView<float> dst,   // output, scattered (see Conv2dGemm)
+        Conv2dGemm g)
+    {
+        var tileB = SharedMemory.Allocate<float>(TileK * Tile);   // (16, 64): B[t0 + kk, mBase + col]
+        var tileA = SharedMemory.Allocate<float>(TileK * Tile);   // (16, 64): A[posBase + col, t0 + kk]
+        int tx = Group.IdxX, ty = Group.IdxY, lin = ty * TileThreads + tx;
+        int posBase = Grid.IdxX * Tile, mBase = Grid.IdxY * Tile;
+        int col = lin & (Tile - 1), kk0 = lin / Tile;   // this thread loads rows kk0 + 4u of column col
+        int last = g.Positions - 1;
+        int myBase = SourceBase(g, posBase + col < last ? posBase + col : last);
+        int ri = g.RI, sj = g.SJ;
+        float c00 = 0f; float c01 = 0f; float c10 = 0f; float c11 = 0f; float c20 = 0f; float c21 = 0f; float c30 = 0f; float c31 = 0f;
+        float c02 = 0f; float c03 = 0f; float c12 = 0f; float c13 = 0f; float c22 = 0f; float c23 = 0f; float c32 = 0f; float c33 = 0f;
+        float a0, a1, a2, a3, b0, b1, b2, b3;
+        for (int t0 = 0; t0 < g.T; t0 += TileK)
+        {
+            {
+                int kk = kk0 + 0, t = t0 + kk;
+                int q1 = t / sj, a = q1 / ri;
+                int off = a * g.SrcA + g.Dir * ((q1 - a * ri) * g.SrcRow + t - q1 * sj);
+                tileB[kk * Tile + col] = t < g.T ? bmat[t * g.MPad + mBase + col] : 0f;
+                tileA[kk * Tile + col] = t < g.T ? src[myBase + off] : 0f;
+            }
+            {
+                int kk = kk0 + 4, t = t0 + kk;
+                int q1 = t / sj, a = q1 / ri;
+                int off = a * g.SrcA + g.Dir * ((q1 - a * ri) * g.SrcRow + t - q1 * sj);
+                tileB[kk * Tile + col] = t < g.T ? bmat[t * g.MPad + mBase + col] : 0f;
+                tileA[kk * Tile + col] = t < g.T ? src[myBase + off] : 0f;
+            }
+            {
+                int kk = kk0 + 8, t = t0 + kk;
+                int q1 = t / sj, a = q1 / ri;
+                int off = a * g.SrcA + g.Dir * ((q1 - a * ri) * g.SrcRow + t - q1 * sj);
+                tileB[kk * Tile + col] = t < g.T ? bmat[t * g.MPad + mBase + col] : 0f;
+                tileA[kk * Tile + col] = t < g.T ? src[myBase + off] : 0f;
+            }
+            {
+                int kk = kk0 + 12, t = t0 + kk;
+                int q1 = t / sj, a = q1 / ri;
+                int off = a * g.SrcA + g.Dir * ((q1 - a * ri) * g.SrcRow + t - q1 * sj);
+                tileB[kk * Tile + col] = t < g.T ? bmat[t * g.MPad + mBase + col] : 0f;
+                tileA[kk * Tile + col] = t < g.T ? src[myBase + off] : 0f;
+            }
+            Group.Barrier();
+            a0 = tileB[0 + ty]; a1 = tileB[16 + ty]; a2 = tileB[32 + ty]; a3 = tileB[48 + ty]; b0 = tileA[0 + tx]; b1 = tileA[16 + tx]; b2 = tileA[32 + tx]; b3 = tileA[48 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[64 + ty]; a1 = tileB[80 + ty]; a2 = tileB[96 + ty]; a3 = tileB[112 + ty]; b0 = tileA[64 + tx]; b1 = tileA[80 + tx]; b2 = tileA[96 + tx]; b3 = tileA[112 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[128 + ty]; a1 = tileB[144 + ty]; a2 = tileB[160 + ty]; a3 = tileB[176 + ty]; b0 = tileA[128 + tx]; b1 = tileA[144 + tx]; b2 = tileA[160 + tx]; b3 = tileA[176 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[192 + ty]; a1 = tileB[208 + ty]; a2 = tileB[224 + ty]; a3 = tileB[240 + ty]; b0 = tileA[192 + tx]; b1 = tileA[208 + tx]; b2 = tileA[224 + tx]; b3 = tileA[240 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[256 + ty]; a1 = tileB[272 + ty]; a2 = tileB[288 + ty]; a3 = tileB[304 + ty]; b0 = tileA[256 + tx]; b1 = tileA[272 + tx]; b2 = tileA[288 + tx]; b3 = tileA[304 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[320 + ty]; a1 = tileB[336 + ty]; a2 = tileB[352 + ty]; a3 = tileB[368 + ty]; b0 = tileA[320 + tx]; b1 = tileA[336 + tx]; b2 = tileA[352 + tx]; b3 = tileA[368 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[384 + ty]; a1 = tileB[400 + ty]; a2 = tileB[416 + ty]; a3 = tileB[432 + ty]; b0 = tileA[384 + tx]; b1 = tileA[400 + tx]; b2 = tileA[416 + tx]; b3 = tileA[432 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[448 + ty]; a1 = tileB[464 + ty]; a2 = tileB[480 + ty]; a3 = tileB[496 + ty]; b0 = tileA[448 + tx]; b1 = tileA[464 + tx]; b2 = tileA[480 + tx]; b3 = tileA[496 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[512 + ty]; a1 = tileB[528 + ty]; a2 = tileB[544 + ty]; a3 = tileB[560 + ty]; b0 = tileA[512 + tx]; b1 = tileA[528 + tx]; b2 = tileA[544 + tx]; b3 = tileA[560 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[576 + ty]; a1 = tileB[592 + ty]; a2 = tileB[608 + ty]; a3 = tileB[624 + ty]; b0 = tileA[576 + tx]; b1 = tileA[592 + tx]; b2 = tileA[608 + tx]; b3 = tileA[624 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[640 + ty]; a1 = tileB[656 + ty]; a2 = tileB[672 + ty]; a3 = tileB[688 + ty]; b0 = tileA[640 + tx]; b1 = tileA[656 + tx]; b2 = tileA[672 + tx]; b3 = tileA[688 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[704 + ty]; a1 = tileB[720 + ty]; a2 = tileB[736 + ty]; a3 = tileB[752 + ty]; b0 = tileA[704 + tx]; b1 = tileA[720 + tx]; b2 = tileA[736 + tx]; b3 = tileA[752 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[768 + ty]; a1 = tileB[784 + ty]; a2 = tileB[800 + ty]; a3 = tileB[816 + ty]; b0 = tileA[768 + tx]; b1 = tileA[784 + tx]; b2 = tileA[800 + tx]; b3 = tileA[816 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[832 + ty]; a1 = tileB[848 + ty]; a2 = tileB[864 + ty]; a3 = tileB[880 + ty]; b0 = tileA[832 + tx]; b1 = tileA[848 + tx]; b2 = tileA[864 + tx]; b3 = tileA[880 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[896 + ty]; a1 = tileB[912 + ty]; a2 = tileB[928 + ty]; a3 = tileB[944 + ty]; b0 = tileA[896 + tx]; b1 = tileA[912 + tx]; b2 = tileA[928 + tx]; b3 = tileA[944 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileB[960 + ty]; a1 = tileB[976 + ty]; a2 = tileB[992 + ty]; a3 = tileB[1008 + ty]; b0 = tileA[960 + tx]; b1 = tileA[976 + tx]; b2 = tileA[992 + tx]; b3 = tileA[1008 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            Group.Barrier();
+        }
+        int mOk = g.M - mBase - ty, om = g.OutM;
+        if (posBase + tx + 0 <= last)
+        {
+            int o = OutputBase(g, posBase + tx + 0) + (mBase + ty) * om;
+            Put(dst, o + 0 * om, c00, 0 < mOk, g.Accumulate); Put(dst, o + 16 * om, c10, 16 < mOk, g.Accumulate); Put(dst, o + 32 * om, c20, 32 < mOk, g.Accumulate); Put(dst, o + 48 * om, c30, 48 < mOk, g.Accumulate);
+        }
+        if (posBase + tx + 16 <= last)
+        {
+            int o = OutputBase(g, posBase + tx + 16) + (mBase + ty) * om;
+            Put(dst, o + 0 * om, c01, 0 < mOk, g.Accumulate); Put(dst, o + 16 * om, c11, 16 < mOk, g.Accumulate); Put(dst, o + 32 * om, c21, 32 < mOk, g.Accumulate); Put(dst, o + 48 * om, c31, 48 < mOk, g.Accumulate);
+        }
+        if (posBase + tx + 32 <= last)
+        {
+            int o = OutputBase(g, posBase + tx + 32) + (mBase + ty) * om;
+            Put(dst, o + 0 * om, c02, 0 < mOk, g.Accumulate); Put(dst, o + 16 * om, c12, 16 < mOk, g.Accumulate); Put(dst, o + 32 * om, c22, 32 < mOk, g.Accumulate); Put(dst, o + 48 * om, c32, 48 < mOk, g.Accumulate);
+        }
+        if (posBase + tx + 48 <= last)
+        {
+            int o = OutputBase(g, posBase + tx + 48) + (mBase + ty) * om;
+            Put(dst, o + 0 * om, c03, 0 < mOk, g.Accumulate); Put(dst, o + 16 * om, c13, 16 < mOk, g.Accumulate); Put(dst, o + 32 * om, c23, 32 < mOk, g.Accumulate); Put(dst, o + 48 * om, c33, 48 < mOk, g.Accumulate);
+        }
+    }
+    #endregion
+
+    #region generated WeightGradTiled
+    /// <summary>
+    /// <see cref="Conv2dWeightGemm"/> for GPUs: group (gx, gy, gz) of 16×16 threads computes the 64×64
+    /// tile of k = 64·gy + ty + 16·r and taps crs = 64·gx + tx + 16·s over chunk gz of the positions,
+    /// staging 16-position strips of dYᵀ (16 × 64) and of the gathered input (16 × 64, rows padded
+    /// to 65 against bank conflicts) in shared memory. KPad must be a multiple of 64.
+    /// </summary>
+    static void WeightGradTiled(
+        ArrayView<float> src,   // (N, C, SrcH, SrcRow) zero-padded input
+        ArrayView<float> dyT,   // (N·P·Q, KPad)
+        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C·R·S) dWt
+        Conv2dWeightGemm g)
+    {
+        var tileD = SharedMemory.Allocate<float>(TileK * Tile);         // (16, 64): dYᵀ[pos0 + kk, kBase + col]
+        var tileX = SharedMemory.Allocate<float>(TileK * (Tile + 1));   // (16, 65): X̃[pos0 + kk, tapBase + col]
+        int tx = Group.IdxX, ty = Group.IdxY, lin = ty * TileThreads + tx;
+        int tapBase = Grid.IdxX * Tile, kBase = Grid.IdxY * Tile, chunk = Grid.IdxZ;
+        int col = lin & (Tile - 1), kk0 = lin / Tile;       // dYᵀ loads: rows kk0 + 4u of column col
+        int xkk = lin & (TileK - 1), xcol = lin / TileK;    // input loads: row xkk, columns xcol + 16u
+        int lastTap = g.CRS - 1, pq = g.P * g.Q;
+        int o0 = Tap(g, tapBase + xcol + 0 < lastTap ? tapBase + xcol + 0 : lastTap);
+        int o1 = Tap(g, tapBase + xcol + 16 < lastTap ? tapBase + xcol + 16 : lastTap);
+        int o2 = Tap(g, tapBase + xcol + 32 < lastTap ? tapBase + xcol + 32 : lastTap);
+        int o3 = Tap(g, tapBase + xcol + 48 < lastTap ? tapBase + xcol + 48 : lastTap);
+        int start = chunk * g.ChunkLength;
+        int end = start + g.ChunkLength < g.Positions ? start + g.ChunkLength : g.Positions;
+        float c00 = 0f; float c01 = 0f; float c10 = 0f; float c11 = 0f; float c20 = 0f; float c21 = 0f; float c30 = 0f; float c31 = 0f;
+        float c02 = 0f; float c03 = 0f; float c12 = 0f; float c13 = 0f; float c22 = 0f; float c23 = 0f; float c32 = 0f; float c33 = 0f;
+        float a0, a1, a2, a3, b0, b1, b2, b3;
+        for (int p0 = start; p0 < end; p0 += TileK)
+        {
+            { int pos = p0 + kk0 + 0; tileD[(kk0 + 0) * Tile + col] = pos < end ? dyT[pos * g.KPad + kBase + col] : 0f; }
+            { int pos = p0 + kk0 + 4; tileD[(kk0 + 4) * Tile + col] = pos < end ? dyT[pos * g.KPad + kBase + col] : 0f; }
+            { int pos = p0 + kk0 + 8; tileD[(kk0 + 8) * Tile + col] = pos < end ? dyT[pos * g.KPad + kBase + col] : 0f; }
+            { int pos = p0 + kk0 + 12; tileD[(kk0 + 12) * Tile + col] = pos < end ? dyT[pos * g.KPad + kBase + col] : 0f; }
+            int xpos = p0 + xkk;
+            if (xpos < end)
+            {
+                int n = xpos / pq, rem = xpos - n * pq, p = rem / g.Q;
+                int sb = n * g.SrcN + p * g.Stride * g.SrcRow + (rem - p * g.Q) * g.Stride;
+                tileX[xkk * (Tile + 1) + xcol + 0] = src[sb + o0]; tileX[xkk * (Tile + 1) + xcol + 16] = src[sb + o1]; tileX[xkk * (Tile + 1) + xcol + 32] = src[sb + o2]; tileX[xkk * (Tile + 1) + xcol + 48] = src[sb + o3];
+            }
+            else
+            {
+                tileX[xkk * (Tile + 1) + xcol + 0] = 0f; tileX[xkk * (Tile + 1) + xcol + 16] = 0f; tileX[xkk * (Tile + 1) + xcol + 32] = 0f; tileX[xkk * (Tile + 1) + xcol + 48] = 0f;
+            }
+            Group.Barrier();
+            a0 = tileD[0 + ty]; a1 = tileD[16 + ty]; a2 = tileD[32 + ty]; a3 = tileD[48 + ty]; b0 = tileX[0 + tx]; b1 = tileX[16 + tx]; b2 = tileX[32 + tx]; b3 = tileX[48 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[64 + ty]; a1 = tileD[80 + ty]; a2 = tileD[96 + ty]; a3 = tileD[112 + ty]; b0 = tileX[65 + tx]; b1 = tileX[81 + tx]; b2 = tileX[97 + tx]; b3 = tileX[113 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[128 + ty]; a1 = tileD[144 + ty]; a2 = tileD[160 + ty]; a3 = tileD[176 + ty]; b0 = tileX[130 + tx]; b1 = tileX[146 + tx]; b2 = tileX[162 + tx]; b3 = tileX[178 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[192 + ty]; a1 = tileD[208 + ty]; a2 = tileD[224 + ty]; a3 = tileD[240 + ty]; b0 = tileX[195 + tx]; b1 = tileX[211 + tx]; b2 = tileX[227 + tx]; b3 = tileX[243 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[256 + ty]; a1 = tileD[272 + ty]; a2 = tileD[288 + ty]; a3 = tileD[304 + ty]; b0 = tileX[260 + tx]; b1 = tileX[276 + tx]; b2 = tileX[292 + tx]; b3 = tileX[308 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[320 + ty]; a1 = tileD[336 + ty]; a2 = tileD[352 + ty]; a3 = tileD[368 + ty]; b0 = tileX[325 + tx]; b1 = tileX[341 + tx]; b2 = tileX[357 + tx]; b3 = tileX[373 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[384 + ty]; a1 = tileD[400 + ty]; a2 = tileD[416 + ty]; a3 = tileD[432 + ty]; b0 = tileX[390 + tx]; b1 = tileX[406 + tx]; b2 = tileX[422 + tx]; b3 = tileX[438 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[448 + ty]; a1 = tileD[464 + ty]; a2 = tileD[480 + ty]; a3 = tileD[496 + ty]; b0 = tileX[455 + tx]; b1 = tileX[471 + tx]; b2 = tileX[487 + tx]; b3 = tileX[503 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[512 + ty]; a1 = tileD[528 + ty]; a2 = tileD[544 + ty]; a3 = tileD[560 + ty]; b0 = tileX[520 + tx]; b1 = tileX[536 + tx]; b2 = tileX[552 + tx]; b3 = tileX[568 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[576 + ty]; a1 = tileD[592 + ty]; a2 = tileD[608 + ty]; a3 = tileD[624 + ty]; b0 = tileX[585 + tx]; b1 = tileX[601 + tx]; b2 = tileX[617 + tx]; b3 = tileX[633 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[640 + ty]; a1 = tileD[656 + ty]; a2 = tileD[672 + ty]; a3 = tileD[688 + ty]; b0 = tileX[650 + tx]; b1 = tileX[666 + tx]; b2 = tileX[682 + tx]; b3 = tileX[698 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[704 + ty]; a1 = tileD[720 + ty]; a2 = tileD[736 + ty]; a3 = tileD[752 + ty]; b0 = tileX[715 + tx]; b1 = tileX[731 + tx]; b2 = tileX[747 + tx]; b3 = tileX[763 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[768 + ty]; a1 = tileD[784 + ty]; a2 = tileD[800 + ty]; a3 = tileD[816 + ty]; b0 = tileX[780 + tx]; b1 = tileX[796 + tx]; b2 = tileX[812 + tx]; b3 = tileX[828 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[832 + ty]; a1 = tileD[848 + ty]; a2 = tileD[864 + ty]; a3 = tileD[880 + ty]; b0 = tileX[845 + tx]; b1 = tileX[861 + tx]; b2 = tileX[877 + tx]; b3 = tileX[893 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[896 + ty]; a1 = tileD[912 + ty]; a2 = tileD[928 + ty]; a3 = tileD[944 + ty]; b0 = tileX[910 + tx]; b1 = tileX[926 + tx]; b2 = tileX[942 + tx]; b3 = tileX[958 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a0 = tileD[960 + ty]; a1 = tileD[976 + ty]; a2 = tileD[992 + ty]; a3 = tileD[1008 + ty]; b0 = tileX[975 + tx]; b1 = tileX[991 + tx]; b2 = tileX[1007 + tx]; b3 = tileX[1023 + tx];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            Group.Barrier();
+        }
+        int kOk = g.K - kBase - ty, crs = g.CRS;
+        if (tapBase + tx + 0 <= lastTap)
+        {
+            int o = chunk * g.OutChunk + (kBase + ty) * crs + tapBase + tx + 0;
+            Put(dst, o + 0 * crs, c00, 0 < kOk, g.Accumulate); Put(dst, o + 16 * crs, c10, 16 < kOk, g.Accumulate); Put(dst, o + 32 * crs, c20, 32 < kOk, g.Accumulate); Put(dst, o + 48 * crs, c30, 48 < kOk, g.Accumulate);
+        }
+        if (tapBase + tx + 16 <= lastTap)
+        {
+            int o = chunk * g.OutChunk + (kBase + ty) * crs + tapBase + tx + 16;
+            Put(dst, o + 0 * crs, c01, 0 < kOk, g.Accumulate); Put(dst, o + 16 * crs, c11, 16 < kOk, g.Accumulate); Put(dst, o + 32 * crs, c21, 32 < kOk, g.Accumulate); Put(dst, o + 48 * crs, c31, 48 < kOk, g.Accumulate);
+        }
+        if (tapBase + tx + 32 <= lastTap)
+        {
+            int o = chunk * g.OutChunk + (kBase + ty) * crs + tapBase + tx + 32;
+            Put(dst, o + 0 * crs, c02, 0 < kOk, g.Accumulate); Put(dst, o + 16 * crs, c12, 16 < kOk, g.Accumulate); Put(dst, o + 32 * crs, c22, 32 < kOk, g.Accumulate); Put(dst, o + 48 * crs, c32, 48 < kOk, g.Accumulate);
+        }
+        if (tapBase + tx + 48 <= lastTap)
+        {
+            int o = chunk * g.OutChunk + (kBase + ty) * crs + tapBase + tx + 48;
+            Put(dst, o + 0 * crs, c03, 0 < kOk, g.Accumulate); Put(dst, o + 16 * crs, c13, 16 < kOk, g.Accumulate); Put(dst, o + 32 * crs, c23, 32 < kOk, g.Accumulate); Put(dst, o + 48 * crs, c33, 48 < kOk, g.Accumulate);
+        }
+    }
+    #endregion
 }

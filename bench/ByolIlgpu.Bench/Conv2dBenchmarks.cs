@@ -58,6 +58,16 @@ public class Conv2dBenchmarks : IWork
     /// <summary>Version 1 at full width is minutes per call on a CPU: benchmark it at the small shapes only.</summary>
     bool NaiveAffordable => G.MultiplyAdds < 2e8 || !dev.IsCpuLikeOpenCl;
 
+    /// <summary>
+    /// 0 is the engine's choice for the pass and shape (what training runs); 1 the naive oracle;
+    /// 2 and 3 the register-blocked versions (wide and narrow); 4 the GPU tiles (groups of 256).
+    /// </summary>
+    public static IEnumerable<int> VersionValues => BenchDevice.IsCpuAccelerator ? [0, 1, 2, 3]
+        : BenchDevice.Current.IsCpuLikeOpenCl ? [0, 1, 2, 3] : [0, 1, 4];
+
+    [ParamsSource(nameof(VersionValues))]
+    public int Version { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
@@ -72,35 +82,29 @@ public class Conv2dBenchmarks : IWork
         y = Tensor.Temp(dev, "y", g.N, g.K, g.P, g.Q);
         dx = Tensor.Zeros(dev, "dx", g.N, g.C, g.H, g.W);
         dw = Tensor.Zeros(dev, "dw", g.K, g.C, g.R, g.S);
-        // Check the fast version against the naive one once, on the forward (the passes share their indexing scheme).
-        Ops.Conv2d.LaunchForward(dev, x.Data, w.Data, y.Data, g, 2);
-        var fast = y.ToHost();
-        if (NaiveAffordable)
+        if (Version == 1 && !NaiveAffordable)
+            return;
+        // Check this version's forward against the naive one once (where the naive one is affordable).
+        Ops.Conv2d.LaunchForward(dev, x.Data, w.Data, y.Data, g, Version);
+        var got = y.ToHost();
+        if (NaiveAffordable && Version != 1)
         {
             Ops.Conv2d.LaunchForward(dev, x.Data, w.Data, y.Data, g, 1);
-            Verify.Close(fast, y.ToHost(), $"conv2d forward v2 {Layer}");
+            Verify.Close(got, y.ToHost(), $"conv2d forward v{Version} {Layer}");
         }
     }
 
     void Run(Action launch)
     {
+        if (Version == 1 && !NaiveAffordable)
+            throw new NotSupportedException("version 1 is not timed at this size on a CPU (minutes per call)");
         launch();
         dev.Synchronize();
     }
 
-    void Naive(Action launch)
-    {
-        if (!NaiveAffordable)
-            throw new NotSupportedException("version 1 is not timed at this size on a CPU (minutes per call)");
-        Run(launch);
-    }
-
-    [Benchmark] public void ForwardV1() => Naive(() => Ops.Conv2d.LaunchForward(dev, x.Data, w.Data, y.Data, G, 1));
-    [Benchmark] public void ForwardV2() => Run(() => Ops.Conv2d.LaunchForward(dev, x.Data, w.Data, y.Data, G, 2));
-    [Benchmark] public void BackwardInputV1() => Naive(() => Ops.Conv2d.LaunchBackwardInput(dev, dy.Data, w.Data, dx.Data, G, 1));
-    [Benchmark] public void BackwardInputV2() => Run(() => Ops.Conv2d.LaunchBackwardInput(dev, dy.Data, w.Data, dx.Data, G, 2));
-    [Benchmark] public void BackwardWeightV1() => Naive(() => Ops.Conv2d.LaunchBackwardWeight(dev, x.Data, dy.Data, dw.Data, G, 1));
-    [Benchmark] public void BackwardWeightV2() => Run(() => Ops.Conv2d.LaunchBackwardWeight(dev, x.Data, dy.Data, dw.Data, G, 2));
+    [Benchmark] public void Forward() => Run(() => Ops.Conv2d.LaunchForward(dev, x.Data, w.Data, y.Data, G, Version));
+    [Benchmark] public void BackwardInput() => Run(() => Ops.Conv2d.LaunchBackwardInput(dev, dy.Data, w.Data, dx.Data, G, Version));
+    [Benchmark] public void BackwardWeight() => Run(() => Ops.Conv2d.LaunchBackwardWeight(dev, x.Data, dy.Data, dw.Data, G, Version));
 
     [IterationCleanup]
     public void Release()
@@ -120,9 +124,18 @@ public class Conv2dBenchmarks : IWork
 #if WITH_TORCH
     ByolIlgpu.Bench.Torch.TorchOp? torchForward, torchInput, torchWeight;
 
-    [Benchmark] public void TorchForward() => (torchForward ??= TorchPeerSetup.Op(() => ByolIlgpu.Bench.Torch.TorchPeer.Conv2dForward(G.N, G.C, G.H, G.W, G.K, G.R, G.Stride, G.Pad))).Run();
-    [Benchmark] public void TorchBackwardInput() => (torchInput ??= TorchPeerSetup.Op(() => ByolIlgpu.Bench.Torch.TorchPeer.Conv2dBackwardInput(G.N, G.C, G.H, G.W, G.K, G.R, G.Stride, G.Pad))).Run();
-    [Benchmark] public void TorchBackwardWeight() => (torchWeight ??= TorchPeerSetup.Op(() => ByolIlgpu.Bench.Torch.TorchPeer.Conv2dBackwardWeight(G.N, G.C, G.H, G.W, G.K, G.R, G.Stride, G.Pad))).Run();
+    [Benchmark] public void TorchForward() => Peer(ref torchForward, () => ByolIlgpu.Bench.Torch.TorchPeer.Conv2dForward(G.N, G.C, G.H, G.W, G.K, G.R, G.Stride, G.Pad));
+    [Benchmark] public void TorchBackwardInput() => Peer(ref torchInput, () => ByolIlgpu.Bench.Torch.TorchPeer.Conv2dBackwardInput(G.N, G.C, G.H, G.W, G.K, G.R, G.Stride, G.Pad));
+    [Benchmark] public void TorchBackwardWeight() => Peer(ref torchWeight, () => ByolIlgpu.Bench.Torch.TorchPeer.Conv2dBackwardWeight(G.N, G.C, G.H, G.W, G.K, G.R, G.Stride, G.Pad));
+
+    /// <summary>libtorch is timed once per layer, in the version-0 row; its other rows are NA.</summary>
+    void Peer(ref ByolIlgpu.Bench.Torch.TorchOp? op, Func<ByolIlgpu.Bench.Torch.TorchOp> create)
+    {
+        if (Version != 0)
+            throw new NotSupportedException("the peer is timed in the version-0 row");
+        (op ??= TorchPeerSetup.Op(create)).Run();
+    }
+
 
     [GlobalCleanup]
     public void Cleanup()

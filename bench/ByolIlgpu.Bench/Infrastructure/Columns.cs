@@ -78,15 +78,20 @@ public sealed class PeerRatioColumn : IColumn
         string method = benchmarkCase.Descriptor.WorkloadMethod.Name;
         if (method.StartsWith("Torch", StringComparison.Ordinal))
             return "peer";
-        var peer = summary.Reports.Select(r => r.BenchmarkCase).FirstOrDefault(c =>
+        var peer = summary.Reports.Where(r => r.ResultStatistics is not null).Select(r => r.BenchmarkCase).FirstOrDefault(c =>
             c.Descriptor.Type == benchmarkCase.Descriptor.Type &&
             c.Descriptor.WorkloadMethod.Name.StartsWith("Torch", StringComparison.Ordinal) &&
             PeerPass(c.Descriptor.WorkloadMethod.Name) == PeerPass(method) &&
-            c.Parameters.ValueInfo == benchmarkCase.Parameters.ValueInfo);
+            SameParametersExceptVersion(c, benchmarkCase));
         var ours = summary[benchmarkCase]?.ResultStatistics;
         var theirs = peer is null ? null : summary[peer]?.ResultStatistics;
         return ours is null || theirs is null ? "-" : $"{theirs.Mean / ours.Mean:F2}x";
     }
+
+    /// <summary>The peer runs once per shape (the Version-0 row); it pairs with every version's row.</summary>
+    static bool SameParametersExceptVersion(BenchmarkCase a, BenchmarkCase b) =>
+        a.Parameters.Items.Where(p => p.Name != "Version").Select(p => $"{p.Name}={p.Value}")
+            .SequenceEqual(b.Parameters.Items.Where(p => p.Name != "Version").Select(p => $"{p.Name}={p.Value}"));
 
     /// <summary>"TorchForward" pairs with "Forward", "ForwardV2", …: the pass name after the prefix, without a version suffix.</summary>
     static string PeerPass(string method)

@@ -5,41 +5,58 @@ using ILGPU.Runtime;
 
 namespace ByolIlgpu.Ops;
 
+/// <summary>The three passes of a convolution, for per-pass version choices.</summary>
+public enum Conv2dPass { Forward, BackwardInput, BackwardWeight }
+
 /// <summary>
 /// Launchers for <see cref="Conv2dKernels"/> and the differentiable Conv2d (no bias).
-/// Version 0 picks the fastest version for the accelerator; tests and benchmarks force one.
+/// Version 0 picks per accelerator, pass and width (<see cref="VersionFor"/>); tests and
+/// benchmarks force one. Versions 2–4 rent their prepared operands (padded source, transposed
+/// weights or dY, partial sums) from the device's pool: they live until the pool's next release.
 /// </summary>
 public static class Conv2d
 {
+    /// <summary>Every version number, for tests and benchmarks.</summary>
+    public static IReadOnlyList<int> Versions { get; } = [1, 2, 3, 4];
+
+    /// <summary>Versions whose groups fit ILGPU's CPU accelerator (at most 16 threads per group): all but the GPU tiles.</summary>
+    public static IReadOnlyList<int> CpuVersions { get; } = [1, 2, 3];
+
     /// <summary>
-    /// Version 2 (register-blocked implicit GEMM) on the CPU accelerator and CPU-like OpenCL devices;
-    /// GPUs run version 1 until a shared-memory version exists.
+    /// The version family for an accelerator: shared-memory tiles (4) on CUDA and GPU OpenCL,
+    /// register blocks (2, or 3 for narrow layers, see <see cref="VersionFor"/>) on PoCL and ILGPU's CPU accelerator.
     /// </summary>
-    public static int DefaultVersion(ComputeDevice dev) => dev.Kind == DeviceKind.Cpu || dev.IsCpuLikeOpenCl ? 2 : 1;
-
-    /// <summary>The versions a device can run (every version runs everywhere so far).</summary>
-    public static int[] Versions(ComputeDevice dev) => [1, 2];
-
-    /// <summary>Version 2 uses 2×64 blocks where there are 64 or more columns, else 8×16.</summary>
-    static bool Wide(int columns) => columns >= Conv2dKernels.WideCols;
-
-    /// <summary>y[b, c, r] = x[b, r, c] into a pooled buffer: the contiguous B operands of version 2.</summary>
-    static ArrayView<float> BatchedTranspose(ComputeDevice dev, ArrayView<float> x, int batches, int rows, int cols)
+    public static int DefaultVersion(ComputeDevice dev) => dev.Kind switch
     {
-        var y = dev.Pool.Rent((long)batches * rows * cols);
-        var k = dev.Kernel(nameof(ElementwiseKernels.BatchedTransposeKernel), a => a.LoadStreamKernel<
-            ArrayView<float>, ArrayView<float>, int, int, int>(ElementwiseKernels.BatchedTransposeKernel));
-        k(dev.GridStrideConfig(y.Length), x, y, batches, rows, cols);
-        return y;
+        DeviceKind.Cuda => 4,
+        DeviceKind.OpenCL when dev.Accelerator.WarpSize >= 1024 => 2,   // PoCL: CPU cores
+        DeviceKind.OpenCL => 4,
+        _ => 2,
+    };
+
+    /// <summary>
+    /// The version a pass of shape <paramref name="g"/> runs with version 0. On GPUs version 4. On PoCL and
+    /// the CPU accelerator (measured on PoCL, ResNet-18 CIFAR shapes, bench/ByolIlgpu.Bench/README.md) version 3, whose
+    /// blocks are 64 positions of one source row × 2 channels, where channels are few or rows long, and
+    /// version 2 (2 positions × 64 channels) elsewhere:
+    ///   forward:         3 for stride 1 with K &lt; 64, or P·Q ≥ 1024 (v2's 64 stores per position, P·Q apart,
+    ///                    fall into one cache set), or C·R·S &lt; 64 (the stem: too short a reduction for v2);
+    ///   backward-input:  3 for H ≥ 32, or C &lt; 64 at stride 1;
+    ///   backward-weight: 3 for K &lt; 32, or K &lt; 64 at stride 1, or C·R·S &lt; 64.
+    /// </summary>
+    public static int VersionFor(ComputeDevice dev, Conv2dShape g, Conv2dPass pass)
+    {
+        int family = DefaultVersion(dev);
+        if (family != 2)
+            return family;
+        bool rows = pass switch
+        {
+            Conv2dPass.Forward => g.Stride == 1 && (g.K < 64 || g.P * g.Q >= 1024 || g.C * g.R * g.S < 64),
+            Conv2dPass.BackwardInput => g.H >= 32 || (g.C < 64 && g.Stride == 1),
+            _ => g.K < 32 || (g.K < 64 && g.Stride == 1) || g.C * g.R * g.S < 64,
+        };
+        return rows ? 3 : 2;
     }
-
-    static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape> Load(ComputeDevice dev, string key,
-        Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape> kernel) =>
-        dev.Kernel(key, a => a.LoadStreamKernel(kernel));
-
-    static long Blocks(int rows, int cols, bool wide) => wide
-        ? (long)((rows + Conv2dKernels.WideRows - 1) / Conv2dKernels.WideRows) * ((cols + Conv2dKernels.WideCols - 1) / Conv2dKernels.WideCols)
-        : (long)((rows + Conv2dKernels.NarrowRows - 1) / Conv2dKernels.NarrowRows) * ((cols + Conv2dKernels.NarrowCols - 1) / Conv2dKernels.NarrowCols);
 
     public static Conv2dShape ShapeOf(Tensor x, Tensor w, int stride, int pad)
     {
@@ -71,72 +88,417 @@ public static class Conv2d
         return y;
     }
 
+    /// <summary>The caller's version, else one forced on the device (tests run whole networks on version 1), else the default.</summary>
+    static int Resolve(ComputeDevice dev, Conv2dShape g, Conv2dPass pass, int version) =>
+        dev.ResolveVersion("conv2d", version, () => VersionFor(dev, g, pass));
+
+    /// <summary>Channels per block of versions 2 and 4: their operands' columns are padded to a multiple of this.</summary>
+    static int BlockWidth(int version) => version == 2 ? Conv2dKernels.Block2 : Conv2dKernels.Tile;
+
+    static int RoundUp(int v, int m) => (v + m - 1) / m * m;
+
+    static void CheckLengths(Conv2dShape g, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, string what)
+    {
+        if (x.Length != g.InputLength || w.Length != g.WeightLength || y.Length != g.OutputLength)
+            throw new ArgumentException($"conv2d {what} ({g}): buffers of {x.Length}, {w.Length}, {y.Length} elements, expected input {g.InputLength}, weights {g.WeightLength}, output {g.OutputLength}");
+    }
+
+    /// <summary>
+    /// Launch shape for the register-blocked kernels over <paramref name="blocks"/> work-items.
+    /// PoCL runs a work-group's items one after another on one core: small groups, one block per
+    /// work-item, many groups so two cores stay balanced. Elsewhere the usual grid-stride launch.
+    /// </summary>
+    static KernelConfig BlockConfig(ComputeDevice dev, long blocks)
+    {
+        if (dev.Kind == DeviceKind.OpenCL && dev.Accelerator.WarpSize >= 1024)
+        {
+            const int group = 16;
+            return new KernelConfig((int)((blocks + group - 1) / group), group);
+        }
+        return dev.GridStrideConfig(blocks);
+    }
+
+    /// <summary>A zero-padded copy of NCHW planes (or the buffer itself when nothing is padded).</summary>
+    static ArrayView<float> Padded(ComputeDevice dev, ArrayView<float> src, int planes, int h, int w, int top, int bottom, int left, int right)
+    {
+        if (top == 0 && bottom == 0 && left == 0 && right == 0)
+            return src;
+        int hp = h + top + bottom, wp = w + left + right;
+        return Planes(dev, src, planes, h, w, hp, wp, top, left, 1, (long)planes * hp * wp);
+    }
+
+    /// <summary>
+    /// The padded source split into stride × stride parity planes (N·C, st, st, Hq, Wq), zeros up to
+    /// <paramref name="length"/> (see <see cref="Conv2dKernels.Conv2dPadKernel"/>).
+    /// </summary>
+    static ArrayView<float> Planes(ComputeDevice dev, ArrayView<float> src, int planes, int h, int w, int hq, int wq, int top, int left, int st, long length)
+    {
+        var dst = dev.Pool.Rent(length);
+        var k = dev.Kernel(nameof(Conv2dKernels.Conv2dPadKernel), a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>(Conv2dKernels.Conv2dPadKernel));
+        k(dev.GridStrideConfig((long)planes * st * st * hq), src, dst, planes, h, w, hq, wq, top, left, st, (int)length);
+        return dst;
+    }
+
+    /// <summary>Rents and fills the GEMM operand of one parity class of filter taps (see <see cref="Conv2dKernels.Conv2dClassWeightsKernel"/>).</summary>
+    static ArrayView<float> ClassWeights(ComputeDevice dev, ArrayView<float> w, Conv2dShape g, int rc, int sc, int ri, int sj, int mPad, bool forward, bool byColumn)
+    {
+        var b = dev.Pool.Rent((long)(forward ? g.C : g.K) * ri * sj * mPad);
+        var k = dev.Kernel(nameof(Conv2dKernels.Conv2dClassWeightsKernel), a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, Conv2dShape, int, int, int, int, int, int, int>(Conv2dKernels.Conv2dClassWeightsKernel));
+        k(dev.GridStrideConfig(byColumn ? mPad : (forward ? g.C : g.K) * ri * sj), w, b, g, rc, sc, ri, sj, mPad, forward ? 1 : 0, byColumn ? 1 : 0);
+        return b;
+    }
+
+    static void LaunchGemm(ComputeDevice dev, int version, bool backwardInput, ArrayView<float> src, ArrayView<float> b, ArrayView<float> dst, Conv2dGemm gg)
+    {
+        var kernel = (version, backwardInput) switch
+        {
+            (2, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel2), Conv2dKernels.Conv2dForwardKernel2),
+            (2, true) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel2), Conv2dKernels.Conv2dBackwardInputKernel2),
+            (4, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel4), Conv2dKernels.Conv2dForwardKernel4),
+            _ => GemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel4), Conv2dKernels.Conv2dBackwardInputKernel4),
+        };
+        if (version == 4)
+        {
+            int t = Conv2dKernels.Tile, th = Conv2dKernels.TileThreads;
+            kernel(new KernelConfig(new Index2D((gg.Positions + t - 1) / t, gg.MPad / t), new Index2D(th, th)), src, b, dst, gg);
+            return;
+        }
+        // Version 2: slices of the reduction whose B rows (slice × 64 floats per work-item) stay in cache.
+        var config = BlockConfig(dev, (long)((gg.Positions + 1) / 2) * (gg.MPad / Conv2dKernels.Block2));
+        int total = gg.T, accumulate = gg.Accumulate;
+        for (int t0 = 0; t0 < total; t0 += SliceRows)
+        {
+            var slice = gg;
+            slice.T0 = t0;
+            slice.T = Math.Min(total, t0 + SliceRows);
+            int a = t0 / (gg.RI * gg.SJ), i = t0 / gg.SJ % gg.RI, j = t0 % gg.SJ;
+            slice.Off0 = a * gg.SrcA + gg.Dir * (i * gg.SrcRow + j);
+            slice.I0 = i;
+            slice.J0 = j;
+            slice.Accumulate = t0 == 0 ? accumulate : 1;
+            kernel(config, src, b, dst, slice);
+        }
+    }
+
+    /// <summary>
+    /// Reduction rows per launch of version 2's forward and backward-input: a 512 × 64 slice of B (128 KB)
+    /// stays in a core's L2 (on PoCL, 256→256 8² went from 64 to 101 GFLOP/s; 256 and 1024 were no better).
+    /// </summary>
+    const int SliceRows = 512;
+
+    static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dGemm> GemmKernel(
+        ComputeDevice dev, string name, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dGemm> kernel) =>
+        dev.Kernel(name, a => a.LoadStreamKernel(kernel));
+
     public static void LaunchForward(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, Conv2dShape g, int version = 0)
     {
-        switch (dev.ResolveVersion("conv2d", version, () => DefaultVersion(dev)))
+        CheckLengths(g, x, w, y, "forward");
+        version = Resolve(dev, g, Conv2dPass.Forward, version);
+        switch (version)
         {
             case 1:
                 var k = dev.Kernel(nameof(Conv2dKernels.Conv2dForwardKernel1), a => a.LoadStreamKernel<
                     ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape>(Conv2dKernels.Conv2dForwardKernel1));
                 k(dev.GridStrideConfig(g.OutputLength), x, w, y, g);
                 break;
-            case 2:
+            case 3:
+                ForwardRows(dev, x, w, y, g);
+                break;
+            case 2 or 4:
             {
-                var wT = BatchedTranspose(dev, w, 1, g.K, g.C * g.R * g.S);   // (C·R·S, K)
-                bool wide = Wide(g.K);
-                var kernel = wide ? Load(dev, nameof(Conv2dKernels.Conv2dForwardWideKernel2), Conv2dKernels.Conv2dForwardWideKernel2)
-                                  : Load(dev, nameof(Conv2dKernels.Conv2dForwardNarrowKernel2), Conv2dKernels.Conv2dForwardNarrowKernel2);
-                kernel(dev.GridStrideConfig(Blocks(g.N * g.P * g.Q, g.K, wide)), x, wT, y, g);
+                int hp = g.H + 2 * g.Pad, wp = g.W + 2 * g.Pad, crs = g.C * g.R * g.S;
+                int mPad = RoundUp(g.K, BlockWidth(version));
+                var xPad = Padded(dev, x, g.N * g.C, g.H, g.W, g.Pad, g.Pad, g.Pad, g.Pad);
+                var b = dev.Pool.Rent((long)crs * mPad);   // (C·R·S, MPad)
+                var prep = dev.Kernel(nameof(Conv2dKernels.Conv2dForwardWeightsKernel), a => a.LoadStreamKernel<
+                    ArrayView<float>, ArrayView<float>, int, int, int>(Conv2dKernels.Conv2dForwardWeightsKernel));
+                prep(dev.GridStrideConfig(crs), w, b, g.K, crs, mPad);
+                var gg = new Conv2dGemm
+                {
+                    Positions = g.N * g.P * g.Q, OH = g.P, OW = g.Q,
+                    M = g.K, MPad = mPad, T = crs, RI = g.R, SJ = g.S,
+                    SrcN = g.C * hp * wp, SrcA = hp * wp, SrcRow = wp, SrcStride = g.Stride, Y0 = 0, X0 = 0, Dir = 1,
+                    OutN = g.K * g.P * g.Q, OutM = g.P * g.Q, OutRow = g.Q, OutSy = 1, OutY0 = 0, OutSx = 1, OutX0 = 0,
+                    Accumulate = 0,
+                };
+                LaunchGemm(dev, version, backwardInput: false, xPad, b, y, gg);
                 break;
             }
             default:
-                throw new ArgumentOutOfRangeException(nameof(version), version, "unknown conv2d forward version");
+                throw new ArgumentOutOfRangeException(nameof(version), version, "conv2d versions are 1 to 4");
         }
+    }
+
+    /// <summary>
+    /// One stride-parity class of dX positions h = st·oy + ph, w = st·ox + pw: its filter taps
+    /// r = rc + st·i (i &lt; RI) and the dY row p = oy + E − i each tap reads (likewise for columns).
+    /// </summary>
+    readonly record struct ParityClass(int Ph, int Pw, int OH, int OW, int Rc, int Sc, int RI, int SJ, int Eh, int Ew);
+
+    static List<ParityClass> ParityClasses(Conv2dShape g)
+    {
+        var classes = new List<ParityClass>();
+        int st = g.Stride;
+        for (int ph = 0; ph < st && ph < g.H; ph++)
+            for (int pw = 0; pw < st && pw < g.W; pw++)
+            {
+                int rc = (ph + g.Pad) % st, sc = (pw + g.Pad) % st;
+                int ri = rc < g.R ? (g.R - rc + st - 1) / st : 0, sj = sc < g.S ? (g.S - sc + st - 1) / st : 0;
+                if (ri == 0 || sj == 0)
+                    continue;   // no filter tap lands on these positions: nothing to add
+                classes.Add(new ParityClass(ph, pw, (g.H - ph + st - 1) / st, (g.W - pw + st - 1) / st,
+                    rc, sc, ri, sj, (ph + g.Pad - rc) / st, (pw + g.Pad - sc) / st));
+            }
+        return classes;
     }
 
     public static void LaunchBackwardInput(ComputeDevice dev, ArrayView<float> dY, ArrayView<float> w, ArrayView<float> dX, Conv2dShape g, int version = 0)
     {
-        switch (dev.ResolveVersion("conv2d", version, () => DefaultVersion(dev)))
+        CheckLengths(g, dX, w, dY, "backward-input");
+        version = Resolve(dev, g, Conv2dPass.BackwardInput, version);
+        switch (version)
         {
             case 1:
                 var k = dev.Kernel(nameof(Conv2dKernels.Conv2dBackwardInputKernel1), a => a.LoadStreamKernel<
                     ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape>(Conv2dKernels.Conv2dBackwardInputKernel1));
                 k(dev.GridStrideConfig(g.InputLength), dY, w, dX, g);
                 break;
-            case 2:
+            case 2 or 3 or 4:
             {
-                var wKrsc = BatchedTranspose(dev, w, g.K, g.C, g.R * g.S);   // (K, R·S, C)
-                bool wide = Wide(g.C);
-                var kernel = wide ? Load(dev, nameof(Conv2dKernels.Conv2dBackwardInputWideKernel2), Conv2dKernels.Conv2dBackwardInputWideKernel2)
-                                  : Load(dev, nameof(Conv2dKernels.Conv2dBackwardInputNarrowKernel2), Conv2dKernels.Conv2dBackwardInputNarrowKernel2);
-                kernel(dev.GridStrideConfig(Blocks(g.N * g.H * g.W, g.C, wide)), dY, wKrsc, dX, g);
+                var classes = ParityClasses(g);
+                if (classes.Count == 0)
+                    return;
+                // dY rows read: oy + Eh − i for oy < OH, i < RI; pad dY with zeros to cover them all.
+                int top = Math.Max(0, -classes.Min(c => c.Eh - c.RI + 1));
+                int bottom = Math.Max(0, classes.Max(c => c.OH - 1 + c.Eh) - (g.P - 1));
+                int left = Math.Max(0, -classes.Min(c => c.Ew - c.SJ + 1));
+                int right = Math.Max(0, classes.Max(c => c.OW - 1 + c.Ew) - (g.Q - 1));
+                int pp = g.P + top + bottom, qp = g.Q + left + right;
+                if (version == 3)
+                {
+                    BackwardInputRows(dev, dY, w, dX, g, classes, top, left, pp, qp);
+                    break;
+                }
+                var dYPad = Padded(dev, dY, g.N * g.K, g.P, g.Q, top, bottom, left, right);
+                int mPad = RoundUp(g.C, BlockWidth(version));
+                foreach (var c in classes)
+                {
+                    var b = ClassWeights(dev, w, g, c.Rc, c.Sc, c.RI, c.SJ, mPad, forward: false, byColumn: false);
+                    var gg = new Conv2dGemm
+                    {
+                        Positions = g.N * c.OH * c.OW, OH = c.OH, OW = c.OW,
+                        M = g.C, MPad = mPad, T = g.K * c.RI * c.SJ, RI = c.RI, SJ = c.SJ,
+                        SrcN = g.K * pp * qp, SrcA = pp * qp, SrcRow = qp, SrcStride = 1, Y0 = top + c.Eh, X0 = left + c.Ew, Dir = -1,
+                        OutN = g.C * g.H * g.W, OutM = g.H * g.W, OutRow = g.W, OutSy = g.Stride, OutY0 = c.Ph, OutSx = g.Stride, OutX0 = c.Pw,
+                        Accumulate = 1,
+                    };
+                    LaunchGemm(dev, version, backwardInput: true, dYPad, b, dX, gg);
+                }
                 break;
             }
             default:
-                throw new ArgumentOutOfRangeException(nameof(version), version, "unknown conv2d backward-input version");
+                throw new ArgumentOutOfRangeException(nameof(version), version, "conv2d versions are 1 to 4");
         }
     }
 
     public static void LaunchBackwardWeight(ComputeDevice dev, ArrayView<float> x, ArrayView<float> dY, ArrayView<float> dW, Conv2dShape g, int version = 0)
     {
-        switch (dev.ResolveVersion("conv2d", version, () => DefaultVersion(dev)))
+        CheckLengths(g, x, dW, dY, "backward-weight");
+        version = Resolve(dev, g, Conv2dPass.BackwardWeight, version);
+        switch (version)
         {
             case 1:
                 var k = dev.Kernel(nameof(Conv2dKernels.Conv2dBackwardWeightKernel1), a => a.LoadStreamKernel<
                     ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape>(Conv2dKernels.Conv2dBackwardWeightKernel1));
                 k(dev.GridStrideConfig(g.WeightLength), x, dY, dW, g);
                 break;
-            case 2:
-            {
-                var dYt = BatchedTranspose(dev, dY, g.N, g.K, g.P * g.Q);   // (N, P·Q, K)
-                bool wide = Wide(g.K);
-                var kernel = wide ? Load(dev, nameof(Conv2dKernels.Conv2dBackwardWeightWideKernel2), Conv2dKernels.Conv2dBackwardWeightWideKernel2)
-                                  : Load(dev, nameof(Conv2dKernels.Conv2dBackwardWeightNarrowKernel2), Conv2dKernels.Conv2dBackwardWeightNarrowKernel2);
-                kernel(dev.GridStrideConfig(Blocks(g.C * g.R * g.S, g.K, wide)), x, dYt, dW, g);
+            case 3:
+                WeightRows(dev, x, dY, dW, g);
                 break;
-            }
+            case 2 or 4:
+                LaunchWeightGemm(dev, x, dY, dW, g, version);
+                break;
             default:
-                throw new ArgumentOutOfRangeException(nameof(version), version, "unknown conv2d backward-weight version");
+                throw new ArgumentOutOfRangeException(nameof(version), version, "conv2d versions are 1 to 4");
         }
     }
+
+    /// <summary>Positions per chunk of the weight gradient's reduction (see <see cref="Conv2dWeightGemm"/>).</summary>
+    static int ChunkLength(ComputeDevice dev, Conv2dShape g, int version, int kPad, int crs)
+    {
+        int positions = g.N * g.P * g.Q;
+        if (version == 4)
+        {
+            // GPUs: enough groups for a few waves; chunks of at least 256 positions.
+            int tiles = (crs + Conv2dKernels.Tile - 1) / Conv2dKernels.Tile * (kPad / Conv2dKernels.Tile);
+            int wanted = Math.Max(1, 4 * Math.Max(1, dev.Accelerator.NumMultiprocessors) / tiles);
+            return Math.Max(256, RoundUp((positions + wanted - 1) / wanted, Conv2dKernels.TileK));
+        }
+        // CPUs: a chunk of dYᵀ (length × block width) stays in the core's cache while every tap block reads it.
+        return ChunkPositions;
+    }
+
+    const int ChunkPositions = 1024;   // best of 256–2048 measured on PoCL (a shared, noisy machine)
+
+    static void LaunchWeightGemm(ComputeDevice dev, ArrayView<float> x, ArrayView<float> dY, ArrayView<float> dW, Conv2dShape g, int version)
+    {
+        int hp = g.H + 2 * g.Pad, wp = g.W + 2 * g.Pad, crs = g.C * g.R * g.S, positions = g.N * g.P * g.Q;
+        int kPad = RoundUp(g.K, BlockWidth(version));
+        var xPad = Padded(dev, x, g.N * g.C, g.H, g.W, g.Pad, g.Pad, g.Pad, g.Pad);
+        var dyT = dev.Pool.Rent((long)positions * kPad);   // (N·P·Q, KPad)
+        var prep = dev.Kernel(nameof(Conv2dKernels.Conv2dTransposeOutputGradKernel), a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, int, int, int, int, int>(Conv2dKernels.Conv2dTransposeOutputGradKernel));
+        prep(dev.GridStrideConfig((long)g.N * g.P), dY, dyT, g.N, g.K, g.P, g.Q, kPad);
+        int chunk = ChunkLength(dev, g, version, kPad, crs);
+        int chunks = (positions + chunk - 1) / chunk;
+        long len = (long)g.K * crs;
+        var dst = chunks == 1 ? dW : dev.Pool.Rent(chunks * len);   // (Chunks, K, C·R·S) partials
+        var gg = new Conv2dWeightGemm
+        {
+            Positions = positions, P = g.P, Q = g.Q, Stride = g.Stride,
+            K = g.K, KPad = kPad, CRS = crs, RS = g.R * g.S, S = g.S,
+            SrcN = g.C * hp * wp, SrcA = hp * wp, SrcRow = wp,
+            ChunkLength = chunk, Chunks = chunks, OutChunk = chunks == 1 ? 0 : (int)len, Accumulate = chunks == 1 ? 1 : 0,
+        };
+        var kernel = version == 2
+            ? WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel2), Conv2dKernels.Conv2dBackwardWeightKernel2)
+            : WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel4), Conv2dKernels.Conv2dBackwardWeightKernel4);
+        KernelConfig config;
+        if (version == 4)
+        {
+            int t = Conv2dKernels.Tile, th = Conv2dKernels.TileThreads;
+            config = new KernelConfig(new Index3D((crs + t - 1) / t, kPad / t, chunks), new Index3D(th, th, 1));
+        }
+        else
+            config = BlockConfig(dev, (long)chunks * (kPad / Conv2dKernels.Block2) * ((crs + 1) / 2));
+        kernel(config, xPad, dyT, dst, gg);
+        SumPartials(dev, dst, dW, chunks, len);
+    }
+
+    /// <summary>dW += the partial sums (chunks, len, lanes) in order (nothing to do when the kernel added into dW itself).</summary>
+    static void SumPartials(ComputeDevice dev, ArrayView<float> partial, ArrayView<float> dW, int chunks, long len, int lanes = 1)
+    {
+        if (chunks == 1 && lanes == 1)
+            return;
+        var sum = dev.Kernel(nameof(Conv2dKernels.Conv2dSumPartialsKernel), a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, int, int, int>(Conv2dKernels.Conv2dSumPartialsKernel));
+        sum(dev.GridStrideConfig(len), partial, dW, chunks, (int)len, lanes);
+    }
+
+    // ---- version 3: runs of 64 positions along a stride-1 source row --------------------------------
+
+    /// <summary>
+    /// Geometry of version 3's source for the forward and the weight gradient: X zero-padded and split into
+    /// stride × stride parity planes of Hq × Wq, so filter tap (r, s) of output (p, q) reads plane
+    /// (r mod st, s mod st) at (p + r div st, q + s div st): output rows become runs of one plane row.
+    /// </summary>
+    readonly record struct RowSource(int Hq, int Wq, int Plane, int SrcA, int SrcN, int VBlocks, long Length);
+
+    static RowSource RowSourceOf(Conv2dShape g)
+    {
+        int st = g.Stride;
+        int hq = (g.H + 2 * g.Pad + st - 1) / st, wq = (g.W + 2 * g.Pad + st - 1) / st;
+        int plane = hq * wq, srcA = st * st * plane, srcN = g.C * srcA;
+        int vBlocks = (g.P * wq + Conv2dKernels.Run3 - 1) / Conv2dKernels.Run3;
+        // Dropped positions past the last row read up to a run, a filter's rows and a row past the planes.
+        long need = (long)(g.N - 1) * srcN + (long)g.C * srcA + (long)vBlocks * Conv2dKernels.Run3 + (long)g.R * wq + g.S;
+        return new RowSource(hq, wq, plane, srcA, srcN, vBlocks, Math.Max((long)g.N * srcN, need));
+    }
+
+    static void ForwardRows(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, Conv2dShape g)
+    {
+        var rs = RowSourceOf(g);
+        int st = g.Stride;
+        var xPlanes = Planes(dev, x, g.N * g.C, g.H, g.W, rs.Hq, rs.Wq, g.Pad, g.Pad, st, rs.Length);
+        int mPad = RoundUp(g.K, Conv2dKernels.Block3);
+        var kernel = RowKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel3), Conv2dKernels.Conv2dForwardKernel3);
+        bool first = true;
+        // Parity class (ph, pw): taps r = ph + st·i, s = pw + st·j, all read from plane (ph, pw). Classes add up in order.
+        for (int ph = 0; ph < st && ph < g.R; ph++)
+            for (int pw = 0; pw < st && pw < g.S; pw++)
+            {
+                int ri = (g.R - ph + st - 1) / st, sj = (g.S - pw + st - 1) / st;
+                var b = ClassWeights(dev, w, g, ph, pw, ri, sj, mPad, forward: true, byColumn: true);
+                var gg = new Conv2dRowGemm
+                {
+                    N = g.N, OH = g.P, OW = g.Q, VRow = rs.Wq, VBlocks = rs.VBlocks,
+                    M = g.K, MPad = mPad, T = g.C * ri * sj, RI = ri, SJ = sj,
+                    SrcN = rs.SrcN, SrcA = rs.SrcA, Base0 = (ph * st + pw) * rs.Plane, Dir = 1,
+                    OutN = g.K * g.P * g.Q, OutM = g.P * g.Q, OutRow = g.Q, OutSy = 1, OutY0 = 0, OutSx = 1, OutX0 = 0,
+                    Accumulate = first ? 0 : 1,
+                };
+                kernel(BlockConfig(dev, (long)g.N * rs.VBlocks * (mPad / Conv2dKernels.Block3)), xPlanes, b, y, gg);
+                first = false;
+            }
+    }
+
+    static void BackwardInputRows(ComputeDevice dev, ArrayView<float> dY, ArrayView<float> w, ArrayView<float> dX, Conv2dShape g,
+        List<ParityClass> classes, int top, int left, int pp, int qp)
+    {
+        int run = Conv2dKernels.Run3;
+        int srcA = pp * qp, srcN = g.K * srcA;
+        // Dropped positions read past the last row of the last plane: give the padded dY a zero tail.
+        long length = (long)g.N * srcN;
+        foreach (var c in classes)
+            length = Math.Max(length, (long)(g.N - 1) * srcN + (long)(g.K - 1) * srcA + (top + c.Eh) * qp + left + c.Ew
+                + (long)(c.OH * qp + run - 1) / run * run);
+        var dYPad = Planes(dev, dY, g.N * g.K, g.P, g.Q, pp, qp, top, left, 1, length);
+        int mPad = RoundUp(g.C, Conv2dKernels.Block3);
+        var kernel = RowKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel3), Conv2dKernels.Conv2dBackwardInputKernel3);
+        foreach (var c in classes)
+        {
+            var b = ClassWeights(dev, w, g, c.Rc, c.Sc, c.RI, c.SJ, mPad, forward: false, byColumn: true);
+            int vBlocks = (c.OH * qp + run - 1) / run;
+            var gg = new Conv2dRowGemm
+            {
+                N = g.N, OH = c.OH, OW = c.OW, VRow = qp, VBlocks = vBlocks,
+                M = g.C, MPad = mPad, T = g.K * c.RI * c.SJ, RI = c.RI, SJ = c.SJ,
+                SrcN = srcN, SrcA = srcA, Base0 = (top + c.Eh) * qp + left + c.Ew, Dir = -1,
+                OutN = g.C * g.H * g.W, OutM = g.H * g.W, OutRow = g.W, OutSy = g.Stride, OutY0 = c.Ph, OutSx = g.Stride, OutX0 = c.Pw,
+                Accumulate = 1,
+            };
+            kernel(BlockConfig(dev, (long)g.N * vBlocks * (mPad / Conv2dKernels.Block3)), dYPad, b, dX, gg);
+        }
+    }
+
+    static void WeightRows(ComputeDevice dev, ArrayView<float> x, ArrayView<float> dY, ArrayView<float> dW, Conv2dShape g)
+    {
+        var rs = RowSourceOf(g);
+        int run = Conv2dKernels.Run3, crs = g.C * g.R * g.S;
+        var xPlanes = Planes(dev, x, g.N * g.C, g.H, g.W, rs.Hq, rs.Wq, g.Pad, g.Pad, g.Stride, rs.Length);
+        int planeLength = rs.VBlocks * run;
+        var dYRows = dev.Pool.Rent((long)g.N * g.K * planeLength);   // (N, K, VBlocks·64)
+        var layout = dev.Kernel(nameof(Conv2dKernels.Conv2dRowLayoutKernel), a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, int, int, int, int, int>(Conv2dKernels.Conv2dRowLayoutKernel));
+        layout(dev.GridStrideConfig((long)g.N * g.K * ((planeLength + rs.Wq - 1) / rs.Wq)), dY, dYRows, g.N * g.K, g.P, g.Q, rs.Wq, planeLength);
+        int runs = g.N * rs.VBlocks;
+        int chunkBlocks = Math.Max(1, RowChunkPositions / run);
+        int chunks = (runs + chunkBlocks - 1) / chunkBlocks;
+        long len = (long)g.K * crs;
+        var partial = dev.Pool.Rent(chunks * len * 8);   // (Chunks, K, C·R·S, 8)
+        var gg = new Conv2dRowWeightGemm
+        {
+            N = g.N, VBlocks = rs.VBlocks, VRow = rs.Wq, Stride = g.Stride, PlaneSize = rs.Plane,
+            K = g.K, CRS = crs, RS = g.R * g.S, S = g.S,
+            SrcN = rs.SrcN, SrcA = rs.SrcA, DyN = g.K * planeLength, DyK = planeLength,
+            ChunkBlocks = chunkBlocks, Chunks = chunks,
+        };
+        var kernel = dev.Kernel(nameof(Conv2dKernels.Conv2dBackwardWeightKernel3), a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowWeightGemm>(Conv2dKernels.Conv2dBackwardWeightKernel3));
+        kernel(BlockConfig(dev, (long)chunks * ((g.K + 3) / 4) * ((crs + 3) / 4)), xPlanes, dYRows, partial, gg);
+        SumPartials(dev, partial, dW, chunks, len, lanes: 8);
+    }
+
+    /// <summary>Positions per chunk of version 3's weight gradient (each chunk keeps 8 partial sums per weight).</summary>
+    const int RowChunkPositions = 2048;   // best of 1024–8192 measured on PoCL (a shared, noisy machine)
+
+    static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowGemm> RowKernel(
+        ComputeDevice dev, string name, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowGemm> kernel) =>
+        dev.Kernel(name, a => a.LoadStreamKernel(kernel));
+
+    static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dWeightGemm> WeightKernel(
+        ComputeDevice dev, string name, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dWeightGemm> kernel) =>
+        dev.Kernel(name, a => a.LoadStreamKernel(kernel));
 }
