@@ -42,7 +42,7 @@ public static class Conv2dQuick
         bool check = args.Contains("--check");
 
         Console.WriteLine($"device {dev}, batch {batch}, width {width}, POCL_EXTRA_BUILD_FLAGS='{Environment.GetEnvironmentVariable("POCL_EXTRA_BUILD_FLAGS")}'");
-        Console.WriteLine($"{"layer",-24} {"pass",-15} " + string.Join(" ", versions.Select(v => $"{"v" + v,9}")) + "   (GFLOP/s; v0 = default choice)");
+        Console.WriteLine($"{"layer",-24} {"pass",-15} " + string.Join(" ", versions.Select(v => $"{"v" + v,9}")) + "   (GFLOP/s; v0: the default choice, and which it is)");
         double perImage = 0;   // seconds of conv work per image, default versions, forward + backward
         bool complete = versions.Contains(0) && passes.Length == 3 && chosen.Count == layers.Count;
         foreach (var layer in chosen)
@@ -62,7 +62,9 @@ public static class Conv2dQuick
                             Console.WriteLine($"  !! {layer} {pass} v{v}: max relative difference to v1 {diff:G3}");
                     }
                     double seconds = Time(dev, () => problem.Run(pass, v));
-                    cells.Add($"{problem.Flops / seconds / 1e9,9:F1}");
+                    cells.Add(v == 0
+                        ? $"{problem.Flops / seconds / 1e9,6:F1} v{Conv2d.VersionFor(dev, g, pass)}"
+                        : $"{problem.Flops / seconds / 1e9,9:F1}");
                     if (v == 0 && !(layer.Name.StartsWith("conv1") && pass == Conv2dPass.BackwardInput))
                         perImage += seconds * layer.Count / batch;
                 }
