@@ -27,9 +27,9 @@ public class Conv2dBenchmarks : IWork
         $"{8 * width}-{8 * width}-4-3-s1",
     ];
 
-    public static IEnumerable<string> Shapes => BenchDevice.IsCpuAccelerator
-        ? ["4-8-8-3-s1", "8-16-8-3-s2"]
-        : Layers(64).Concat(Layers(16)).Distinct();
+    /// <summary>Every layer, or those listed in BYOL_BENCH_LAYERS (e.g. "64-64-32-3-s1,16-16-32-3-s1").</summary>
+    public static IEnumerable<string> Shapes => Environment.GetEnvironmentVariable("BYOL_BENCH_LAYERS")?.Split(',', StringSplitOptions.RemoveEmptyEntries)
+        ?? (BenchDevice.IsCpuAccelerator ? ["4-8-8-3-s1", "8-16-8-3-s2"] : Layers(64).Concat(Layers(16)).Distinct());
 
     [ParamsSource(nameof(Shapes))]
     public string Layer { get; set; } = "4-8-8-3-s1";
@@ -62,8 +62,8 @@ public class Conv2dBenchmarks : IWork
     /// 0 is the engine's choice for the pass and shape (what training runs); 1 the naive oracle;
     /// 2 and 3 the register-blocked versions (wide and narrow); 4 the GPU tiles (groups of 256).
     /// </summary>
-    public static IEnumerable<int> VersionValues => BenchDevice.IsCpuAccelerator ? [0, 1, 2, 3]
-        : BenchDevice.Current.IsCpuLikeOpenCl ? [0, 1, 2, 3] : [0, 1, 4];
+    public static IEnumerable<int> VersionValues => Environment.GetEnvironmentVariable("BYOL_BENCH_VERSIONS")?.Split(',').Select(int.Parse)
+        ?? (BenchDevice.IsCpuAccelerator || BenchDevice.Current.IsCpuLikeOpenCl ? [0, 1, 2, 3] : [0, 1, 4]);
 
     [ParamsSource(nameof(VersionValues))]
     public int Version { get; set; }
