@@ -20,13 +20,8 @@ public static class CrossEntropyKernels
         for (int r = GridStride.Start; r < rows; r += GridStride.Step)
         {
             int o = r * classes;
-            float max = logits[o];
-            for (int j = 1; j < classes; j++)
-                max = XMath.Max(max, logits[o + j]);
-            float sum = 0f;
-            for (int j = 0; j < classes; j++)
-                sum += XMath.Exp(logits[o + j] - max);
-            loss[r] = XMath.Log(sum) + max - logits[o + labels[r]];
+            float max = RowMax(logits, o, classes);
+            loss[r] = XMath.Log(SumExp(logits, o, classes, max)) + max - logits[o + labels[r]];
         }
     }
 
@@ -40,12 +35,8 @@ public static class CrossEntropyKernels
         for (int r = GridStride.Start; r < rows; r += GridStride.Step)
         {
             int o = r * classes;
-            float max = logits[o];
-            for (int j = 1; j < classes; j++)
-                max = XMath.Max(max, logits[o + j]);
-            float sum = 0f;
-            for (int j = 0; j < classes; j++)
-                sum += XMath.Exp(logits[o + j] - max);
+            float max = RowMax(logits, o, classes);
+            float sum = SumExp(logits, o, classes, max);
             float g = dLoss[r];
             int y = labels[r];
             for (int j = 0; j < classes; j++)
@@ -54,5 +45,23 @@ public static class CrossEntropyKernels
                 dLogits[o + j] += g * (p - (j == y ? 1f : 0f));
             }
         }
+    }
+
+    /// <summary>max_j z[o + j].</summary>
+    static float RowMax(ArrayView<float> logits, int o, int classes)
+    {
+        float max = logits[o];
+        for (int j = 1; j < classes; j++)
+            max = XMath.Max(max, logits[o + j]);
+        return max;
+    }
+
+    /// <summary>Σ_j exp(z[o + j] − max): the softmax denominator, shifted so exp never overflows.</summary>
+    static float SumExp(ArrayView<float> logits, int o, int classes, float max)
+    {
+        float sum = 0f;
+        for (int j = 0; j < classes; j++)
+            sum += XMath.Exp(logits[o + j] - max);
+        return sum;
     }
 }
