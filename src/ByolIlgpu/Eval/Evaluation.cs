@@ -20,7 +20,7 @@ public static class Evaluation
     {
         var path = CheckpointFolder.ResolveResume(checkpointFileOrFolder);
         var checkpoint = TrainingCheckpoint.Load(path);
-        var config = TrainingConfig.FromJson(checkpoint.Config ?? throw new InvalidDataException($"{path}: no training configuration in its metadata"), path);
+        var config = TrainingConfig.FromCheckpoint(checkpoint, path);
         var model = new ByolModel(device, config.Architecture, config.Seed);
         try
         {
@@ -38,8 +38,18 @@ public static class Evaluation
     {
         using var trainPixels = device.Accelerator.Allocate1D(train.Pixels);
         using var testPixels = device.Accelerator.Allocate1D(test.Pixels);
-        using var bank = FeatureExtractor.Extract(device, model, trainPixels.View, train.Count);
-        using var queries = FeatureExtractor.Extract(device, model, testPixels.View, test.Count);
+        return Knn(device, model, train, trainPixels.View, test, testPixels.View, k);
+    }
+
+    /// <summary>
+    /// Weighted kNN of the model's evaluation-mode features, the images already on the device:
+    /// the training set (N, 3, 32, 32) is the bank, the test set the queries.
+    /// </summary>
+    public static KnnResult Knn(ComputeDevice device, ByolModel model, ImageDataset train, ArrayView<byte> trainPixels,
+        ImageDataset test, ArrayView<byte> testPixels, int k, int batch = 256)
+    {
+        using var bank = FeatureExtractor.Extract(device, model, trainPixels, train.Count, batch);
+        using var queries = FeatureExtractor.Extract(device, model, testPixels, test.Count, batch);
         int dim = model.Architecture.FeatureDim;
         return Eval.Knn.Evaluate(device, Tensor.View(device, "bank", bank.View, train.Count, dim), train.LabelsAsInts(),
             Tensor.View(device, "queries", queries.View, test.Count, dim), test.LabelsAsInts(), train.ClassNames.Length, k);

@@ -171,17 +171,8 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>Weighted kNN (k = config, and k = 1) of the student backbone's eval-mode features: train bank, test queries.</summary>
-    public KnnResult EvaluateKnn()
-    {
-        using var bank = Features(trainPixels, train.Count);
-        using var queries = Features(testPixels, test.Count);
-        var dim = config.Architecture.FeatureDim;
-        return Knn.Evaluate(device, Tensor.View(device, "bank", bank.View, train.Count, dim), train.LabelsAsInts(),
-            Tensor.View(device, "queries", queries.View, test.Count, dim), test.LabelsAsInts(), k: config.KnnK);
-    }
-
-    MemoryBuffer1D<float, Stride1D.Dense> Features(MemoryBuffer1D<byte, Stride1D.Dense> pixels, int count) =>
-        FeatureExtractor.Extract(device, model, pixels.View, count, Math.Max(2, config.BatchSize));
+    public KnnResult EvaluateKnn() =>
+        Evaluation.Knn(device, model, train, trainPixels.View, test, testPixels.View, config.KnnK, Math.Max(2, config.BatchSize));
 
     // ---- checkpoints ----
 

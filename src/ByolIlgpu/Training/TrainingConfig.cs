@@ -93,6 +93,10 @@ public sealed record TrainingConfig
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
+    /// <summary>The configuration a checkpoint was trained with (its metadata); <paramref name="path"/> names it in errors.</summary>
+    public static TrainingConfig FromCheckpoint(Checkpoints.TrainingCheckpoint checkpoint, string path) =>
+        FromJson(checkpoint.Config ?? throw new InvalidDataException($"{path}: no training configuration in its metadata"), path);
+
     public static TrainingConfig FromJson(string json, string source)
     {
         try

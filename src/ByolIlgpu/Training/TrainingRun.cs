@@ -18,7 +18,7 @@ public static class TrainingRun
         {
             checkpoint = CheckpointFolder.ResolveResume(resume);
             var saved = TrainingCheckpoint.Load(checkpoint);
-            config = TrainingConfig.FromJson(saved.Config ?? throw new InvalidDataException($"{checkpoint}: no training configuration in its metadata"), checkpoint)
+            config = TrainingConfig.FromCheckpoint(saved, checkpoint)
                 with { RunDir = Path.GetDirectoryName(Path.GetFullPath(checkpoint))! };
             progress.Line($"resuming {config.RunDir} from {Path.GetFileName(checkpoint)} (epoch {saved.Epoch} of {config.Epochs})");
         }
