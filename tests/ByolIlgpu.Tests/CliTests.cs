@@ -108,4 +108,32 @@ public class CliTests
         Assert.Contains("/nonexistent/run", error);
         Assert.DoesNotContain("   at ", error);
     }
+
+    [Fact]
+    public void ATrainingStepTooLargeForTheDeviceIsOneLineWithTheLargestBatchThatFits()
+    {
+        var dir = Directory.CreateTempSubdirectory("byol-cli-").FullName;
+        var saved = Environment.GetEnvironmentVariable(ByolIlgpu.Engine.BufferPool.LimitVariable);
+        try
+        {
+            // A 12 MiB pool stands in for a device too small for batch 32 at this width.
+            Environment.SetEnvironmentVariable(ByolIlgpu.Engine.BufferPool.LimitVariable, "12");
+            string[] Args(string batch) => ["train", "--synthetic", "40", "--epochs", "1", "--batch-size", batch, "--width", "2",
+                "--proj-hidden", "16", "--proj-out", "8", "--pred-hidden", "16", "--device", "cpu", "--run-dir", dir, "--knn-every", "0"];
+            var (code, _, error) = Run(Args("32"));
+            Assert.Equal(1, code);
+            Assert.Single(error.TrimEnd().Split('\n'));
+            Assert.DoesNotContain("   at ", error);
+            var m = System.Text.RegularExpressions.Regex.Match(error,
+                @"--batch-size 32 needs [\d.]+ MiB, 12\.0 MiB available; the largest batch that fits is (\d+) \(--batch-size \1\)");
+            Assert.True(m.Success, error);
+            (code, _, error) = Run(Args(m.Groups[1].Value));
+            Assert.True(code == 0, $"--batch-size {m.Groups[1].Value} under the same cap: {error}");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(ByolIlgpu.Engine.BufferPool.LimitVariable, saved);
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

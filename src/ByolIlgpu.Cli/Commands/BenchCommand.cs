@@ -13,11 +13,14 @@ public static class BenchCommand
         var device = new Option<string>("--device") { Description = "Device: auto, cuda, opencl or cpu, optionally :INDEX.", DefaultValueFactory = _ => "auto" };
         var batch = new Option<int>("--batch-size") { Description = "Images per view per step.", DefaultValueFactory = _ => 32 };
         var steps = new Option<int>("--steps") { Description = "Timed steps (after 2 warm-up steps).", DefaultValueFactory = _ => 5 };
-        var command = new Command("bench", "Time the whole BYOL training step (two views, student and teacher, loss, backward, LARS, EMA) and report images/s and GFLOP/s.");
+        var json = new Option<string?>("--json") { Description = "Also write the result as JSON to this file." };
+        var command = new Command("bench", "Time the trainer's own BYOL step (both views augmented on the device, student and teacher, loss, backward, LARS, EMA) " +
+            "and report images/s, GFLOP/s and what the engine issues per step: kernel launches, memsets, copies and host synchronisations.");
         arch.AddTo(command);
         command.Options.Add(device);
         command.Options.Add(batch);
         command.Options.Add(steps);
+        command.Options.Add(json);
         command.SetAction(parse =>
         {
             var a = arch.Read(parse);
@@ -27,8 +30,19 @@ public static class BenchCommand
             var output = parse.InvocationConfiguration.Output;
             using var dev = ComputeDevice.Create(parse.GetValue(device)!);
             output.WriteLine($"device {dev}; ResNet-18 width {a.Width}, heads {a.ProjectorHidden}→{a.ProjectorOut}, batch {b}");
-            var t = StepBenchmark.Run(dev, a, b, n, onStep: (i, s) => output.WriteLine($"  step {i}: {s / i:F3} s/step"));
+            var t = StepBenchmark.Run(dev, a, b, n);
+            output.WriteLine($"per step: {t.PerStep(c => c.Launches):G} kernel launches, {t.PerStep(c => c.MemSets):G} memsets, {t.PerStep(c => c.Copies):G} copies, " +
+                $"{t.PerStep(c => c.HostSyncs):G} host synchronisations, {t.PerStep(c => c.Allocations):G} allocations; pool {ComputeDevice.FormatBytes(t.PoolBytes)}");
             output.WriteLine($"{t.ImagesPerSecond:F1} images/s ({t.SecondsPerStep:F3} s/step), {t.GflopPerImage:F2} GFLOP/image, {t.Gflops:F1} GFLOP/s");
+            if (parse.GetValue(json) is string path)
+                File.WriteAllText(path, System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    device = dev.ToString(), device_kind = dev.Kind.ToString().ToLowerInvariant(), width = a.Width, batch_size = b, steps = n,
+                    images_per_s = t.ImagesPerSecond, seconds_per_step = t.SecondsPerStep, gflop_per_image = t.GflopPerImage, gflops = t.Gflops,
+                    launches_per_step = t.PerStep(c => c.Launches), memsets_per_step = t.PerStep(c => c.MemSets),
+                    copies_per_step = t.PerStep(c => c.Copies), host_syncs_per_step = t.PerStep(c => c.HostSyncs),
+                    allocations_per_step = t.PerStep(c => c.Allocations), pool_bytes = t.PoolBytes,
+                }, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
             return CommandLine.Ok;
         });
         return command;

@@ -31,6 +31,18 @@ public sealed class ByolLearner
     /// <summary>Runs a step; the caller released the pool before making the views.</summary>
     public ByolStepResult Step(Tensor view1, Tensor view2, float lr, float tau)
     {
+        var result = ForwardBackward(view1, view2);
+        Optimizer.Step(lr);
+        Ema.Update(Model.Teacher, Model.Student, tau);
+        return result;
+    }
+
+    /// <summary>
+    /// Steps 1–3 alone: the student's gradients of the loss (the parameters are not updated). The
+    /// BatchNorm running statistics of both networks do move, as in any training-mode forward pass.
+    /// </summary>
+    public ByolStepResult ForwardBackward(Tensor view1, Tensor view2)
+    {
         Model.Student.ZeroGrad();
         var p1 = Model.StudentPrediction(Tape, view1);
         var p2 = Model.StudentPrediction(Tape, view2);
@@ -38,8 +50,6 @@ public sealed class ByolLearner
         var z2 = Model.TeacherProjection(Tape, view2);
         var loss = ByolLossFunction.Symmetric(Tape, p1, p2, z1, z2);
         Tape.Backward(loss);
-        Optimizer.Step(lr);
-        Ema.Update(Model.Teacher, Model.Student, tau);
         return new ByolStepResult(loss, p1, p2, z1, z2);
     }
 }

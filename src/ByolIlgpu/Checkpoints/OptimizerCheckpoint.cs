@@ -15,12 +15,10 @@ public static class OptimizerCheckpoint
     public static IReadOnlyList<NamedTensor> Export(Optimizer optimizer, string prefix = TrainingCheckpoint.OptimizerPrefix)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
-        optimizer.Store.Device.Synchronize();
         var result = new List<NamedTensor>();
         foreach (var (key, buffer) in optimizer.State)
         {
-            var host = new float[buffer.Length];
-            buffer.CopyToCPU(host);
+            var host = optimizer.Store.Device.ToHost(buffer.View);
             result.Add(NamedTensor.F32(prefix + key, [host.Length], host));
         }
         return result;

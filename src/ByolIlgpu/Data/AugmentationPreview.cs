@@ -16,8 +16,8 @@ public static class AugmentationPreview
         count = Math.Min(count, images.Count);
         if (count < 1)
             throw new ArgumentException("byol augment needs at least one image");
-        using var pixels = device.Accelerator.Allocate1D(images.Pixels[..(count * images.ImageBytes)]);
-        using var indices = device.Accelerator.Allocate1D(Enumerable.Range(0, count).ToArray());
+        using var pixels = device.Allocate(images.Pixels[..(count * images.ImageBytes)]);
+        using var indices = device.Allocate(Enumerable.Range(0, count).ToArray());
         device.Pool.ReleaseAll();
         var rows = new List<float[]>();
         var plain = Tensor.Temp(device, "original", count, 3, 32, 32);

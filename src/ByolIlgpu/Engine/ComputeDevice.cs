@@ -28,7 +28,7 @@ public sealed class DeviceNotFoundException(string message) : Exception(message)
 /// "auto" (CUDA, then OpenCL, then CPU), "cuda", "opencl", "cpu", each with an optional ":index".
 /// Kernels are compiled once per device on first use and cached (<see cref="Kernel{T}"/>).
 /// </summary>
-public sealed class ComputeDevice : IDisposable
+public sealed partial class ComputeDevice : IDisposable
 {
     readonly ConcurrentDictionary<string, object> kernels = new();
     Exception? firstCompileError;
@@ -44,7 +44,7 @@ public sealed class ComputeDevice : IDisposable
         Context = context;
         Accelerator = accelerator;
         Info = info;
-        Pool = new BufferPool(accelerator);
+        Pool = new BufferPool(this);
     }
 
     /// <summary>
@@ -184,7 +184,7 @@ public sealed class ComputeDevice : IDisposable
             throw new InvalidOperationException($"kernel '{key}' was not compiled: an earlier kernel failed to compile on {Info.Name}: {firstCompileError.Message}", firstCompileError);
         try
         {
-            var kernel = load(Accelerator);
+            var kernel = Counted(load(Accelerator));
             kernels[key] = kernel;
             return kernel;
         }
@@ -255,8 +255,6 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>The version to launch: the caller's, else a forced one, else the default.</summary>
     public int ResolveVersion(string family, int requested, Func<int> defaultVersion) =>
         requested != 0 ? requested : ForcedVersions.TryGetValue(family, out var forced) ? forced : defaultVersion();
-
-    public void Synchronize() => Accelerator.Synchronize();
 
     public void Dispose()
     {

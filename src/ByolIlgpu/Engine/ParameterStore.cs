@@ -119,20 +119,19 @@ public sealed class ParameterStore : IDisposable
             throw new InvalidOperationException("parameter store built twice");
         if (parameters.Count == 0)
             throw new InvalidOperationException("parameter store has no parameters");
-        var acc = Device.Accelerator;
         int offset = 0;
         foreach (var p in parameters) { p.Offset = offset; offset += p.Length; }
         Count = offset;
         int stateLength = 0;
         foreach (var b in buffers) { b.Offset = stateLength; stateLength += b.Length; }
 
-        values = acc.Allocate1D<float>(Count);
+        values = Device.Allocate<float>(Count);
         if (WithGradients)
         {
-            grads = acc.Allocate1D<float>(Count);
-            grads.MemSetToZero();
+            grads = Device.Allocate<float>(Count);
+            Device.MemSetToZero(grads.View);
         }
-        state = acc.Allocate1D<float>(Math.Max(1, stateLength));
+        state = Device.Allocate<float>(Math.Max(1, stateLength));
 
         var host = new float[Count];
         var rng = new Random(seed);
@@ -142,14 +141,14 @@ public sealed class ParameterStore : IDisposable
             p.Init(part, rng);
             Array.Copy(part, 0, host, p.Offset, p.Length);
         }
-        values.CopyFromCPU(host);
+        Device.CopyFromHost(values.View, host);
         var hostState = new float[Math.Max(1, stateLength)];
         foreach (var b in buffers)
             Array.Fill(hostState, b.Initial, b.Offset, b.Length);
-        state.CopyFromCPU(hostState);
+        Device.CopyFromHost(state.View, hostState);
 
-        offsets = acc.Allocate1D(parameters.Select(p => p.Offset).Append(Count).ToArray());
-        decayFlags = acc.Allocate1D(parameters.Select(p => p.Decay ? 1 : 0).ToArray());
+        offsets = Device.Allocate(parameters.Select(p => p.Offset).Append(Count).ToArray());
+        decayFlags = Device.Allocate(parameters.Select(p => p.Decay ? 1 : 0).ToArray());
 
         foreach (var p in parameters)
         {
@@ -163,7 +162,7 @@ public sealed class ParameterStore : IDisposable
     }
 
     /// <summary>Sets every gradient to zero (one memset over the flat buffer).</summary>
-    public void ZeroGrad() => Built(grads).MemSetToZero();
+    public void ZeroGrad() => Device.MemSetToZero(Built(grads).View);
 
     /// <summary>Number of leading elements that belong to parameters whose names start with one of the prefixes.</summary>
     public int PrefixLength(params string[] namePrefixes)
@@ -185,19 +184,13 @@ public sealed class ParameterStore : IDisposable
     public void StateFromHost(float[] host) => CopyFromHost(Built(state), host, "running statistics");
     public void GradsFromHost(float[] host) => CopyFromHost(Built(grads), host, "gradients");
 
-    float[] CopyToHost(MemoryBuffer1D<float, Stride1D.Dense> buffer)
-    {
-        Device.Synchronize();
-        var host = new float[buffer.Length];
-        buffer.CopyToCPU(host);
-        return host;
-    }
+    float[] CopyToHost(MemoryBuffer1D<float, Stride1D.Dense> buffer) => Device.ToHost(buffer.View);
 
-    static void CopyFromHost(MemoryBuffer1D<float, Stride1D.Dense> buffer, float[] host, string what)
+    void CopyFromHost(MemoryBuffer1D<float, Stride1D.Dense> buffer, float[] host, string what)
     {
         if (host.Length != buffer.Length)
             throw new ArgumentException($"{what}: {host.Length} values for a buffer of {buffer.Length}");
-        buffer.CopyFromCPU(host);
+        Device.CopyFromHost(buffer.View, host);
     }
 
     T Built<T>(T? buffer) where T : class =>

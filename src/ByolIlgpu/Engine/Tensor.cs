@@ -56,7 +56,7 @@ public sealed class Tensor
     public static Tensor Zeros(ComputeDevice device, string name, params int[] shape)
     {
         var t = Temp(device, name, shape);
-        t.Data.MemSetToZero(device.Accelerator.DefaultStream);
+        device.MemSetToZero(t.Data);
         return t;
     }
 
@@ -81,17 +81,13 @@ public sealed class Tensor
     {
         if (values.Length != Length)
             throw new ArgumentException($"tensor '{Name}': {values.Length} host values for {Length} elements");
-        ((ArrayView1D<float, Stride1D.Dense>)Data).CopyFromCPU(Device.Accelerator.DefaultStream, values);
+        Device.CopyFromHost(Data, values);
     }
 
     /// <summary>Copies the values to the host (waits for the device).</summary>
     public float[] ToHost()
     {
-        var result = new float[Length];
-        Device.Synchronize();
-        ((ArrayView1D<float, Stride1D.Dense>)Data).CopyToCPU(Device.Accelerator.DefaultStream, result);
-        Device.Synchronize();
-        return result;
+        return Device.ToHost(Data);
     }
 
     /// <summary>The gradient, created zeroed (pooled) if it does not exist yet.</summary>

@@ -36,8 +36,8 @@ public static class Evaluation
 
     public static KnnResult Knn(ComputeDevice device, ByolModel model, ImageDataset train, ImageDataset test, int k)
     {
-        using var trainPixels = device.Accelerator.Allocate1D(train.Pixels);
-        using var testPixels = device.Accelerator.Allocate1D(test.Pixels);
+        using var trainPixels = device.Allocate(train.Pixels);
+        using var testPixels = device.Allocate(test.Pixels);
         return Knn(device, model, train, trainPixels.View, test, testPixels.View, k);
     }
 
@@ -65,8 +65,8 @@ public static class Evaluation
         LinearProbeConfig config, bool augment, ProgressReporter? progress = null)
     {
         int dim = model.Architecture.FeatureDim;
-        using var trainPixels = device.Accelerator.Allocate1D(train.Pixels);
-        using var testPixels = device.Accelerator.Allocate1D(test.Pixels);
+        using var trainPixels = device.Allocate(train.Pixels);
+        using var testPixels = device.Allocate(test.Pixels);
         using var testFeatures = FeatureExtractor.Extract(device, model, testPixels.View, test.Count);
         using var cached = augment ? null : FeatureExtractor.Extract(device, model, trainPixels.View, train.Count);
         var tape = new Tape(device);

@@ -16,16 +16,15 @@ public static class FeatureExtractor
     public static MemoryBuffer1D<float, Stride1D.Dense> Extract(ComputeDevice device, ByolModel model, ArrayView<byte> pixels, int count, int batch = 256)
     {
         int dim = model.Architecture.FeatureDim;
-        var features = device.Accelerator.Allocate1D<float>((long)count * dim);
-        using var indexBuffer = device.Accelerator.Allocate1D<int>(batch);
+        var features = device.Allocate<float>((long)count * dim);   // (N, D)
+        using var allIndices = device.Allocate(Enumerable.Range(0, count).ToArray());   // (N): uploaded once, no copy per batch
         var tape = new Tape(device);
         for (int start = 0; start < count; start += batch)
         {
             int n = Math.Min(batch, count - start);
             device.Pool.ReleaseAll();
-            indexBuffer.View.SubView(0, n).AsContiguous().CopyFromCPU(Enumerable.Range(start, n).ToArray().AsSpan());
             var images = Tensor.Temp(device, "images", n, 3, 32, 32);
-            Augmentation.Normalize(device, pixels, indexBuffer.View.SubView(0, n), images);
+            Augmentation.Normalize(device, pixels, allIndices.View.SubView(start, n), images);
             var f = model.EvalFeatures(tape, images);
             Ops.Elementwise.Axpby(device, f.Data, features.View.SubView((long)start * dim, (long)n * dim), 1f, 0f);
         }

@@ -30,21 +30,20 @@ public static class Knn
             throw new ArgumentException($"kNN: k must be at least 1, got {k}");
         k = Math.Min(k, m);
 
-        var acc = dev.Accelerator;
-        using var bank = acc.Allocate1D<float>((long)m * dim);
-        using var norms = acc.Allocate1D<float>(Math.Max(m, q));
+        using var bank = dev.Allocate<float>((long)m * dim);
+        using var norms = dev.Allocate<float>(Math.Max(m, q));
         Normalize(dev, bankFeatures.Data, bank.View, norms.View, m, dim);
-        using var queries = acc.Allocate1D<float>((long)q * dim);
+        using var queries = dev.Allocate<float>((long)q * dim);
         Normalize(dev, queryFeatures.Data, queries.View, norms.View, q, dim);
 
         // (D, M): the bank transposed once, so each chunk's matmul reads it row-major (no per-chunk copies).
-        using var bankT = acc.Allocate1D<float>((long)m * dim);
+        using var bankT = dev.Allocate<float>((long)m * dim);
         Ops.Elementwise.Transpose(dev, bank.View, bankT.View, m, dim);
 
         int chunk = Math.Min(queryChunk, q);
-        using var similarity = acc.Allocate1D<float>((long)chunk * m);
-        using var topValues = acc.Allocate1D<float>((long)chunk * k);
-        using var topIndices = acc.Allocate1D<int>((long)chunk * k);
+        using var similarity = dev.Allocate<float>((long)chunk * m);
+        using var topValues = dev.Allocate<float>((long)chunk * k);
+        using var topIndices = dev.Allocate<int>((long)chunk * k);
         var topK = dev.Kernel(nameof(KnnKernels.TopKKernel), a => a.LoadStreamKernel<
             ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int>(KnnKernels.TopKKernel));
 
@@ -60,9 +59,8 @@ public static class Knn
             // S = Q_chunk · Bankᵀ: (n, D)·(D, M).
             Ops.Matmul.Gemm(dev, queries.View.SubView((long)start * dim, (long)n * dim), bankT.View, sim, n, m, dim, false, false, 1f, 0f);
             topK(dev.GridStrideConfig(n), sim, topValues.View, topIndices.View, n, m, k);
-            dev.Synchronize();
-            topValues.View.SubView(0, (long)n * k).AsContiguous().CopyToCPU(values.AsSpan(0, n * k));
-            topIndices.View.SubView(0, (long)n * k).AsContiguous().CopyToCPU(indices.AsSpan(0, n * k));
+            dev.CopyToHost(topValues.View.SubView(0, (long)n * k), values.AsSpan(0, n * k));
+            dev.CopyToHost(topIndices.View.SubView(0, (long)n * k), indices.AsSpan(0, n * k));
             var scores = new double[classes];
             for (int i = 0; i < n; i++)
             {

@@ -41,29 +41,27 @@ public static class LinearProbe
         store.Build(config.Seed);
         using var sgd = new Sgd(store, (float)config.Momentum, weightDecay: 0f);
         var tape = new Tape(dev);
-        using var indexBuffer = dev.Accelerator.Allocate1D<int>(batch);
-        using var labelBuffer = dev.Accelerator.Allocate1D<int>(batch);
-        var indices = new int[batch];
-        var labels = new int[batch];
+        // Each epoch's order and its labels go to the device once; a step reads its slice (no copy per step).
+        using var orderBuffer = dev.Allocate<int>(stepsPerEpoch * batch);   // (steps·B)
+        using var labelBuffer = dev.Allocate<int>(stepsPerEpoch * batch);   // (steps·B)
+        var orderedLabels = new int[stepsPerEpoch * batch];
         long step = 0;
         double lastLoss = double.NaN;
         for (int epoch = 0; epoch < config.Epochs; epoch++)
         {
             var order = EpochOrder.Permutation(trainCount, config.Seed, epoch);
             double lossSum = 0;
+            for (int i = 0; i < orderedLabels.Length; i++)
+                orderedLabels[i] = trainLabels[order[i]];
+            dev.CopyFromHost(orderBuffer.View, order.AsSpan(0, orderedLabels.Length));
+            dev.CopyFromHost(labelBuffer.View, orderedLabels);
             for (int s = 0; s < stepsPerEpoch; s++, step++)
             {
-                for (int b = 0; b < batch; b++)
-                {
-                    indices[b] = order[s * batch + b];
-                    labels[b] = trainLabels[indices[b]];
-                }
                 dev.Pool.ReleaseAll();
-                indexBuffer.CopyFromCPU(indices);
-                labelBuffer.CopyFromCPU(labels);
-                var features = trainBatch(epoch, indexBuffer.View, batch);
+                var indices = orderBuffer.View.SubView((long)s * batch, batch);
+                var features = trainBatch(epoch, indices, batch);
                 store.ZeroGrad();
-                var loss = Ops.Reduce.Mean(tape, Ops.CrossEntropy.Forward(tape, classifier.Forward(tape, features), labelBuffer.View));
+                var loss = Ops.Reduce.Mean(tape, Ops.CrossEntropy.Forward(tape, classifier.Forward(tape, features), labelBuffer.View.SubView((long)s * batch, batch)));
                 tape.Backward(loss);
                 double lr = peakLr * (1 + Math.Cos(Math.PI * step / totalSteps)) / 2;
                 sgd.Step((float)lr);

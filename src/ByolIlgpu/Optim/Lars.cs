@@ -23,10 +23,9 @@ public sealed class Lars : Optimizer
         WeightDecay = weightDecay;
         TrustCoefficient = trustCoefficient;
         velocity = ZeroState();
-        var acc = Device.Accelerator;
-        wSq = acc.Allocate1D<float>((long)TensorCount * PartialsPerTensor);
-        uSq = acc.Allocate1D<float>((long)TensorCount * PartialsPerTensor);
-        scale = acc.Allocate1D<float>(TensorCount);
+        wSq = Device.Allocate<float>((long)TensorCount * PartialsPerTensor);
+        uSq = Device.Allocate<float>((long)TensorCount * PartialsPerTensor);
+        scale = Device.Allocate<float>(TensorCount);
     }
 
     public float Momentum { get; }
@@ -39,8 +38,7 @@ public sealed class Lars : Optimizer
     /// <summary>The per-tensor scale min(trust/lr, 1) of the last step, for tests and logs.</summary>
     public float[] LastScales()
     {
-        Device.Synchronize();
-        return scale.GetAsArray1D();
+        return Device.ToHost(scale.View);
     }
 
     public override void Step(float lr)

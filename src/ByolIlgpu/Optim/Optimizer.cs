@@ -33,8 +33,7 @@ public abstract class Optimizer : IDisposable
     /// <summary>Copies every state buffer to the host (for checkpoints).</summary>
     public Dictionary<string, float[]> ExportState()
     {
-        Device.Synchronize();
-        return State.ToDictionary(kv => kv.Key, kv => kv.Value.GetAsArray1D());
+        return State.ToDictionary(kv => kv.Key, kv => Device.ToHost(kv.Value.View));
     }
 
     /// <summary>Restores state saved by <see cref="ExportState"/> and the step count; names and lengths must match.</summary>
@@ -46,7 +45,7 @@ public abstract class Optimizer : IDisposable
                 throw new ArgumentException($"optimizer state '{name}' is missing (a {GetType().Name} needs {string.Join(", ", State.Keys)})");
             if (values.Length != buffer.Length)
                 throw new ArgumentException($"optimizer state '{name}' has {values.Length} values, expected {buffer.Length}");
-            buffer.CopyFromCPU(values);
+            Device.CopyFromHost(buffer.View, values);
         }
         Steps = steps;
     }
@@ -60,8 +59,8 @@ public abstract class Optimizer : IDisposable
 
     protected MemoryBuffer1D<float, Stride1D.Dense> ZeroState()
     {
-        var b = Device.Accelerator.Allocate1D<float>(Store.Count);
-        b.MemSetToZero();
+        var b = Device.Allocate<float>(Store.Count);
+        Device.MemSetToZero(b.View);
         return b;
     }
 

@@ -1,60 +1,59 @@
 using System.Diagnostics;
 using ByolIlgpu.Byol;
+using ByolIlgpu.Data;
 using ByolIlgpu.Engine;
-using ByolIlgpu.Optim;
 
 namespace ByolIlgpu.Training;
 
-/// <summary>Result of timing BYOL training steps: throughput and achieved arithmetic rate.</summary>
-public sealed record StepTiming(int BatchSize, int Steps, double SecondsPerStep, double ImagesPerSecond, double GflopPerImage, double Gflops);
+/// <summary>
+/// Result of timing the trainer's step: throughput, achieved arithmetic rate, and what the engine
+/// issued to the device per step (launches, memsets, copies, host synchronisations, allocations).
+/// </summary>
+public sealed record StepTiming(int BatchSize, int Steps, double SecondsPerStep, double ImagesPerSecond, double GflopPerImage, double Gflops,
+    DeviceCounters TimedSteps, long PoolBytes)
+{
+    /// <summary>A counter of the timed steps per step (every step issues the same work, so these are whole numbers).</summary>
+    public double PerStep(Func<DeviceCounters, long> counter) => counter(TimedSteps) / (double)Steps;
+}
 
 /// <summary>
-/// Times the whole BYOL step (both views, student forward and backward, teacher forward, loss,
-/// LARS, EMA) on fixed random views, after warm-up steps that compile every kernel and fill the
-/// memory pool. The device is synchronised before the clock stops.
+/// Times the trainer's own step (<see cref="TrainingStep"/>: both views augmented on the device from
+/// uint8 images already there, student forward and backward, teacher forward, loss, the optimizer, EMA,
+/// the loss added into the device-side sum) after warm-up steps that compile every kernel and fill the
+/// memory pool. The timed steps run back to back with no host synchronisation; the device is
+/// synchronised once before the clock stops.
 /// </summary>
 public static class StepBenchmark
 {
     public static StepTiming Run(ComputeDevice device, ByolArchitecture architecture, int batchSize, int steps, int warmup = 2, int seed = 0,
-        Action<int, double>? onStep = null)
+        string optimizerName = "lars")
     {
+        if (steps < 1 || warmup < 0)
+            throw new ArgumentOutOfRangeException(nameof(steps), $"steps {steps}, warm-up {warmup}: expected at least one timed step");
+        // One epoch holds every step, so no order upload falls inside the timed steps.
+        var images = SyntheticDataset.Generate(batchSize * (warmup + steps), seed);
+        var config = new TrainingConfig { Architecture = architecture, BatchSize = batchSize, Optimizer = optimizerName, Seed = seed };
+        using var pixels = device.Allocate(images.Pixels);   // (N, 3, 32, 32) uint8
         using var model = new ByolModel(device, architecture, seed);
-        using var optimizer = new Lars(model.Student);
+        using var optimizer = Trainer.CreateOptimizer(config, model.Student);
         var learner = new ByolLearner(model, optimizer);
-        var rng = new Random(seed);
-        var host1 = new float[batchSize * 3 * 32 * 32];
-        var host2 = new float[host1.Length];
-        for (int i = 0; i < host1.Length; i++)
-        {
-            host1[i] = (float)(rng.NextDouble() * 2 - 1);
-            host2[i] = (float)(rng.NextDouble() * 2 - 1);
-        }
-
-        void Step()
-        {
-            device.Pool.ReleaseAll();
-            var v1 = Tensor.FromHost(device, "view1", host1, batchSize, 3, 32, 32);
-            var v2 = Tensor.FromHost(device, "view2", host2, batchSize, 3, 32, 32);
-            learner.Step(v1, v2, lr: 0.1f, tau: 0.99f);
-        }
-
+        using var step = new TrainingStep(device, learner, pixels.View, images.Count, batchSize, seed, blur: false);
+        step.CheckMemory();
+        step.BeginEpoch(0, EpochOrder.Permutation(images.Count, seed, 0));
+        float lr = (float)config.PeakLearningRate, tau = 0.99f;
         for (int i = 0; i < warmup; i++)
-            Step();
+            step.Run(i, lr, tau);
         device.Synchronize();
+        long poolBytes = device.Pool.BytesHeld;
+        var before = device.Counters;
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < steps; i++)
-        {
-            Step();
-            if (onStep is not null)
-            {
-                device.Synchronize();
-                onStep(i + 1, clock.Elapsed.TotalSeconds);
-            }
-        }
+            step.Run(warmup + i, lr, tau);
+        var issued = device.Counters - before;
         device.Synchronize();
         double seconds = clock.Elapsed.TotalSeconds / steps;
         double gflopPerImage = ByolFlops.PerImage(architecture) / 1e9;
         double imagesPerSecond = batchSize / seconds;
-        return new StepTiming(batchSize, steps, seconds, imagesPerSecond, gflopPerImage, gflopPerImage * imagesPerSecond);
+        return new StepTiming(batchSize, steps, seconds, imagesPerSecond, gflopPerImage, gflopPerImage * imagesPerSecond, issued, poolBytes);
     }
 }

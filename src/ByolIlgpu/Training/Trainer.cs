@@ -30,11 +30,10 @@ public sealed class Trainer : IDisposable
     readonly ProgressReporter progress;
     readonly ImageDataset train, test;
     readonly MemoryBuffer1D<byte, Stride1D.Dense> trainPixels, testPixels;   // (N, 3, 32, 32) raw
-    readonly MemoryBuffer1D<int, Stride1D.Dense> batchIndices;               // (B)
-    readonly MemoryBuffer1D<float, Stride1D.Dense> lossSum;                  // (1) device-side running sum
     readonly ByolModel model;
     readonly Optimizer optimizer;
     readonly ByolLearner learner;
+    readonly TrainingStep trainingStep;
     readonly MetricsLog metrics;
     int startEpoch;
     long step;
@@ -49,23 +48,21 @@ public sealed class Trainer : IDisposable
         this.test = test;
         if (train.Count < config.BatchSize)
             throw new ArgumentException($"--batch-size {config.BatchSize} is larger than the training set ({train.Count} images)");
-        var acc = device.Accelerator;
-        trainPixels = acc.Allocate1D(train.Pixels);
-        testPixels = acc.Allocate1D(test.Pixels);
-        batchIndices = acc.Allocate1D<int>(config.BatchSize);
-        lossSum = acc.Allocate1D<float>(1);
+        trainPixels = device.Allocate(train.Pixels);
+        testPixels = device.Allocate(test.Pixels);
         model = new ByolModel(device, config.Architecture, config.Seed);
         optimizer = CreateOptimizer(config, model.Student);
         learner = new ByolLearner(model, optimizer);
+        trainingStep = new TrainingStep(device, learner, trainPixels.View, train.Count, config.BatchSize, config.Seed, config.Blur);
         Directory.CreateDirectory(config.RunDir);
         metrics = new MetricsLog(Path.Combine(config.RunDir, "metrics.jsonl"));
     }
 
     public ByolModel Model => model;
-    public int StepsPerEpoch => train.Count / config.BatchSize;   // the last partial batch is dropped
+    public int StepsPerEpoch => trainingStep.StepsPerEpoch;   // the last partial batch is dropped
     long TotalSteps => (long)StepsPerEpoch * config.Epochs;
 
-    static Optimizer CreateOptimizer(TrainingConfig c, ParameterStore student) => c.Optimizer switch
+    public static Optimizer CreateOptimizer(TrainingConfig c, ParameterStore student) => c.Optimizer switch
     {
         "lars" => new Lars(student, (float)c.Momentum, (float)c.WeightDecay, (float)c.TrustCoefficient),
         "sgd" => new Sgd(student, (float)c.Momentum, (float)c.WeightDecay),
@@ -86,6 +83,8 @@ public sealed class Trainer : IDisposable
         double lastLoss = double.NaN;
         KnnResult? knn = null;
         var runClock = Stopwatch.StartNew();
+        // Before anything fills the pool: a step that cannot fit stops here, with the largest batch that does.
+        trainingStep.CheckMemory();
         if (startEpoch == 0 && step == 0)
         {
             // The baseline every later number is compared with: the same network at step 0.
@@ -122,30 +121,26 @@ public sealed class Trainer : IDisposable
 
     (double loss, double imagesPerSecond) TrainEpoch(int epoch)
     {
-        var order = EpochOrder.Permutation(train.Count, config.Seed, epoch);
-        var view1Config = AugmentationConfig.ByolCifar(view: 1, blur: config.Blur);
-        var view2Config = AugmentationConfig.ByolCifar(view: 2, blur: config.Blur);
-        lossSum.MemSetToZero();
+        trainingStep.BeginEpoch(epoch, EpochOrder.Permutation(train.Count, config.Seed, epoch));
         var clock = Stopwatch.StartNew();
         int b = config.BatchSize;
-        var indices = new int[b];
         double reported = 0;
         for (int s = 0; s < StepsPerEpoch; s++)
         {
-            Array.Copy(order, s * b, indices, 0, b);
-            device.Pool.ReleaseAll();
-            batchIndices.CopyFromCPU(indices);
-            var v1 = Tensor.Temp(device, "view1", b, 3, 32, 32);
-            var v2 = Tensor.Temp(device, "view2", b, 3, 32, 32);
-            Augmentation.Apply(device, trainPixels.View, batchIndices.View, v1, view1Config, (ulong)config.Seed, epoch, view: 1);
-            Augmentation.Apply(device, trainPixels.View, batchIndices.View, v2, view2Config, (ulong)config.Seed, epoch, view: 2);
-            var result = learner.Step(v1, v2, (float)LearningRateAt(step), (float)TauAt(step));
-            Ops.Elementwise.Axpby(device, result.Loss.Data, lossSum.View, 1f, 1f);
+            try
+            {
+                trainingStep.Run(s, (float)LearningRateAt(step), (float)TauAt(step));
+            }
+            catch (DeviceMemoryException e)
+            {
+                // Something else took the memory the check before the first step counted on: say where, keep the cause.
+                throw new DeviceMemoryException($"{e.Message} (epoch {epoch + 1}, step {s + 1}, --batch-size {b}); the last checkpoint in the run folder is the last good state", e.RequestedBytes, e);
+            }
             step++;
             // Reading the loss waits for the device: do it a few times an epoch, not every step.
-            if ((s + 1) % Math.Max(1, StepsPerEpoch / 20) == 0 || s + 1 == StepsPerEpoch)
+            if ((s + 1) % Math.Max(1, StepsPerEpoch / ProgressReadsPerEpoch) == 0 || s + 1 == StepsPerEpoch)
             {
-                reported = ReadLossSum() / (s + 1);
+                reported = trainingStep.ReadLossSum() / (s + 1);
                 CheckFinite(reported, epoch, s + 1);
                 double seconds = clock.Elapsed.TotalSeconds;
                 var eta = TimeSpan.FromSeconds(seconds / (s + 1) * (StepsPerEpoch - s - 1));
@@ -157,11 +152,8 @@ public sealed class Trainer : IDisposable
         return (reported, StepsPerEpoch * b / clock.Elapsed.TotalSeconds);
     }
 
-    double ReadLossSum()
-    {
-        device.Synchronize();
-        return lossSum.GetAsArray1D()[0];
-    }
+    /// <summary>How often an epoch reads its running loss back (each read waits for the device).</summary>
+    public const int ProgressReadsPerEpoch = 20;
 
     static void CheckFinite(double loss, int epoch, int stepInEpoch)
     {
@@ -216,9 +208,8 @@ public sealed class Trainer : IDisposable
     {
         model.Dispose();
         optimizer.Dispose();
+        trainingStep.Dispose();
         trainPixels.Dispose();
         testPixels.Dispose();
-        batchIndices.Dispose();
-        lossSum.Dispose();
     }
 }

@@ -1,0 +1,187 @@
+using System.Text.RegularExpressions;
+using ByolIlgpu.Byol;
+using ByolIlgpu.Data;
+using ByolIlgpu.Engine;
+using ByolIlgpu.Optim;
+using ByolIlgpu.Tests.Infrastructure;
+using ByolIlgpu.Training;
+using Xunit;
+
+namespace ByolIlgpu.Tests;
+
+/// <summary>
+/// What the engine issues to the device: the counters are complete and exact, the trainer's step
+/// issues no host synchronisation, and a step that does not fit the device's memory stops before it
+/// starts, with the largest batch that fits.
+/// </summary>
+public class DeviceWorkTests
+{
+    static readonly ByolArchitecture TinyArchitecture = new(Width: 2, ProjectorHidden: 16, ProjectorOut: 8, PredictorHidden: 16);
+
+    static string SourceRoot([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", "src"));
+
+    [Fact]
+    public void NoSourceFileBypassesTheCountedDeviceCalls()
+    {
+        // ILGPU's own launch, memset, copy, allocation and wait calls are allowed only in the file that counts them.
+        var raw = new Regex(@"(?<!\b(?:dev|device|Device))\.(MemSetToZero|CopyFromCPU|CopyToCPU|GetAsArray1D|Allocate1D|Synchronize)\s*[<(]");
+        Assert.Matches(raw, "buffer.MemSetToZero();");
+        Assert.Matches(raw, "stream.Synchronize();");
+        Assert.Matches(raw, "acc.Allocate1D<float>(n)");
+        Assert.DoesNotMatch(raw, "dev.MemSetToZero(view);");
+        Assert.DoesNotMatch(raw, "Store.Device.Synchronize();");
+        var counted = Path.Combine("Engine", "ComputeDevice.Transfers.cs");
+        var offenders = new List<string>();
+        foreach (var file in Directory.EnumerateFiles(SourceRoot(), "*.cs", SearchOption.AllDirectories))
+        {
+            if (file.EndsWith(counted, StringComparison.Ordinal) || file.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}")
+                || file.Contains($"{Path.DirectorySeparatorChar}Reference{Path.DirectorySeparatorChar}"))
+                continue;
+            var lines = File.ReadAllLines(file);
+            for (int i = 0; i < lines.Length; i++)
+            {
+                var line = lines[i];
+                if (raw.IsMatch(line))
+                    offenders.Add($"{Path.GetRelativePath(SourceRoot(), file)}:{i + 1}: {line.Trim()}");
+            }
+        }
+        Assert.True(offenders.Count == 0, "device calls that bypass ComputeDevice's counters:\n" + string.Join("\n", offenders));
+    }
+
+    [Fact]
+    public void EachCallCountsOnce()
+    {
+        var dev = TestDevices.Cpu;
+        using var buffer = dev.Allocate<float>(64);
+        var before = dev.Counters;
+        Ops.Elementwise.Fill(dev, buffer.View, 3f);
+        Ops.Elementwise.Axpby(dev, buffer.View, buffer.View, 1f, 1f);
+        Assert.Equal(new DeviceCounters(2, 0, 0, 0, 0), dev.Counters - before);
+        before = dev.Counters;
+        var host = dev.ToHost(buffer.View);
+        Assert.All(host, v => Assert.Equal(6f, v));
+        dev.MemSetToZero(buffer.View);
+        dev.CopyFromHost(buffer.View, new float[64]);
+        dev.Synchronize();
+        Assert.Equal(new DeviceCounters(0, 1, 2, 3, 0), dev.Counters - before);
+        before = dev.Counters;
+        using var other = dev.Allocate<int>(8);
+        Assert.Equal(1, (dev.Counters - before).Allocations);
+    }
+
+    sealed class TinyStep : IDisposable
+    {
+        public readonly ByolModel Model;
+        public readonly Optimizer Optimizer;
+        public readonly ILGPU.Runtime.MemoryBuffer1D<byte, ILGPU.Stride1D.Dense> Pixels;
+        public readonly TrainingStep Step;
+        public readonly int Images;
+
+        public TinyStep(ComputeDevice dev, int batch, int images = 48, int seed = 3)
+        {
+            Images = images;
+            var data = SyntheticDataset.Generate(images, seed);
+            Pixels = dev.Allocate(data.Pixels);
+            Model = new ByolModel(dev, TinyArchitecture, seed);
+            Optimizer = new Lars(Model.Student);
+            Step = new TrainingStep(dev, new ByolLearner(Model, Optimizer), Pixels.View, images, batch, seed, blur: true);
+        }
+
+        public void Dispose()
+        {
+            Step.Dispose();
+            Optimizer.Dispose();
+            Model.Dispose();
+            Pixels.Dispose();
+        }
+    }
+
+    [Fact]
+    public void TheTrainingStepIssuesNoHostSynchronisation()
+    {
+        var dev = TestDevices.Cpu;
+        dev.Pool.ReleaseAll();
+        using var tiny = new TinyStep(dev, batch: 8);
+        var start = dev.Counters;
+        tiny.Step.BeginEpoch(0, EpochOrder.Permutation(tiny.Images, 0, 0));
+        var epochStart = dev.Counters - start;
+        Assert.Equal(1, epochStart.Copies);   // the epoch's order, once
+        tiny.Step.Run(0, 0.1f, 0.99f);        // the first step fills the pool
+        var before = dev.Counters;
+        tiny.Step.Run(1, 0.1f, 0.99f);
+        tiny.Step.Run(2, 0.1f, 0.99f);
+        var two = dev.Counters - before;
+        Assert.Equal(0, two.HostSyncs);
+        Assert.Equal(0, two.Copies);
+        Assert.Equal(0, two.Allocations);
+        Assert.True(two.Launches > 100 && two.Launches % 2 == 0, $"{two.Launches} launches in two identical steps");
+        double loss = tiny.Step.ReadLossSum() / 3;
+        Assert.InRange(loss, 0.0, 8.0);
+    }
+
+    [Fact]
+    public void TheMeasuredPoolIsWhatARealStepHoldsAndMeasuringChangesNothing()
+    {
+        var dev = TestDevices.Cpu;
+        using var measured = new TinyStep(dev, batch: 8);
+        using var plain = new TinyStep(dev, batch: 8);
+        dev.Pool.ReleaseAll();
+        long bytes = measured.Step.MeasurePoolBytes(8);
+        // A fresh device's pool after one real step holds exactly what the measurement said.
+        using (var fresh = ComputeDevice.Create("cpu"))
+        using (var tiny = new TinyStep(fresh, batch: 8))
+        {
+            tiny.Step.BeginEpoch(0, EpochOrder.Permutation(tiny.Images, 0, 0));
+            tiny.Step.Run(0, 0.1f, 0.99f);
+            Assert.Equal(bytes, fresh.Pool.BytesHeld);
+        }
+        // Measuring left the model as it was: the next steps match a model that was never measured, bit for bit.
+        foreach (var t in new[] { measured, plain })
+        {
+            t.Step.BeginEpoch(0, EpochOrder.Permutation(t.Images, 0, 0));
+            t.Step.Run(0, 0.1f, 0.99f);
+            t.Step.Run(1, 0.1f, 0.99f);
+        }
+        Assert.Equal(plain.Model.Student.ValuesToHost(), measured.Model.Student.ValuesToHost());
+        Assert.Equal(plain.Model.Student.StateToHost(), measured.Model.Student.StateToHost());
+        Assert.Equal(plain.Model.Teacher.ValuesToHost(), measured.Model.Teacher.ValuesToHost());
+        Assert.Equal(plain.Model.Teacher.StateToHost(), measured.Model.Teacher.StateToHost());
+        Assert.Equal(plain.Step.ReadLossSum(), measured.Step.ReadLossSum());
+    }
+
+    [Fact]
+    public void ABatchThatDoesNotFitTheCappedPoolStopsWithTheLargestBatchThatFits()
+    {
+        using var dev = ComputeDevice.Create("cpu");
+        using var tiny = new TinyStep(dev, batch: 16);
+        long at16 = tiny.Step.MeasurePoolBytes(16), at8 = tiny.Step.MeasurePoolBytes(8);
+        Assert.True(at16 > at8 && at8 > 0, $"pool bytes {at8} at batch 8, {at16} at batch 16");
+        long perImage = (at16 - at8) / 8;
+        long cap = at8 + 3 * perImage + perImage / 2;   // batch 11 fits, 12 does not
+        dev.Pool.LimitBytes = cap;
+        var e = Assert.Throws<DeviceMemoryException>(() => tiny.Step.CheckMemory());
+        Assert.DoesNotContain("\n", e.Message);
+        Assert.Contains("--batch-size 16 needs", e.Message);
+        Assert.Contains(ComputeDevice.FormatBytes(at16), e.Message);
+        Assert.Contains($"{ComputeDevice.FormatBytes(cap)} available", e.Message);
+        Assert.Contains("the largest batch that fits is 11", e.Message);
+        // The batch it names does fit: its check passes and a real step runs within the cap.
+        using var fits = new TinyStep(dev, batch: 11);
+        fits.Step.CheckMemory();
+        fits.Step.BeginEpoch(0, EpochOrder.Permutation(fits.Images, 0, 0));
+        fits.Step.Run(0, 0.1f, 0.99f);
+        Assert.True(dev.Pool.BytesHeld <= cap);
+        // Past the cap, any rent fails with the same kind of message, not ILGPU's exception.
+        var over = Assert.Throws<DeviceMemoryException>(() => dev.Pool.Rent(cap));
+        Assert.Contains("over its limit", over.Message);
+    }
+
+    [Theory]
+    [InlineData(16, 1600, 8, 1000, 1300, 12)]   // 75 bytes per image, 400 fixed: (1300 − 400) / 75 = 12
+    [InlineData(16, 1600, 8, 1000, 1299, 11)]   // one byte less: 11.99 → 11
+    [InlineData(8, 1000, 16, 1600, 100000, 1328)]   // the order of the two measurements does not matter
+    [InlineData(16, 1600, 8, 1000, 500, 0)]      // (500 − 400) / 75 = 1.3: not even a batch of 2
+    public void TheLargestBatchFollowsTheLinearFit(int batch, long bytes, int other, long otherBytes, long available, int expected) =>
+        Assert.Equal(expected, TrainingStep.LargestBatch(batch, bytes, other, otherBytes, available));
+}
