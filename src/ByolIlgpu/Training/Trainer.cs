@@ -153,7 +153,7 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>How often an epoch reads its running loss back (each read waits for the device).</summary>
-    public const int ProgressReadsPerEpoch = 20;
+    public const int ProgressReadsPerEpoch = 8;
 
     static void CheckFinite(double loss, int epoch, int stepInEpoch)
     {
