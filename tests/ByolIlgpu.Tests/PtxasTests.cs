@@ -229,6 +229,15 @@ public class PtxasTests
     }
 
     [Fact]
+    public void KernelsHelpExplainsEveryOption()
+    {
+        var (code, output, _) = Run("kernels", "--help");
+        Assert.Equal(0, code);
+        foreach (var option in new[] { "--ptx-audit", "--arch", "--markdown", "sm_70", "BYOL_PTXAS" })
+            Assert.Contains(option, output);
+    }
+
+    [Fact]
     public void AnUnknownArchIsAUsageError()
     {
         var (code, _, error) = Run("kernels", "--ptx-audit", "--arch", "sm_61");

@@ -196,7 +196,7 @@ public static class PtxAudit
                 name, Group(group), N(p.Registers), N(p.SharedBytes), N(p.StackBytes), $"{p.SpillStoreBytes}/{p.SpillLoadBytes}",
                 N(limits.MaxGroupSize(p.Registers, p.SharedBytes)),
                 occ is { } o ? $"{o.ActiveWarps}/{o.MaxWarps}" : "—",
-                occ is { } o2 ? $"{o2.Fraction * 100:F0} %" : "—",
+                occ is { } o2 ? $"{(o2.Fraction * 100).ToString("0.#", CultureInfo.InvariantCulture)}%" : "—",
                 S(s?.Ffma), S(s?.Fmul), S(s?.Fadd), S(s?.Hmma), S(s?.Lds32), S(s?.Lds64), S(s?.Lds128), S(s?.Sts),
                 S(s?.Ldg32), S(s?.Ldg64), S(s?.Ldg128), S(s?.Ld),
                 s is null ? "" : s.FfmaPerLds is { } r ? r.ToString("F1", CultureInfo.InvariantCulture) : "—",
