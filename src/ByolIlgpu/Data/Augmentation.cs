@@ -197,7 +197,7 @@ public static class Augmentation
         {
             DeviceKind.Cpu => acc.WarpSize,
             DeviceKind.OpenCL when acc.WarpSize >= 1024 => 64,
-            _ => 256,
+            _ => GpuGroups.PerSample,
         };
         group = Math.Min(group, acc.MaxNumThreadsPerGroup);
         long cap = dev.Kind == DeviceKind.Cpu ? Math.Max(1, acc.NumMultiprocessors) : Math.Max(1, acc.NumMultiprocessors) * 32L;

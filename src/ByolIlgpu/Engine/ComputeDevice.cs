@@ -63,9 +63,13 @@ public sealed partial class ComputeDevice : IDisposable
             // A missing driver library must not take the CPU path down with it.
             if (openCl) TryAdd(() => builder.OpenCL());
             if (cuda) TryAdd(() => builder.Cuda());
-            builder.EnableAlgorithms().Optimize(OptimizationLevel.O1);
+            CompilerSettings(builder);
         });
     }
+
+    /// <summary>How every kernel is compiled; <see cref="KernelCatalog.CompilePtx"/> uses the same settings.</summary>
+    internal static Context.Builder CompilerSettings(Context.Builder builder) =>
+        builder.EnableAlgorithms().Optimize(OptimizationLevel.O1);
 
     static void TryAdd(Action add)
     {
@@ -206,7 +210,7 @@ public sealed partial class ComputeDevice : IDisposable
         {
             DeviceKind.Cpu => Accelerator.WarpSize,
             DeviceKind.OpenCL when IsCpuLikeOpenCl => 64,
-            _ => 256,
+            _ => GpuGroups.GridStride,
         };
         group = Math.Min(group, Accelerator.MaxNumThreadsPerGroup);
         long wanted = Math.Max(1, (work + group - 1) / group);
@@ -235,14 +239,14 @@ public sealed partial class ComputeDevice : IDisposable
     /// <summary>Exactly <paramref name="threads"/> threads along X (a power of two ≥ 64), for reductions whose partial count is fixed.</summary>
     public KernelConfig ExactThreadsConfig(int threads)
     {
-        int group = Math.Min(Kind == DeviceKind.Cpu ? Accelerator.WarpSize : 64, Accelerator.MaxNumThreadsPerGroup);
+        int group = Math.Min(Kind == DeviceKind.Cpu ? Accelerator.WarpSize : GpuGroups.ExactThreads, Accelerator.MaxNumThreadsPerGroup);
         return new KernelConfig(threads / group, group);
     }
 
     /// <summary>Exactly <paramref name="threads"/> threads along X for each of <paramref name="rows"/> rows along Y.</summary>
     public KernelConfig ExactThreadsConfig2D(int threads, int rows)
     {
-        int group = Math.Min(Kind == DeviceKind.Cpu ? Accelerator.WarpSize : 64, Accelerator.MaxNumThreadsPerGroup);
+        int group = Math.Min(Kind == DeviceKind.Cpu ? Accelerator.WarpSize : GpuGroups.ExactThreads, Accelerator.MaxNumThreadsPerGroup);
         return new KernelConfig(new Index2D(threads / group, rows), new Index2D(group, 1));
     }
 

@@ -44,14 +44,16 @@ public static partial class KernelCatalog
     }
 
     /// <summary>
-    /// Generates PTX for one kernel (sm_90, PTX ISA 8.0) in a context of its own: a failed
-    /// compilation leaves ILGPU's context unusable, so one failure must not hide the next.
-    /// Returns the PTX text.
+    /// Generates the PTX ILGPU's CUDA accelerator would generate for one kernel on <paramref name="target"/>
+    /// (default: an H100 with a CUDA 12.4 driver; see <see cref="CudaTarget"/>), with ComputeDevice's
+    /// compiler settings, in a context of its own: a failed compilation leaves ILGPU's context unusable,
+    /// so one failure must not hide the next. Returns the PTX text.
     /// </summary>
-    public static string CompilePtx(MethodInfo kernel)
+    public static string CompilePtx(MethodInfo kernel, CudaTarget? target = null)
     {
-        using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O1));
-        using var backend = new PTXBackend(context, CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null!);
+        target ??= CudaTarget.H100;
+        using var context = Context.Create(b => ComputeDevice.CompilerSettings(b));
+        using var backend = new PTXBackend(context, target.Capabilities, target.Architecture, target.InstructionSet, null);
         var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), KernelSpecialization.Empty);
         return compiled.PTXAssembly;
     }

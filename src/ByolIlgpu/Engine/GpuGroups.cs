@@ -1,0 +1,133 @@
+using System.Reflection;
+using ByolIlgpu.Kernels;
+
+namespace ByolIlgpu.Engine;
+
+/// <summary>How a launcher shapes a kernel's groups on a GPU (CUDA, or an OpenCL GPU).</summary>
+public enum GpuLaunch
+{
+    /// <summary><see cref="ComputeDevice.GridStrideConfig"/> / <see cref="ComputeDevice.GridStrideConfig2D"/>.</summary>
+    GridStride,
+    /// <summary><see cref="ComputeDevice.ExactThreadsConfig"/> / <see cref="ComputeDevice.ExactThreadsConfig2D"/>.</summary>
+    ExactThreads,
+    /// <summary>Conv2d version 4's 16 × 16 threads per 64 × 64 output tile (Ops/Conv2d.cs).</summary>
+    Conv2dTile,
+    /// <summary>Matmul version 3's 16 × 16 threads per 64 × 64 output tile (Ops/Matmul.cs).</summary>
+    MatmulTile,
+    /// <summary>One group per sample (<c>Augmentation.PerSampleConfig</c>).</summary>
+    PerSample,
+    /// <summary>A single thread (Reduce's final, ordered sum).</summary>
+    SingleThread,
+    /// <summary>No launcher in the engine today.</summary>
+    None,
+}
+
+/// <summary>
+/// The threads per group every kernel is launched with on a GPU: the one table the launchers' sizes
+/// come from (ComputeDevice, Augmentation, and the kernels' own tile constants) and that
+/// <see cref="PtxAudit"/> reads for occupancy. A kernel the catalog finds but this table lacks fails
+/// the tests, so a new kernel's launch shape is stated here.
+/// </summary>
+public static class GpuGroups
+{
+    /// <summary>Grid-stride kernels on a GPU: 8 warps, a few groups per multiprocessor.</summary>
+    public const int GridStride = 256;
+
+    /// <summary>Reductions with a fixed number of partial sums (BatchNorm, LARS, Reduce).</summary>
+    public const int ExactThreads = 64;
+
+    /// <summary>Augmentation: one group per sample on a GPU.</summary>
+    public const int PerSample = 256;
+
+    public const int Conv2dTile = Conv2dKernels.TileThreads * Conv2dKernels.TileThreads;
+    public const int MatmulTile = MatmulKernels.Threads3 * MatmulKernels.Threads3;
+
+    /// <summary>Threads per group of a launch shape on a GPU; 0 for <see cref="GpuLaunch.None"/>.</summary>
+    public static int Threads(GpuLaunch launch) => launch switch
+    {
+        GpuLaunch.GridStride => GridStride,
+        GpuLaunch.ExactThreads => ExactThreads,
+        GpuLaunch.Conv2dTile => Conv2dTile,
+        GpuLaunch.MatmulTile => MatmulTile,
+        GpuLaunch.PerSample => PerSample,
+        GpuLaunch.SingleThread => 1,
+        _ => 0,
+    };
+
+    /// <summary>Each kernel's launch shape, by <see cref="KernelCatalog.NameOf"/> (launcher in the comment).</summary>
+    static readonly Dictionary<string, GpuLaunch> Table = new()
+    {
+        ["AdamKernels.AdamUpdateKernel"] = GpuLaunch.GridStride,                        // Optimizer.TableConfig (2-D)
+        ["AugmentKernels.AugmentApplyKernel"] = GpuLaunch.PerSample,
+        ["AugmentKernels.AugmentDrawKernel"] = GpuLaunch.GridStride,
+        ["AugmentKernels.AugmentEvalKernel"] = GpuLaunch.GridStride,
+        ["BatchNormKernels.BatchNormBackwardInputKernel2"] = GpuLaunch.GridStride,
+        ["BatchNormKernels.BatchNormBackwardKernel1"] = GpuLaunch.GridStride,
+        ["BatchNormKernels.BatchNormBackwardPartialsKernel2"] = GpuLaunch.ExactThreads,  // ExactThreadsConfig2D
+        ["BatchNormKernels.BatchNormBackwardReduceKernel2"] = GpuLaunch.GridStride,
+        ["BatchNormKernels.BatchNormCenteredSquarePartialsKernel2"] = GpuLaunch.ExactThreads,
+        ["BatchNormKernels.BatchNormForwardEvalKernel"] = GpuLaunch.GridStride,
+        ["BatchNormKernels.BatchNormForwardTrainKernel1"] = GpuLaunch.GridStride,
+        ["BatchNormKernels.BatchNormMeanKernel2"] = GpuLaunch.GridStride,
+        ["BatchNormKernels.BatchNormNormalizeKernel2"] = GpuLaunch.GridStride,
+        ["BatchNormKernels.BatchNormSumPartialsKernel2"] = GpuLaunch.ExactThreads,
+        ["BatchNormKernels.BatchNormVarianceKernel2"] = GpuLaunch.GridStride,
+        ["ByolLossKernels.ByolLossBackwardKernel"] = GpuLaunch.GridStride,
+        ["ByolLossKernels.ByolLossForwardKernel"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dBackwardInputKernel1"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dBackwardInputKernel2"] = GpuLaunch.GridStride,            // BlockConfig: grid-stride off PoCL
+        ["Conv2dKernels.Conv2dBackwardInputKernel3"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dBackwardInputKernel4"] = GpuLaunch.Conv2dTile,
+        ["Conv2dKernels.Conv2dBackwardWeightKernel1"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dBackwardWeightKernel2"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dBackwardWeightKernel3"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dBackwardWeightKernel4"] = GpuLaunch.Conv2dTile,
+        ["Conv2dKernels.Conv2dClassWeightsKernel"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dForwardKernel1"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dForwardKernel2"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dForwardKernel3"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dForwardKernel4"] = GpuLaunch.Conv2dTile,
+        ["Conv2dKernels.Conv2dForwardWeightsKernel"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dPadKernel"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dRowLayoutKernel"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dSumPartialsKernel"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dTransposeOutputGradKernel"] = GpuLaunch.GridStride,
+        ["CrossEntropyKernels.CrossEntropyBackwardKernel"] = GpuLaunch.GridStride,
+        ["CrossEntropyKernels.CrossEntropyForwardKernel"] = GpuLaunch.GridStride,
+        ["ElementwiseKernels.AddScalarFromBufferKernel"] = GpuLaunch.GridStride,
+        ["ElementwiseKernels.AxpbyKernel"] = GpuLaunch.GridStride,
+        ["ElementwiseKernels.BatchedTransposeKernel"] = GpuLaunch.None,
+        ["ElementwiseKernels.FillKernel"] = GpuLaunch.GridStride,
+        ["ElementwiseKernels.GatherRowsKernel"] = GpuLaunch.GridStride,
+        ["ElementwiseKernels.TransposeKernel"] = GpuLaunch.GridStride,
+        ["EmaKernels.EmaUpdateKernel"] = GpuLaunch.GridStride,
+        ["KnnKernels.TopKKernel"] = GpuLaunch.GridStride,
+        ["L2NormalizeKernels.L2NormalizeBackwardKernel"] = GpuLaunch.GridStride,
+        ["L2NormalizeKernels.L2NormalizeForwardKernel"] = GpuLaunch.GridStride,
+        ["LarsKernels.LarsNormPartialsKernel"] = GpuLaunch.ExactThreads,               // ExactThreadsConfig2D
+        ["LarsKernels.LarsScaleKernel"] = GpuLaunch.GridStride,
+        ["LarsKernels.LarsUpdateKernel"] = GpuLaunch.GridStride,                        // Optimizer.TableConfig (2-D)
+        ["LinearKernels.LinearBiasBackwardKernel"] = GpuLaunch.GridStride,
+        ["LinearKernels.LinearBiasForwardKernel"] = GpuLaunch.GridStride,
+        ["MatmulKernels.MatmulKernel1"] = GpuLaunch.GridStride,
+        ["MatmulKernels.MatmulKernel2"] = GpuLaunch.GridStride,
+        ["MatmulKernels.MatmulKernel3"] = GpuLaunch.MatmulTile,
+        ["PoolKernels.GlobalAvgPoolBackwardKernel"] = GpuLaunch.GridStride,
+        ["PoolKernels.GlobalAvgPoolForwardKernel"] = GpuLaunch.GridStride,
+        ["ReduceKernels.SumFinalizeKernel"] = GpuLaunch.SingleThread,
+        ["ReduceKernels.SumPartialsKernel"] = GpuLaunch.ExactThreads,
+        ["ReluKernels.ReluBackwardKernel"] = GpuLaunch.GridStride,
+        ["ReluKernels.ReluForwardKernel"] = GpuLaunch.GridStride,
+        ["ResidualKernels.AddReluBackwardKernel"] = GpuLaunch.GridStride,
+        ["ResidualKernels.AddReluForwardKernel"] = GpuLaunch.GridStride,
+        ["SgdKernels.SgdUpdateKernel"] = GpuLaunch.GridStride,                          // Optimizer.TableConfig (2-D)
+    };
+
+    /// <summary>The launch shape of a kernel, or null when the table does not list it.</summary>
+    public static GpuLaunch? LaunchOf(MethodInfo kernel) =>
+        Table.TryGetValue(KernelCatalog.NameOf(kernel), out var launch) ? launch : null;
+
+    /// <summary>Names in the table that are no kernel of the catalog (a renamed or removed kernel).</summary>
+    public static IEnumerable<string> StaleEntries() =>
+        Table.Keys.Except(KernelCatalog.All.Select(KernelCatalog.NameOf));
+}
