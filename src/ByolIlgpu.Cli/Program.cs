@@ -14,6 +14,7 @@ public static class ByolProgram
         root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(AugmentCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(ParityCommand.Create());
         return root;
     }
 

@@ -31,6 +31,19 @@ public sealed class ByolLearner
     /// <summary>Runs a step; the caller released the pool before making the views.</summary>
     public ByolStepResult Step(Tensor view1, Tensor view2, float lr, float tau)
     {
+        var result = ForwardBackward(view1, view2);
+        Optimizer.Step(lr);
+        Ema.Update(Model.Teacher, Model.Student, tau);
+        return result;
+    }
+
+    /// <summary>
+    /// Steps 1–3 of <see cref="Step"/>: the loss, and the student's gradients in <c>Model.Student.Grads</c>
+    /// (zeroed first); no parameter changes, only the running statistics of both networks. `byol parity`
+    /// compares exactly this with PyTorch.
+    /// </summary>
+    public ByolStepResult ForwardBackward(Tensor view1, Tensor view2)
+    {
         Model.Student.ZeroGrad();
         var p1 = Model.StudentPrediction(Tape, view1);
         var p2 = Model.StudentPrediction(Tape, view2);
@@ -38,8 +51,6 @@ public sealed class ByolLearner
         var z2 = Model.TeacherProjection(Tape, view2);
         var loss = ByolLossFunction.Symmetric(Tape, p1, p2, z1, z2);
         Tape.Backward(loss);
-        Optimizer.Step(lr);
-        Ema.Update(Model.Teacher, Model.Student, tau);
         return new ByolStepResult(loss, p1, p2, z1, z2);
     }
 }
