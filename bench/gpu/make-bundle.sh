@@ -19,6 +19,8 @@ done
 rm -rf "$app/amd64" "$app/x86" "$app/arm64"
 rm -f "$app"/libmscordaccore.so "$app"/libmscordbi.so "$app"/createdump "$app"/libcoreclrtraceptprovider.so \
   "$app"/libclrgc.so "$app"/libclrgcexp.so
+# The commit the bundle was built from, for the GPU run's summary (the GPU machine has no git).
+echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src kernels tests bench || echo '+uncommitted changes')" > "$app/COMMIT"
 tar -C "$out" -cf - byol-linux-x64 | xz -T0 -9 > "$out/byol-linux-x64.tar.xz"
 bytes=$(stat -c %s "$out/byol-linux-x64.tar.xz")
 echo "$out/byol-linux-x64.tar.xz: $((bytes / 1000000)).$(( (bytes % 1000000) / 100000 )) MB ($bytes bytes; unpacked $(du -sm "$app" | cut -f1) MiB)"
