@@ -13,7 +13,9 @@
 #
 # Rehearsal (--rehearse or REHEARSE=1): the same stages on a machine without a GPU: PoCL's OpenCL
 # device (../shared/opencl/with-pocl, programs run as `dotnet X.dll`, as an apphost sees no PoCL) in
-# place of CUDA, PyTorch on the CPU, rehearsal sizes (width 8, heads 64→32, batch 16, 2 steps).
+# place of CUDA, PyTorch on the CPU, rehearsal sizes (four OpenCL test classes; width 8, heads 64→32,
+# batch 16 and 32, 2 steps; parity at batch 8; training width 4 on 64 images). BUDGET_S=35 shows a
+# stage killed by the budget and the summary made from partial results.
 # Usage: bench/gpu/run-gpu.sh [--rehearse] [BUNDLE.tar.xz]     env: BUDGET_S, RESERVE_S, OUT, PYTHON
 set -uo pipefail
 rehearse=${REHEARSE:-0}
@@ -21,7 +23,7 @@ bundle=bench/gpu/bundle/byol-linux-x64.tar.xz
 for arg in "$@"; do
   case $arg in
     --rehearse) rehearse=1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) bundle=$arg ;;
   esac
 done
@@ -45,7 +47,8 @@ if [ "$rehearse" = 1 ]; then
   device=opencl; torch_device=cpu
   arch=(--width 8 --proj-hidden 64 --proj-out 32 --pred-hidden 64)
   batches=(16 32); steps=2; parity_batch=8
-  test_filter=(-trait Backend=OpenCL -class ByolIlgpu.Tests.OpenClMlpHeadTests -class ByolIlgpu.Tests.OpenClOptimizerTests)
+  test_filter=(-trait Backend=OpenCL -class ByolIlgpu.Tests.OpenClMlpHeadTests -class ByolIlgpu.Tests.OpenClOptimizerTests
+    -class ByolIlgpu.Tests.OpenClDenseKernelTests -class ByolIlgpu.Tests.OpenClBackboneOpsTests)   # 36 tests, about 22 s
   train=(--synthetic 64 --epochs 1 --width 4 --proj-hidden 16 --proj-out 8 --pred-hidden 16 --batch-size 16)
   bench_env=(BYOL_BENCH_DEVICE=opencl); bench_filter=('*LossBenchmarks*')
 else
@@ -53,7 +56,7 @@ else
   byol=("$app/byol"); tests=("$app/ByolIlgpu.Tests"); bench=("$app/ByolIlgpu.Bench")
   device=cuda; torch_device=cuda
   arch=()   # full width: ResNet-18 width 64, heads 4096 → 256
-  batches=(128 256); steps=20; parity_batch=32
+  batches=(128 256); steps=20; parity_batch=64   # parity: more samples per BatchNorm, fewer ReLU sign flips
   test_filter=(-trait Backend=CUDA)
   train=(--synthetic 4096 --epochs 2 --batch-size 256 --knn-every 1)
   bench_env=(BYOL_BENCH_DEVICE=cuda BYOL_BENCH_GPU=1); bench_filter=('*Matmul*' '*BatchNorm*' '*ByolStep*')
@@ -118,7 +121,7 @@ fi
 stage devices 60 "${byol[@]}" devices
 devices_out=$(ls -d "$out"/[0-9][0-9]-devices)/output.txt
 if ! grep -q "^$device:" "$devices_out"; then
-  stop "no $device device in 'byol devices' ($(grep -v '^device \|^Select\|^$' "$devices_out" | tr '\n' ';' | cut -c1-600))"
+  stop "no $device device in 'byol devices', which says: $(grep -v '^device \|^Select\|^$' "$devices_out" | tr -s ' ' | tr '\n' ';' | cut -c1-600)"
 fi
 
 stage kernel-tests 150 "${tests[@]}" "${test_filter[@]}" -noColor
