@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""The PyTorch peer of `byol bench`: times the same BYOL training step with CUDA events.
+"""The PyTorch peer of `byol bench`: times the same BYOL training step (CUDA events; on the CPU a wall clock).
 
 The step: ResNet-18 for 32x32 (conv1 3x3 s1 p1 no bias, no max-pool, no fc), projector and predictor
 MLPs (Linear -> BatchNorm1d -> ReLU -> Linear), teacher = EMA copy of backbone + projector in training
 mode under no_grad, loss mean(l(p1, z2) + l(p2, z1)), backward, LARS-like SGD step, EMA update.
 Each view is its own forward pass, as in ByolIlgpu. Reported twice: fp32 with TF32 off (the same
-arithmetic as ByolIlgpu's kernels) and PyTorch's default (TF32 convolutions allowed).
+arithmetic as ByolIlgpu's kernels) and PyTorch's default (TF32 convolutions allowed); on the CPU
+(`--device cpu`, for rehearsing the GPU script) fp32 only.
 
-Usage: byol_step_torch.py [--batch 128 256] [--width 64] [--steps 20] [--json out.json]
+Usage: byol_step_torch.py [--batch 128 256] [--width 64] [--steps 20] [--device cuda|cpu] [--json out.json]
 """
 import argparse
 import copy
@@ -64,11 +65,12 @@ def count(module):
     return sum(p.numel() for p in module.parameters())
 
 
-def run(torch, nn, batch, width, steps, tf32, proj_hidden, proj_out, pred_hidden):
+def run(torch, nn, batch, width, steps, tf32, proj_hidden, proj_out, pred_hidden, device="cuda"):
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = True
-    dev = torch.device("cuda")
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
     torch.manual_seed(0)
     backbone, projector, predictor = (m.to(dev) for m in build(torch, nn, width, proj_hidden, proj_out, pred_hidden))
     if width == 64 and proj_hidden == 4096:
@@ -104,16 +106,21 @@ def run(torch, nn, batch, width, steps, tf32, proj_hidden, proj_out, pred_hidden
             torch._foreach_add_(teacher_ema, student_ema, alpha=0.004)
         return loss
 
-    for _ in range(3):
+    for _ in range(3 if cuda else 1):
         step()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
+    if cuda:
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+    clock = time.perf_counter()
     for _ in range(steps):
         loss = step()
-    end.record()
-    torch.cuda.synchronize()
-    seconds = start.elapsed_time(end) / 1000 / steps
+    if cuda:
+        end.record()
+        torch.cuda.synchronize()
+        seconds = start.elapsed_time(end) / 1000 / steps
+    else:
+        seconds = (time.perf_counter() - clock) / steps
     assert 0 <= loss.item() <= 8
     return {"batch": batch, "width": width, "tf32": tf32, "seconds_per_step": seconds, "images_per_s": batch / seconds}
 
@@ -126,18 +133,19 @@ def main():
     parser.add_argument("--proj-out", type=int, default=256)
     parser.add_argument("--pred-hidden", type=int, default=4096)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     import torch
     from torch import nn
-    if not torch.cuda.is_available():
-        print("byol_step_torch: no CUDA device", file=sys.stderr)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("byol_step_torch: no CUDA device (torch.cuda.is_available() is False)", file=sys.stderr)
         return 2
     results = []
     for batch in args.batch:
-        for tf32 in (False, True):
-            r = run(torch, nn, batch, args.width, args.steps, tf32, args.proj_hidden, args.proj_out, args.pred_hidden)
-            r["device"] = torch.cuda.get_device_name()
+        for tf32 in ((False, True) if args.device == "cuda" else (False,)):
+            r = run(torch, nn, batch, args.width, args.steps, tf32, args.proj_hidden, args.proj_out, args.pred_hidden, args.device)
+            r["device"] = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
             r["torch"] = torch.__version__
             results.append(r)
             print(f"pytorch {torch.__version__} {r['device']}: batch {batch} width {args.width} "

@@ -15,6 +15,7 @@ public static class ByolProgram
         root.Subcommands.Add(AugmentCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(KernelsCommand.Create());
+        root.Subcommands.Add(ParityCommand.Create());
         return root;
     }
 

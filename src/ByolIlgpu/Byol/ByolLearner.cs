@@ -38,8 +38,9 @@ public sealed class ByolLearner
     }
 
     /// <summary>
-    /// Steps 1–3 alone: the student's gradients of the loss (the parameters are not updated). The
-    /// BatchNorm running statistics of both networks do move, as in any training-mode forward pass.
+    /// Steps 1–3 of <see cref="Step"/>: the loss, and the student's gradients in <c>Model.Student.Grads</c>
+    /// (zeroed first); no parameter changes, only the running statistics of both networks. `byol parity`
+    /// compares exactly this with PyTorch.
     /// </summary>
     public ByolStepResult ForwardBackward(Tensor view1, Tensor view2)
     {
