@@ -79,6 +79,7 @@ finish() {
 trap finish EXIT
 
 n=0
+failed_stages=()
 # stage NAME CAP CMD...: runs CMD in OUT/NN-NAME (its working folder) under the budget; returns its exit code.
 stage() {
   local name=$1 cap=$2; shift 2
@@ -91,6 +92,7 @@ stage() {
   if [ "$limit" -lt "$MIN_STAGE_S" ]; then
     echo "skipped: ${left} s of the ${BUDGET_S} s budget left (needs at least ${MIN_STAGE_S})" > "$dir/skipped"
     echo "== $name: skipped, ${left} s left"
+    failed_stages+=("$name (skipped)")
     return 125
   fi
   echo "$limit" > "$dir/limit_s"
@@ -102,6 +104,7 @@ stage() {
   awk -v a="$t0" -v b="$(clock)" 'BEGIN { printf "%.1f\n", b - a }' > "$dir/seconds"
   tail -n 3 "$dir/output.txt" | cut -c1-200 | sed 's/^/   /'
   echo "   exit $rc after $(cat "$dir/seconds") s"
+  [ "$rc" -eq 0 ] || failed_stages+=("$name")
   return "$rc"
 }
 stop() { echo "run-gpu: $*" >&2; echo "$*" > "$out/stopped"; exit 3; }
@@ -146,4 +149,9 @@ stage torch-peer 90 "$PYTHON" "$here/byol_step_torch.py" --device "$torch_device
 stage train-knn 90 "${byol[@]}" train "${train[@]}" --device "$device" --run-dir "$work/run"
 
 stage kernel-bench 150 env "${bench_env[@]}" "${bench[@]}" --filter "${bench_filter[@]}" --artifacts bdn
+# Exit 1 when a stage failed, was killed or skipped for the budget (the summary is written either way).
+if [ "${#failed_stages[@]}" -gt 0 ]; then
+  echo "run-gpu: stages that did not pass: ${failed_stages[*]}" >&2
+  exit 1
+fi
 exit 0
