@@ -182,7 +182,7 @@ public sealed class ComputeDevice : IDisposable
                     if (cudaFailure is null)
                     {
                         try { return new ComputeDevice(context, device.CreateAccelerator(context), info); }
-                        catch (Exception e) { cudaFailure = $"ILGPU could not create the accelerator for {info.Spec} ({info.Name}): {e.Message}"; }
+                        catch (Exception e) { cudaFailure = $"ILGPU could not create the accelerator for {info.Spec} ({info.Name}): {CudaAvailability.Describe(e)}"; }
                     }
                     if (kind is not null)
                         throw new DeviceNotFoundException($"device '{spec}' is not available: {cudaFailure}");

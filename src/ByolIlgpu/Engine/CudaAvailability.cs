@@ -49,9 +49,14 @@ public static class CudaAvailability
         }
         catch (TargetInvocationException e) when (e.InnerException is not null)
         {
-            return $"{e.InnerException.GetType().Name}: {e.InnerException.Message}";
+            return Describe(e.InnerException);
         }
     }
+
+    /// <summary>ILGPU's exception in one line: a CUDA error by name and text ("CUDA_ERROR_OUT_OF_MEMORY: out of memory").</summary>
+    public static string Describe(Exception e) => e is CudaException { Error: not "N/A" } cuda
+        ? $"{cuda.Error}: {cuda.Message}"
+        : $"{e.GetType().Name}: {e.Message}";
 
     /// <summary>Why a CUDA device ILGPU lists cannot run ILGPU's kernels with this driver; null when it can.</summary>
     public static string? ProblemOf(DeviceInfo info)

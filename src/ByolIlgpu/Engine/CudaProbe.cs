@@ -130,7 +130,31 @@ public static unsafe class CudaProbe
                 : Fail(CudaProbeOutcome.NoLibrary, null,
                     $"no CUDA driver library (libcuda) found: {tried}{(libraryPath is null ? " (bare names on LD_LIBRARY_PATH and ld.so.cache); is NVIDIA's driver installed?" : "")}");
         }
-        return Probe(handle, loaded);
+        return Probe(handle, ResolvedPath(handle) ?? loaded);
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    struct DlInfo
+    {
+        public IntPtr FileName, FileBase, SymbolName, SymbolAddress;
+    }
+
+    [DllImport("libc", EntryPoint = "dladdr")]
+    static extern int DlAddr(IntPtr address, out DlInfo info);
+
+    /// <summary>The file a bare name resolved to (the loader's search may find a toolkit's stub or a stand-in first).</summary>
+    static string? ResolvedPath(IntPtr lib)
+    {
+        if (!OperatingSystem.IsLinux() || !NativeLibrary.TryGetExport(lib, "cuInit", out var symbol))
+            return null;
+        try
+        {
+            return DlAddr(symbol, out var info) != 0 && info.FileName != IntPtr.Zero ? Marshal.PtrToStringUTF8(info.FileName) : null;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The dynamic loader's own reason, the last "path: reason" part of .NET's message.</summary>
