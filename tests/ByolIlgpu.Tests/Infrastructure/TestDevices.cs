@@ -55,6 +55,13 @@ public abstract class BackendTest
     /// <summary>True where realistic shapes are affordable (OpenCL, GPUs).</summary>
     protected abstract bool Large { get; }
 
+    /// <summary>Skips the test on backends with realistic shapes: finite differences cost a reference forward per input.</summary>
+    protected void SkipUnlessTiny(string what)
+    {
+        if (Large)
+            Assert.Skip($"{what}: finite differences run at the CPU backend's tiny shapes only (a reference forward per input)");
+    }
+
     protected Tape NewTape()
     {
         Device.Pool.ReleaseAll();
