@@ -8,6 +8,8 @@
 #   6. one table of images/s and ratios.
 # Everything lands in ${OUT:-/tmp/byol-gpu-out}. Budget: well under 8 minutes.
 set -uo pipefail
+# A GPU run must use the GPU: CUDA tests fail instead of skipping, and --device auto refuses to fall back.
+export BYOL_REQUIRE_CUDA=1
 bundle=${1:-bench/gpu/bundle/byol-linux-x64.tar.xz}
 out=${OUT:-/tmp/byol-gpu-out}
 mkdir -p "$out"
