@@ -63,7 +63,7 @@ public class Conv2dBenchmarks : IWork
     /// 2 and 3 the register-blocked versions (wide and narrow); 4 the GPU tiles (groups of 256).
     /// </summary>
     public static IEnumerable<int> VersionValues => Environment.GetEnvironmentVariable("BYOL_BENCH_VERSIONS")?.Split(',').Select(int.Parse)
-        ?? (BenchDevice.IsCpuAccelerator || BenchDevice.Current.IsCpuLikeOpenCl ? [0, 1, 2, 3] : [0, 1, 4]);
+        ?? [0, 1, .. BenchDevice.Current.Policy.Conv2dCandidates];
 
     [ParamsSource(nameof(VersionValues))]
     public int Version { get; set; }

@@ -27,7 +27,7 @@ public static class Conv2dQuick
         using var dev = ComputeDevice.Create(Opt("--device", "opencl"));
         int batch = int.Parse(Opt("--batch", "32"), CultureInfo.InvariantCulture);
         int width = int.Parse(Opt("--width", "64"), CultureInfo.InvariantCulture);
-        var defaultVersions = dev.Kind == DeviceKind.Cpu ? "2,3" : dev.Accelerator.WarpSize >= 1024 ? "2,3" : "4";
+        var defaultVersions = string.Join(",", dev.Policy.Conv2dCandidates);
         var versions = Opt("--versions", defaultVersions).Split(',').Select(int.Parse).ToArray();
         var passes = Opt("--passes", "f,i,w").Split(',').Select(p => p switch
         {

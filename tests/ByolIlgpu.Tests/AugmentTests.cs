@@ -370,6 +370,13 @@ public sealed class OpenClAugmentTests : AugmentTests
     protected override bool Large => true;
 }
 
+[Trait("Backend", "CUDA")]
+public sealed class CudaAugmentTests : AugmentTests
+{
+    protected override ComputeDevice Device => TestDevices.Cuda;
+    protected override bool Large => true;
+}
+
 /// <summary>The RNG and the reference's steps on cases whose answers are known by hand.</summary>
 public class AugmentReferenceTests
 {

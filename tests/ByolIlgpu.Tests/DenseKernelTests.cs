@@ -74,7 +74,16 @@ public abstract class DenseKernelTests : BackendTest
     }
 
     [Fact]
-    public void LinearForwardAndBackward()
+    public void LinearForwardAndBackward() => CheckLinear(finiteDifferences: false);
+
+    [Fact]
+    public void LinearBackwardMatchesFiniteDifferences()
+    {
+        SkipUnlessTiny("linear dX, dW, db");
+        CheckLinear(finiteDifferences: true);
+    }
+
+    void CheckLinear(bool finiteDifferences)
     {
         int n = Large ? 33 : 3, inF = Large ? 70 : 5, outF = Large ? 130 : 4;
         var tape = NewTape();
@@ -94,7 +103,8 @@ public abstract class DenseKernelTests : BackendTest
         Check.Close(tx.Grad!.ToHost(), dX, "linear dX", atol: 1e-5 * outF);
         Check.Close(tw.Grad!.ToHost(), dW, "linear dW", atol: 1e-5 * n);
         Check.Close(tb.Grad!.ToHost(), dB, "linear db", atol: 1e-5 * n);
-        if (Large) return;   // finite differences at tiny shapes only: they cost a forward per input
+        if (!finiteDifferences)
+            return;
         FiniteDifference.Assert(tx.Grad!.ToHost(), v => FiniteDifference.Dot(Ref.LinearForward(v, w, b, n, inF, outF), dY), x, "linear dX");
         FiniteDifference.Assert(tw.Grad!.ToHost(), v => FiniteDifference.Dot(Ref.LinearForward(x, v, b, n, inF, outF), dY), w, "linear dW");
         FiniteDifference.Assert(tb.Grad!.ToHost(), v => FiniteDifference.Dot(Ref.LinearForward(x, w, v, n, inF, outF), dY), b, "linear db");
@@ -106,7 +116,22 @@ public abstract class DenseKernelTests : BackendTest
     [InlineData(2, 3, 10, 1)]   // BatchNorm2d (N, C, H·W)
     [InlineData(2, 3, 10, 2)]
     [InlineData(1, 2, 7, 2)]    // batch 1: statistics over the positions alone
-    public void BatchNormTrainingForwardBackwardAndRunningStatistics(int n, int c, int s, int version)
+    public void BatchNormTrainingForwardBackwardAndRunningStatistics(int n, int c, int s, int version) =>
+        CheckBatchNormTraining(n, c, s, version, finiteDifferences: false);
+
+    [Theory]
+    [InlineData(4, 3, 1, 1)]
+    [InlineData(4, 3, 1, 2)]
+    [InlineData(2, 3, 10, 1)]
+    [InlineData(2, 3, 10, 2)]
+    [InlineData(1, 2, 7, 2)]
+    public void BatchNormBackwardMatchesFiniteDifferences(int n, int c, int s, int version)
+    {
+        SkipUnlessTiny("batch norm dX, dγ, dβ");
+        CheckBatchNormTraining(n, c, s, version, finiteDifferences: true);
+    }
+
+    void CheckBatchNormTraining(int n, int c, int s, int version, bool finiteDifferences)
     {
         if (Large) (n, c, s) = (n * 4, c * 11, s * 3);
         const double eps = 1e-5, momentum = 0.1;
@@ -137,7 +162,8 @@ public abstract class DenseKernelTests : BackendTest
         Check.Close(tx.Grad!.ToHost(), dX, "batch norm dX");
         Check.Close(tg.Grad!.ToHost(), dGamma, "batch norm dγ", atol: 1e-5 * n * s);
         Check.Close(tb.Grad!.ToHost(), dBeta, "batch norm dβ", atol: 1e-5 * n * s);
-        if (Large) return;
+        if (!finiteDifferences)
+            return;
         double FakeLoss(double[] xv, double[] g, double[] b) => FiniteDifference.Dot(Ref.BatchNormTrain(xv, g, b, n, c, s, eps).y, dY);
         FiniteDifference.Assert(tx.Grad!.ToHost(), v => FakeLoss(v, gamma, beta), x, "batch norm dX");
         FiniteDifference.Assert(tg.Grad!.ToHost(), v => FakeLoss(x, v, beta), gamma, "batch norm dγ");
@@ -180,7 +206,16 @@ public abstract class DenseKernelTests : BackendTest
     }
 
     [Fact]
-    public void L2NormalizeForwardAndBackward()
+    public void L2NormalizeForwardAndBackward() => CheckL2Normalize(finiteDifferences: false);
+
+    [Fact]
+    public void L2NormalizeBackwardMatchesFiniteDifferences()
+    {
+        SkipUnlessTiny("l2 normalize dX");
+        CheckL2Normalize(finiteDifferences: true);
+    }
+
+    void CheckL2Normalize(bool finiteDifferences)
     {
         int rows = Large ? 64 : 3, dim = Large ? 256 : 5;
         var tape = NewTape();
@@ -192,12 +227,21 @@ public abstract class DenseKernelTests : BackendTest
         Check.Close(y.ToHost(), Ref.L2Normalize(x, rows, dim, 1e-12), "l2 normalize forward");
         tape.Backward(y, Tensor.FromHost(Device, "dY", dY.ToFloat(), rows, dim));
         Check.Close(tx.Grad!.ToHost(), Ref.L2NormalizeBackward(x, dY, rows, dim, 1e-12), "l2 normalize dX");
-        if (Large) return;
-        FiniteDifference.Assert(tx.Grad!.ToHost(), v => FiniteDifference.Dot(Ref.L2Normalize(v, rows, dim, 1e-12), dY), x, "l2 normalize dX");
+        if (finiteDifferences)
+            FiniteDifference.Assert(tx.Grad!.ToHost(), v => FiniteDifference.Dot(Ref.L2Normalize(v, rows, dim, 1e-12), dY), x, "l2 normalize dX");
     }
 
     [Fact]
-    public void ByolPairLossForwardAndBackwardToPredictionOnly()
+    public void ByolPairLossForwardAndBackwardToPredictionOnly() => CheckByolPairLoss(finiteDifferences: false);
+
+    [Fact]
+    public void ByolPairLossBackwardMatchesFiniteDifferences()
+    {
+        SkipUnlessTiny("byol loss dP");
+        CheckByolPairLoss(finiteDifferences: true);
+    }
+
+    void CheckByolPairLoss(bool finiteDifferences)
     {
         int rows = Large ? 128 : 4, dim = Large ? 256 : 6;
         var tape = NewTape();
@@ -215,8 +259,8 @@ public abstract class DenseKernelTests : BackendTest
         tape.Backward(loss, Tensor.FromHost(Device, "dL", dL.ToFloat(), rows));
         Check.Close(tp.Grad!.ToHost(), Ref.ByolPairLossBackward(p, z, dL, rows, dim, 1e-12), "byol loss dP");
         Assert.Null(tz.Grad);
-        if (Large) return;
-        FiniteDifference.Assert(tp.Grad!.ToHost(), v => FiniteDifference.Dot(Ref.ByolPairLoss(v, z, rows, dim, 1e-12), dL), p, "byol loss dP");
+        if (finiteDifferences)
+            FiniteDifference.Assert(tp.Grad!.ToHost(), v => FiniteDifference.Dot(Ref.ByolPairLoss(v, z, rows, dim, 1e-12), dL), p, "byol loss dP");
     }
 
     [Fact]

@@ -82,16 +82,17 @@ public sealed class OpenClResNet18Tests : ResNet18Tests
 }
 
 /// <summary>
-/// On OpenCL at realistic size: the full-width ResNet-18 forward and backward at batch 8 with the
-/// default (fast) kernels against the same network run on the version-1 kernels.
+/// At realistic size (OpenCL, CUDA): the full-width ResNet-18 forward and backward at batch 8 with the
+/// device's default (fast) kernels against the same network run on the version-1 kernels.
 /// </summary>
-[Trait("Backend", "OpenCL")]
-public sealed class OpenClFullWidthResNet18Tests
+public abstract class FullWidthResNet18Tests
 {
+    protected abstract ComputeDevice Device { get; }
+
     [Fact]
     public void FastKernelsMatchTheNaiveKernelsAtFullWidth()
     {
-        var device = TestDevices.OpenCl;
+        var device = Device;
         const int batch = 8;
         using var store = new ParameterStore(device);
         var net = new ResNet18(store, width: 64);
@@ -132,6 +133,18 @@ public sealed class OpenClFullWidthResNet18Tests
         var worst = errors.MaxBy(e => e.error);
         TestContext.Current.SendDiagnosticMessage($"worst relative L2 gradient error: {worst.Name} {worst.error:G3}");
     }
+}
+
+[Trait("Backend", "OpenCL")]
+public sealed class OpenClFullWidthResNet18Tests : FullWidthResNet18Tests
+{
+    protected override ComputeDevice Device => TestDevices.OpenCl;
+}
+
+[Trait("Backend", "CUDA")]
+public sealed class CudaFullWidthResNet18Tests : FullWidthResNet18Tests
+{
+    protected override ComputeDevice Device => TestDevices.Cuda;
 }
 
 [Trait("Backend", "CUDA")]

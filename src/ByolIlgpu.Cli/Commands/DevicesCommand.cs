@@ -17,10 +17,26 @@ public static class DevicesCommand
             foreach (var d in devices)
                 output.WriteLine($"{d.Spec,-10} {Truncate(d.Name, 44),-44} {FormatBytes(d.MemoryBytes),10} {d.WarpSize,6} {d.MaxGroupSize,10} {d.Multiprocessors,5}");
             output.WriteLine();
+            if (!devices.Any(d => d.Kind == DeviceKind.Cuda))
+                output.WriteLine($"CUDA unavailable: {CudaAvailability.WhyNoDevice(0)}");
+            output.WriteLine("Kernel versions each device runs by default:");
+            foreach (var d in devices)
+                output.WriteLine($"  {d.Spec,-10} {Details(d)}");
+            output.WriteLine();
             output.WriteLine("Select one with --device auto|cuda|opencl|cpu[:INDEX]; auto takes CUDA, then OpenCL, then the CPU.");
             return CommandLine.Ok;
         });
         return command;
+    }
+
+    /// <summary>The device policy's kernel versions; for CUDA first the compute capability, driver and PTX ISA, or why it cannot run.</summary>
+    static string Details(DeviceInfo d)
+    {
+        string kernels = DevicePolicy.For(d.Kind, d.WarpSize).Describe();
+        if (d.Cuda is not { } cuda)
+            return kernels;
+        string about = $"compute capability {cuda.Major}.{cuda.Minor}, CUDA driver {CudaProbe.FormatVersion(cuda.DriverVersion)}, PTX ISA {cuda.PtxIsa ?? "none"}";
+        return CudaAvailability.ProblemOf(d) is { } problem ? $"{about}; unusable: {problem}" : $"{about}; {kernels}";
     }
 
     static string Truncate(string s, int width) => s.Length <= width ? s : s[..(width - 1)] + "…";

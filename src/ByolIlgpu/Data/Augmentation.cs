@@ -192,15 +192,8 @@ public static class Augmentation
     /// </summary>
     public static KernelConfig PerSampleConfig(ComputeDevice dev, int batch)
     {
-        var acc = dev.Accelerator;
-        int group = dev.Kind switch
-        {
-            DeviceKind.Cpu => acc.WarpSize,
-            DeviceKind.OpenCL when acc.WarpSize >= 1024 => 64,
-            _ => GpuGroups.PerSample,
-        };
-        group = Math.Min(group, acc.MaxNumThreadsPerGroup);
-        long cap = dev.Kind == DeviceKind.Cpu ? Math.Max(1, acc.NumMultiprocessors) : Math.Max(1, acc.NumMultiprocessors) * 32L;
+        int group = dev.GroupSize(dev.Policy.Launch.PerSampleGroup);
+        long cap = dev.GridCap(dev.Policy.Launch.PerSampleGroupsPerMultiprocessor);
         return new KernelConfig((int)Math.Min(batch, cap), group);
     }
 

@@ -15,7 +15,13 @@ public sealed record DeviceInfo(
     DeviceKind Kind, int Index, string Name, long MemoryBytes, int WarpSize, int MaxGroupSize, int Multiprocessors)
 {
     public string Spec => $"{Kind.ToString().ToLowerInvariant()}:{Index}";
+
+    /// <summary>What ILGPU knows of a CUDA device; null for the other kinds.</summary>
+    public CudaDeviceDetails? Cuda { get; init; }
 }
+
+/// <summary>A CUDA device's compute capability, the driver's version (e.g. 12040) and the PTX ISA ILGPU emits for it (null: none fits the driver).</summary>
+public sealed record CudaDeviceDetails(int Handle, int Major, int Minor, int DriverVersion, string? PtxIsa);
 
 /// <summary>A device spec that is not of the form auto|cpu|opencl|cuda[:INDEX].</summary>
 public sealed class InvalidDeviceSpecException(string message) : ArgumentException(message);
@@ -92,10 +98,15 @@ public sealed partial class ComputeDevice : IDisposable
             int index = 0;
             foreach (var d in group)
                 result.Add((d, new DeviceInfo(group.Key, index++, d.Name.Trim(), MemoryOf(d),
-                    WarpSizeOf(context, d), d.MaxNumThreadsPerGroup, d.NumMultiprocessors)));
+                    WarpSizeOf(context, d), d.MaxNumThreadsPerGroup, d.NumMultiprocessors) { Cuda = CudaDetailsOf(d) }));
         }
         return result;
     }
+
+    static CudaDeviceDetails? CudaDetailsOf(ILGPU.Runtime.Device d) => d is CudaDevice c
+        ? new CudaDeviceDetails(c.DeviceId, c.Architecture?.Major ?? 0, c.Architecture?.Minor ?? 0,
+            c.DriverVersion.Major * 1000 + c.DriverVersion.Minor * 10, c.InstructionSet?.ToString())
+        : null;
 
     /// <summary>The CPU device reports no real memory size: show the memory the process may use.</summary>
     static long MemoryOf(ILGPU.Runtime.Device d) =>
@@ -144,7 +155,12 @@ public sealed partial class ComputeDevice : IDisposable
         return (kind, index);
     }
 
-    /// <summary>Creates the accelerator for a spec (see the class summary).</summary>
+    /// <summary>
+    /// Creates the accelerator for a spec (see the class summary). A CUDA request that cannot be met
+    /// names the driver's cause (<see cref="CudaAvailability"/>); "auto" falls back from a CUDA driver
+    /// that is present but failing with a warning, silently when there is no driver at all, and not
+    /// at all under BYOL_REQUIRE_CUDA=1.
+    /// </summary>
     public static ComputeDevice Create(string spec = "auto")
     {
         var (kind, index) = ParseSpec(spec);
@@ -155,18 +171,34 @@ public sealed partial class ComputeDevice : IDisposable
         try
         {
             var devices = Enumerate(context);
+            if (kind == DeviceKind.Cuda && !devices.Any(e => e.Info.Kind == DeviceKind.Cuda))
+                throw new DeviceNotFoundException($"device '{spec}' is not available: {CudaAvailability.WhyNoDevice(index)}");
             // ILGPU's own preference may rank OpenCL above CUDA; auto means CUDA first.
-            var pick = kind is null
-                ? devices.OrderByDescending(e => e.Info.Kind).FirstOrDefault()
-                : devices.FirstOrDefault(e => e.Info.Kind == kind && e.Info.Index == index);
-            if (pick.Device is null)
+            var candidates = kind is null
+                ? devices.OrderByDescending(e => e.Info.Kind).ToList()
+                : devices.Where(e => e.Info.Kind == kind && e.Info.Index == index).ToList();
+            string? cudaFailure = null;   // why the last CUDA candidate could not be used
+            foreach (var (device, info) in candidates)
             {
-                var all = List();
-                string found = all.Count == 0 ? "none" : string.Join(", ", all.Select(i => $"{i.Spec} ({i.Name})"));
-                throw new DeviceNotFoundException($"device '{spec}' is not available; devices found: {found}");
+                if (info.Kind == DeviceKind.Cuda)
+                {
+                    cudaFailure = CudaAvailability.ProblemOf(info);
+                    if (cudaFailure is null)
+                    {
+                        try { return new ComputeDevice(context, device.CreateAccelerator(context), info); }
+                        catch (Exception e) { cudaFailure = $"ILGPU could not create the accelerator for {info.Spec} ({info.Name}): {CudaAvailability.Describe(e)}"; }
+                    }
+                    if (kind is not null)
+                        throw new DeviceNotFoundException($"device '{spec}' is not available: {cudaFailure}");
+                    continue;
+                }
+                if (kind is null)
+                    CudaAvailability.BeforeFallback(cudaFailure, info);
+                return new ComputeDevice(context, device.CreateAccelerator(context), info);
             }
-            var accelerator = pick.Device.CreateAccelerator(context);
-            return new ComputeDevice(context, accelerator, pick.Info);
+            var all = List();
+            string found = all.Count == 0 ? "none" : string.Join(", ", all.Select(i => $"{i.Spec} ({i.Name})"));
+            throw new DeviceNotFoundException($"device '{spec}' is not available; devices found: {found}");
         }
         catch
         {
@@ -199,54 +231,52 @@ public sealed partial class ComputeDevice : IDisposable
         }
     }
 
+    /// <summary>Default kernel versions and launch shapes of this device's family (the one table: <see cref="DevicePolicy"/>).</summary>
+    public DevicePolicy Policy => policy ??= DevicePolicy.For(Kind, Accelerator.WarpSize);
+    DevicePolicy? policy;
+
+    /// <summary>A group size from the policy: <see cref="DevicePolicy.OneWarp"/> is the warp, and no group exceeds the accelerator's largest.</summary>
+    public int GroupSize(int policyGroup) =>
+        Math.Min(policyGroup == DevicePolicy.OneWarp ? Accelerator.WarpSize : policyGroup, Accelerator.MaxNumThreadsPerGroup);
+
+    /// <summary>At most <paramref name="groupsPerMultiprocessor"/> groups per multiprocessor (<see cref="DevicePolicy.Unlimited"/>: no cap).</summary>
+    public long GridCap(int groupsPerMultiprocessor) =>
+        groupsPerMultiprocessor == DevicePolicy.Unlimited ? int.MaxValue : Math.Max(1, Accelerator.NumMultiprocessors) * (long)groupsPerMultiprocessor;
+
     /// <summary>
     /// Launch shape for a grid-stride kernel over <paramref name="work"/> items: on the CPU one warp-sized
-    /// group per core (each thread an OS thread; more would only add switching); on a GPU groups of 256
-    /// up to a few waves per multiprocessor; on PoCL (one work-group per core) groups of 64.
+    /// group per core; on a GPU groups of 256 up to a few waves per multiprocessor; on PoCL groups of 64,
+    /// one item per work-item (see <see cref="DevicePolicy.Table"/>).
     /// </summary>
     public KernelConfig GridStrideConfig(long work)
     {
-        int group = Kind switch
-        {
-            DeviceKind.Cpu => Accelerator.WarpSize,
-            DeviceKind.OpenCL when IsCpuLikeOpenCl => 64,
-            _ => GpuGroups.GridStride,
-        };
-        group = Math.Min(group, Accelerator.MaxNumThreadsPerGroup);
+        int group = GroupSize(Policy.Launch.GridStrideGroup);
         long wanted = Math.Max(1, (work + group - 1) / group);
-        long cap = Kind switch
-        {
-            DeviceKind.Cpu => Accelerator.NumMultiprocessors,
-            // PoCL runs a group's work-items one after another on a core: one item per work-item keeps
-            // consecutive work-items on consecutive addresses (a grid-stride walk jumps by the grid size).
-            DeviceKind.OpenCL when IsCpuLikeOpenCl => int.MaxValue,
-            _ => Math.Max(1, Accelerator.NumMultiprocessors) * 32L,
-        };
-        return new KernelConfig((int)Math.Min(wanted, cap), group);
+        return new KernelConfig((int)Math.Min(wanted, GridCap(Policy.Launch.GridStrideGroupsPerMultiprocessor)), group);
     }
 
     /// <summary>An OpenCL device that runs on CPU cores (PoCL): it reports a warp as large as a group.</summary>
-    public bool IsCpuLikeOpenCl => Kind == DeviceKind.OpenCL && Accelerator.WarpSize >= 1024;
+    public bool IsCpuLikeOpenCl => Policy.Family == DeviceFamily.CpuLikeOpenCl;
 
     /// <summary>A 2-D grid-stride launch: <paramref name="rows"/> independent ranges along Y.</summary>
     public KernelConfig GridStrideConfig2D(long workPerRow, int rows)
     {
         var one = GridStrideConfig(workPerRow);
-        int gx = Kind == DeviceKind.Cpu ? 1 : one.GridDim.X;
+        int gx = Policy.Launch.GridStride2DSpreadsRows ? one.GridDim.X : 1;
         return new KernelConfig(new Index2D(gx, rows), new Index2D(one.GroupDim.X, 1));
     }
 
     /// <summary>Exactly <paramref name="threads"/> threads along X (a power of two ≥ 64), for reductions whose partial count is fixed.</summary>
     public KernelConfig ExactThreadsConfig(int threads)
     {
-        int group = Math.Min(Kind == DeviceKind.Cpu ? Accelerator.WarpSize : GpuGroups.ExactThreads, Accelerator.MaxNumThreadsPerGroup);
+        int group = GroupSize(Policy.Launch.ExactThreadsGroup);
         return new KernelConfig(threads / group, group);
     }
 
     /// <summary>Exactly <paramref name="threads"/> threads along X for each of <paramref name="rows"/> rows along Y.</summary>
     public KernelConfig ExactThreadsConfig2D(int threads, int rows)
     {
-        int group = Math.Min(Kind == DeviceKind.Cpu ? Accelerator.WarpSize : GpuGroups.ExactThreads, Accelerator.MaxNumThreadsPerGroup);
+        int group = GroupSize(Policy.Launch.ExactThreadsGroup);
         return new KernelConfig(new Index2D(threads / group, rows), new Index2D(group, 1));
     }
 
@@ -256,9 +286,9 @@ public sealed partial class ComputeDevice : IDisposable
     /// </summary>
     public Dictionary<string, int> ForcedVersions { get; } = new();
 
-    /// <summary>The version to launch: the caller's, else a forced one, else the default.</summary>
+    /// <summary>The version to launch: the caller's, else a forced one, else the policy's (<see cref="DevicePolicy.Resolve"/>).</summary>
     public int ResolveVersion(string family, int requested, Func<int> defaultVersion) =>
-        requested != 0 ? requested : ForcedVersions.TryGetValue(family, out var forced) ? forced : defaultVersion();
+        DevicePolicy.Resolve(family, requested, ForcedVersions, defaultVersion);
 
     public void Dispose()
     {

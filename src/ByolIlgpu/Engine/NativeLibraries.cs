@@ -19,6 +19,9 @@ public static class NativeLibraries
 
     static int installed;
 
+    /// <summary>The versioned names and paths tried for a driver library ("cuda", "OpenCL"), in order.</summary>
+    public static IReadOnlyList<string> CandidatesFor(string name) => Fallbacks.TryGetValue(name, out var c) ? c : [];
+
     /// <summary>Installs the fallback once per process; safe to call repeatedly.</summary>
     public static void Install()
     {

@@ -21,10 +21,9 @@ public static class BatchNorm
     /// Version 1 (a thread per channel) for BatchNorm1d's many channels and on CPU-like devices, where a
     /// thread's contiguous walk over its channel is what runs fast (PoCL: 13–19 GB/s against 2–6 for
     /// version 2, measured by BatchNormBenchmarks); version 2 (split sums) for BatchNorm2d on GPUs,
-    /// where 64–512 channels would leave most of the device idle.
+    /// where 64–512 channels would leave most of the device idle. The choice is the device policy's (<see cref="DevicePolicy.BatchNormVersion"/>).
     /// </summary>
-    public static int DefaultVersion(ComputeDevice dev, int spatial) =>
-        spatial == 1 || dev.Kind == DeviceKind.Cpu || dev.IsCpuLikeOpenCl ? 1 : 2;
+    public static int DefaultVersion(ComputeDevice dev, int spatial) => dev.Policy.BatchNormVersion(spatial);
 
     public static Tensor Forward(Tape tape, Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
         bool training, float eps = DefaultEps, float momentum = DefaultMomentum, int version = 0)
@@ -47,7 +46,7 @@ public static class BatchNorm
             throw new ArgumentException($"batch norm in training mode needs more than one value per channel, got input {Tensor.Format(x.Shape)}");
         var mean = Tensor.Temp(dev, "batchnorm.mean", c);
         var rstd = Tensor.Temp(dev, "batchnorm.rstd", c);
-        version = dev.ResolveVersion("batchnorm", version, () => DefaultVersion(dev, s));
+        version = dev.ResolveVersion(DevicePolicy.BatchNormOp, version, () => DefaultVersion(dev, s));
         ForwardTrain(dev, x.Data, gamma.Data, beta.Data, y.Data, mean.Data, rstd.Data, runningMean.Data, runningVar.Data, n, c, s, eps, momentum, version);
         if (tape.ShouldRecord(x, gamma, beta))
             tape.Record(y, () => Backward(dev, x.Data, gamma.Data, mean.Data, rstd.Data, y.GradOrZeros().Data,

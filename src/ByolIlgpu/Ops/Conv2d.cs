@@ -22,42 +22,11 @@ public static class Conv2d
     /// <summary>Versions whose groups fit ILGPU's CPU accelerator (at most 16 threads per group): all but the GPU tiles.</summary>
     public static IReadOnlyList<int> CpuVersions { get; } = [1, 2, 3];
 
-    /// <summary>
-    /// The version family for an accelerator: shared-memory tiles (4) on CUDA and GPU OpenCL,
-    /// register blocks (2, or 3 for narrow layers, see <see cref="VersionFor"/>) on PoCL and ILGPU's CPU accelerator.
-    /// </summary>
-    public static int DefaultVersion(ComputeDevice dev) => dev.Kind switch
-    {
-        DeviceKind.Cuda => 4,
-        DeviceKind.OpenCL when dev.Accelerator.WarpSize >= 1024 => 2,   // PoCL: CPU cores
-        DeviceKind.OpenCL => 4,
-        _ => 2,
-    };
+    /// <summary>The version family for an accelerator: 4 (shared-memory tiles) on GPUs, 2 (register blocks, or 3 for narrow layers) on PoCL and ILGPU's CPU accelerator.</summary>
+    public static int DefaultVersion(ComputeDevice dev) => dev.Policy.Conv2d;
 
-    /// <summary>
-    /// The version a pass of shape <paramref name="g"/> runs with version 0. On GPUs version 4. On PoCL and
-    /// the CPU accelerator (measured on PoCL, ResNet-18 CIFAR shapes, bench/ByolIlgpu.Bench/README.md) version 3, whose
-    /// blocks are 64 positions of one source row × 2 channels, where channels are few or rows long, and
-    /// version 2 (2 positions × 64 channels) elsewhere:
-    ///   forward:         3 for stride 1 with K &lt; 64, or P·Q ≥ 1024 (v2's 64 stores per position, P·Q apart,
-    ///                    fall into one cache set), or C·R·S &lt; 64 (the stem: too short a reduction for v2);
-    ///   backward-input:  3 for H ≥ 32, or C &lt; 64 at stride 1;
-    ///   backward-weight: 3 for K &lt; 32, or at stride 1 for K &lt; 64 or C·R·S &lt; 64 (not for the
-    ///                    1×1 stride-2 shortcuts, where version 2 is 2–4× faster).
-    /// </summary>
-    public static int VersionFor(ComputeDevice dev, Conv2dShape g, Conv2dPass pass)
-    {
-        int family = DefaultVersion(dev);
-        if (family != 2)
-            return family;
-        bool rows = pass switch
-        {
-            Conv2dPass.Forward => g.Stride == 1 && (g.K < 64 || g.P * g.Q >= 1024 || g.C * g.R * g.S < 64),
-            Conv2dPass.BackwardInput => g.H >= 32 || (g.C < 64 && g.Stride == 1),
-            _ => g.K < 32 || (g.Stride == 1 && (g.K < 64 || g.C * g.R * g.S < 64)),
-        };
-        return rows ? 3 : 2;
-    }
+    /// <summary>The version a pass of shape <paramref name="g"/> runs with version 0: the device policy's rule (<see cref="DevicePolicy.Conv2dVersion"/>).</summary>
+    public static int VersionFor(ComputeDevice dev, Conv2dShape g, Conv2dPass pass) => dev.Policy.Conv2dVersion(g, pass);
 
     public static Conv2dShape ShapeOf(Tensor x, Tensor w, int stride, int pad)
     {
@@ -91,7 +60,7 @@ public static class Conv2d
 
     /// <summary>The caller's version, else one forced on the device (tests run whole networks on version 1), else the default.</summary>
     static int Resolve(ComputeDevice dev, Conv2dShape g, Conv2dPass pass, int version) =>
-        dev.ResolveVersion("conv2d", version, () => VersionFor(dev, g, pass));
+        dev.ResolveVersion(DevicePolicy.Conv2dOp, version, () => VersionFor(dev, g, pass));
 
     /// <summary>Channels per block of versions 2 and 4: their operands' columns are padded to a multiple of this.</summary>
     static int BlockWidth(int version) => version == 2 ? Conv2dKernels.Block2 : Conv2dKernels.Tile;
@@ -105,17 +74,14 @@ public static class Conv2d
     }
 
     /// <summary>
-    /// Launch shape for the register-blocked kernels over <paramref name="blocks"/> work-items.
-    /// PoCL runs a work-group's items one after another on one core: small groups, one block per
-    /// work-item, many groups so two cores stay balanced. Elsewhere the usual grid-stride launch.
+    /// Launch shape for the register-blocked kernels over <paramref name="blocks"/> work-items: on PoCL
+    /// small groups with one block per work-item (<see cref="LaunchPolicy.RegisterBlockGroup"/>), elsewhere the usual grid-stride launch.
     /// </summary>
     static KernelConfig BlockConfig(ComputeDevice dev, long blocks)
     {
-        if (dev.Kind == DeviceKind.OpenCL && dev.Accelerator.WarpSize >= 1024)
-        {
-            const int group = 16;
+        int group = dev.Policy.Launch.RegisterBlockGroup;
+        if (group != 0)
             return new KernelConfig((int)((blocks + group - 1) / group), group);
-        }
         return dev.GridStrideConfig(blocks);
     }
 

@@ -12,13 +12,8 @@ namespace ByolIlgpu.Ops;
 /// </summary>
 public static class Matmul
 {
-    public static int DefaultVersion(ComputeDevice dev) => dev.Kind switch
-    {
-        DeviceKind.Cuda => 3,
-        DeviceKind.OpenCL when dev.Accelerator.WarpSize >= 1024 => 2,   // PoCL: CPU cores
-        DeviceKind.OpenCL => 3,
-        _ => 2,
-    };
+    /// <summary>The device policy's version (<see cref="DevicePolicy.Matmul"/>).</summary>
+    public static int DefaultVersion(ComputeDevice dev) => dev.Policy.Matmul;
 
     public static void Gemm(ComputeDevice dev,
         ArrayView<float> a,   // (M, K) or (K, M) when transA
@@ -28,7 +23,7 @@ public static class Matmul
     {
         if (a.Length != (long)m * k || b.Length != (long)k * n || c.Length != (long)m * n)
             throw new ArgumentException($"matmul (M={m}, N={n}, K={k}): buffers of {a.Length}, {b.Length}, {c.Length} elements, expected {(long)m * k}, {(long)k * n}, {(long)m * n}");
-        version = dev.ResolveVersion("matmul", version, () => DefaultVersion(dev));
+        version = dev.ResolveVersion(DevicePolicy.MatmulOp, version, () => DefaultVersion(dev));
         switch (version)
         {
             case 1:

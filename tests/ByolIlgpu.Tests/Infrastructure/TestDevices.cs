@@ -17,16 +17,22 @@ public static class TestDevices
         catch (DeviceNotFoundException) { return null; }
     });
 
-    static readonly Lazy<ComputeDevice?> cuda = new(() =>
+    /// <summary>The CUDA device, or why there is none (the driver's cause, from <see cref="CudaProbe"/>).</summary>
+    static readonly Lazy<(ComputeDevice? Device, string? Why)> cuda = new(() =>
     {
-        try { return ComputeDevice.Create("cuda"); }
-        catch (DeviceNotFoundException) { return null; }
+        try { return (ComputeDevice.Create("cuda"), null); }
+        catch (DeviceNotFoundException e) { return (null, e.Message); }
     });
 
     public static ComputeDevice Cpu => cpu.Value;
 
-    /// <summary>The CUDA device, or a skipped test when there is none.</summary>
-    public static ComputeDevice Cuda => cuda.Value ?? throw Skip("no CUDA device");
+    /// <summary>
+    /// The CUDA device; when there is none a skipped test saying why, or under BYOL_REQUIRE_CUDA=1
+    /// (the GPU runs) a failed one: a GPU run whose CUDA tests all skip would pass without testing anything.
+    /// </summary>
+    public static ComputeDevice Cuda => cuda.Value.Device ?? throw (CudaAvailability.Required
+        ? new InvalidOperationException($"{CudaAvailability.RequireVariable}=1 but {cuda.Value.Why}")
+        : Skip($"no CUDA device: {cuda.Value.Why}"));
 
     /// <summary>The OpenCL device, or a skipped test when there is none (run under ../shared/opencl/with-pocl).</summary>
     public static ComputeDevice OpenCl => openCl.Value ?? throw Skip("no OpenCL device: run the tests under ../shared/opencl/with-pocl");
@@ -48,6 +54,13 @@ public abstract class BackendTest
 
     /// <summary>True where realistic shapes are affordable (OpenCL, GPUs).</summary>
     protected abstract bool Large { get; }
+
+    /// <summary>Skips the test on backends with realistic shapes: finite differences cost a reference forward per input.</summary>
+    protected void SkipUnlessTiny(string what)
+    {
+        if (Large)
+            Assert.Skip($"{what}: finite differences run at the CPU backend's tiny shapes only (a reference forward per input)");
+    }
 
     protected Tape NewTape()
     {

@@ -1,0 +1,146 @@
+using ByolIlgpu.Kernels;
+using ByolIlgpu.Ops;
+
+namespace ByolIlgpu.Engine;
+
+/// <summary>The device families whose default kernels and launch shapes differ.</summary>
+public enum DeviceFamily
+{
+    /// <summary>ILGPU's CPU accelerator: each thread an OS thread, at most 16 per group.</summary>
+    CpuAccelerator,
+    /// <summary>An OpenCL device on CPU cores (PoCL): it reports a warp as large as a group (≥ 1024).</summary>
+    CpuLikeOpenCl,
+    /// <summary>An OpenCL GPU.</summary>
+    GpuOpenCl,
+    /// <summary>A CUDA GPU.</summary>
+    Cuda,
+}
+
+/// <summary>
+/// Launch shapes of one device family. A group size of <see cref="DevicePolicy.OneWarp"/> means the
+/// accelerator's warp size; a groups-per-multiprocessor cap of <see cref="DevicePolicy.Unlimited"/> means no cap.
+/// Every size is further capped by the accelerator's largest group.
+/// </summary>
+public sealed record LaunchPolicy(
+    int GridStrideGroup,                    // threads per group of a grid-stride launch
+    int GridStrideGroupsPerMultiprocessor,  // grid cap: groups per multiprocessor
+    bool GridStride2DSpreadsRows,           // 2-D launches: false keeps each row in one group (the CPU: one walk per thread)
+    int ExactThreadsGroup,                  // threads per group of the fixed-partial reductions
+    int PerSampleGroup,                     // threads per group of the augmentation's one-group-per-sample launch
+    int PerSampleGroupsPerMultiprocessor,   // its grid cap
+    int RegisterBlockGroup);                // conv2d versions 2–3: a fixed group with one block per work-item, or 0 for a grid-stride launch
+
+/// <summary>
+/// The one table of what each device family runs: the default kernel version per op family and the
+/// launch shapes. Version 0 at a launcher means "ask the policy"; a version forced on the device
+/// (<see cref="ComputeDevice.ForcedVersions"/>) overrides the table, and a caller's explicit version
+/// overrides both (<see cref="Resolve"/>). Measured choices: bench/ByolIlgpu.Bench/README.md.
+/// </summary>
+public sealed record DevicePolicy(
+    DeviceFamily Family,
+    int Conv2d,       // 4: shared-memory tiles; 2: register blocks, with version 3 for the narrow shapes of Conv2dVersion
+    int Matmul,       // 3: shared-memory tiles; 2: register blocks
+    int BatchNorm2d,  // 2: split sums per channel; 1: a thread per channel (BatchNorm1d always runs 1)
+    LaunchPolicy Launch)
+{
+    public const int OneWarp = 0, Unlimited = 0;
+
+    /// <summary>The op families whose versions a device can force.</summary>
+    public const string Conv2dOp = "conv2d", MatmulOp = "matmul", BatchNormOp = "batchnorm";
+
+    public static IReadOnlyList<string> OpFamilies { get; } = [Conv2dOp, MatmulOp, BatchNormOp];
+
+    /// <summary>The versions each op family has (version 1 is the naive oracle everywhere).</summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<int>> VersionsOf { get; } = new Dictionary<string, IReadOnlyList<int>>
+    {
+        [Conv2dOp] = [1, 2, 3, 4],
+        [MatmulOp] = [1, 2, 3],
+        [BatchNormOp] = [1, 2],
+    };
+
+    /// <summary>
+    /// The table. CPU-like devices (the CPU accelerator, PoCL) run the register-blocked versions and a
+    /// thread per channel in batch norm, whose contiguous walks are what runs fast on a core; GPUs run
+    /// shared-memory tiles and split sums, which keep every multiprocessor busy.
+    /// </summary>
+    public static IReadOnlyDictionary<DeviceFamily, DevicePolicy> Table { get; } = new Dictionary<DeviceFamily, DevicePolicy>
+    {
+        // One warp-sized group per core: each thread is an OS thread, more would only add switching.
+        [DeviceFamily.CpuAccelerator] = new(DeviceFamily.CpuAccelerator, Conv2d: 2, Matmul: 2, BatchNorm2d: 1,
+            new LaunchPolicy(GridStrideGroup: OneWarp, GridStrideGroupsPerMultiprocessor: 1, GridStride2DSpreadsRows: false,
+                ExactThreadsGroup: OneWarp, PerSampleGroup: OneWarp, PerSampleGroupsPerMultiprocessor: 1, RegisterBlockGroup: 0)),
+        // PoCL runs a group's work-items one after another on a core: groups of 64, one item per
+        // work-item (a grid-stride walk would jump by the grid size); conv blocks in groups of 16 so two cores stay balanced.
+        [DeviceFamily.CpuLikeOpenCl] = new(DeviceFamily.CpuLikeOpenCl, Conv2d: 2, Matmul: 2, BatchNorm2d: 1,
+            new LaunchPolicy(GridStrideGroup: 64, GridStrideGroupsPerMultiprocessor: Unlimited, GridStride2DSpreadsRows: true,
+                ExactThreadsGroup: 64, PerSampleGroup: 64, PerSampleGroupsPerMultiprocessor: 32, RegisterBlockGroup: 16)),
+        [DeviceFamily.GpuOpenCl] = new(DeviceFamily.GpuOpenCl, Conv2d: 4, Matmul: 3, BatchNorm2d: 2, GpuLaunch),
+        [DeviceFamily.Cuda] = new(DeviceFamily.Cuda, Conv2d: 4, Matmul: 3, BatchNorm2d: 2, GpuLaunch),
+    };
+
+    /// <summary>GPUs: the group sizes of <see cref="GpuGroups"/> (which the ptxas audit reads), up to a few waves (32 groups) per multiprocessor.</summary>
+    static LaunchPolicy GpuLaunch => new(GridStrideGroup: GpuGroups.GridStride, GridStrideGroupsPerMultiprocessor: 32, GridStride2DSpreadsRows: true,
+        ExactThreadsGroup: GpuGroups.ExactThreads, PerSampleGroup: GpuGroups.PerSample, PerSampleGroupsPerMultiprocessor: 32, RegisterBlockGroup: 0);
+
+    /// <summary>The family of an accelerator: PoCL is told from GPU OpenCL by its warp as large as a group.</summary>
+    public static DeviceFamily FamilyOf(DeviceKind kind, int warpSize) => kind switch
+    {
+        DeviceKind.Cuda => DeviceFamily.Cuda,
+        DeviceKind.OpenCL when warpSize >= 1024 => DeviceFamily.CpuLikeOpenCl,
+        DeviceKind.OpenCL => DeviceFamily.GpuOpenCl,
+        _ => DeviceFamily.CpuAccelerator,
+    };
+
+    public static DevicePolicy For(DeviceKind kind, int warpSize) => Table[FamilyOf(kind, warpSize)];
+
+    /// <summary>
+    /// The conv2d version for a pass of shape <paramref name="g"/>. On GPUs version 4. On PoCL and
+    /// the CPU accelerator (measured on PoCL, ResNet-18 CIFAR shapes) version 3, whose blocks are 64
+    /// positions of one source row × 2 channels, where channels are few or rows long, and version 2
+    /// (2 positions × 64 channels) elsewhere:
+    ///   forward:         3 for stride 1 with K &lt; 64, or P·Q ≥ 1024 (v2's 64 stores per position, P·Q apart,
+    ///                    fall into one cache set), or C·R·S &lt; 64 (the stem: too short a reduction for v2);
+    ///   backward-input:  3 for H ≥ 32, or C &lt; 64 at stride 1;
+    ///   backward-weight: 3 for K &lt; 32, or at stride 1 for K &lt; 64 or C·R·S &lt; 64 (not for the
+    ///                    1×1 stride-2 shortcuts, where version 2 is 2–4× faster).
+    /// </summary>
+    public int Conv2dVersion(Conv2dShape g, Conv2dPass pass)
+    {
+        if (Conv2d != 2)
+            return Conv2d;
+        bool rows = pass switch
+        {
+            Conv2dPass.Forward => g.Stride == 1 && (g.K < 64 || g.P * g.Q >= 1024 || g.C * g.R * g.S < 64),
+            Conv2dPass.BackwardInput => g.H >= 32 || (g.C < 64 && g.Stride == 1),
+            _ => g.K < 32 || (g.Stride == 1 && (g.K < 64 || g.C * g.R * g.S < 64)),
+        };
+        return rows ? 3 : 2;
+    }
+
+    /// <summary>The conv2d versions <see cref="Conv2dVersion"/> can choose on this family (what benchmarks compare).</summary>
+    public IReadOnlyList<int> Conv2dCandidates => Conv2d == 2 ? [2, 3] : [Conv2d];
+
+    /// <summary>Batch norm: BatchNorm1d (one value per channel and sample) always a thread per channel.</summary>
+    public int BatchNormVersion(int spatial) => spatial == 1 ? 1 : BatchNorm2d;
+
+    /// <summary>The version to launch: the caller's, else one forced on the device, else the table's.</summary>
+    public static int Resolve(string op, int requested, IReadOnlyDictionary<string, int> forced, Func<int> tableVersion)
+    {
+        if (!VersionsOf.TryGetValue(op, out var versions))
+            throw new ArgumentException($"kernel family '{op}': expected one of {string.Join(", ", OpFamilies)}");
+        if (requested != 0)
+            return requested;
+        if (forced.TryGetValue(op, out var version))
+        {
+            if (!versions.Contains(version))
+                throw new ArgumentOutOfRangeException(nameof(forced), version, $"{op}: forced version {version}, expected one of {string.Join(", ", versions)}");
+            return version;
+        }
+        return tableVersion();
+    }
+
+    /// <summary>One line for `byol devices`: the versions this family runs.</summary>
+    public string Describe() =>
+        $"conv2d v{string.Join("/v", Conv2dCandidates)}{(Conv2dCandidates.Count > 1 ? " (by layer shape)" : "")}, " +
+        $"matmul v{Matmul}, batchnorm2d v{BatchNorm2d} (1d v{BatchNormVersion(1)})";
+}
