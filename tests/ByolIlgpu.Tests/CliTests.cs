@@ -7,13 +7,7 @@ namespace ByolIlgpu.Tests;
 /// <summary>The `byol` program's commands, help and usage errors, run in-process.</summary>
 public class CliTests
 {
-    static (int code, string output, string error) Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = CommandLine.Run(ByolProgram.CreateRoot(), args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    static (int Code, string Output, string Error) Run(params string[] args) => Infrastructure.InProcessCli.Run(args);
 
     [Fact]
     public void DevicesListsTheCpu()

@@ -15,13 +15,7 @@ public class ParityTests
 {
     static readonly string[] TinyArgs = ["--device", "cpu", "--width", "2", "--batch-size", "4", "--proj-hidden", "16", "--proj-out", "8", "--pred-hidden", "16", "--seed", "3"];
 
-    static (int Code, string Output, string Error) Byol(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = CommandLine.Run(ByolProgram.CreateRoot(), args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    static (int Code, string Output, string Error) Byol(params string[] args) => Infrastructure.InProcessCli.Run(args);
 
     [Fact]
     public void ParityWritesTheStepAndASaneManifest()

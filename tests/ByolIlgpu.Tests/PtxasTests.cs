@@ -210,13 +210,7 @@ public class PtxasTests
         Assert.Equal((4, 32, 1.0), (SmLimits.T4.OccupancyAt(32, 0, 256).BlocksPerSm, SmLimits.T4.OccupancyAt(32, 0, 256).ActiveWarps, SmLimits.T4.OccupancyAt(32, 0, 256).Fraction));
     }
 
-    static (int code, string output, string error) Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = CommandLine.Run(ByolProgram.CreateRoot(), args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    static (int Code, string Output, string Error) Run(params string[] args) => Infrastructure.InProcessCli.Run(args);
 
     [Fact]
     public void KernelsListsEveryKernelWithItsGpuGroup()
