@@ -44,6 +44,7 @@ public class CliTests
     [InlineData("eval", "linear", "--checkpoint", "c", "--epochs", "0")]
     [InlineData("augment", "--out", "grid.jpg", "--synthetic", "4")]
     [InlineData("bench", "--batch-size", "1")]
+    [InlineData("bench", "--kernel-versions-of", "tpu", "--device", "cpu")]
     public void UsageErrorsExitWithTwoAndSayWhy(params string[] args)
     {
         var (code, _, error) = Run(args);
@@ -60,7 +61,7 @@ public class CliTests
     [InlineData("eval knn", "--checkpoint", "--data", "--k")]
     [InlineData("eval linear", "--checkpoint", "--augment", "--epochs")]
     [InlineData("augment", "--out", "--count", "--blur")]
-    [InlineData("bench", "--batch-size", "--steps", "--device")]
+    [InlineData("bench", "--batch-size", "--steps", "--device", "--json", "--kernel-versions-of")]
     public void EveryCommandExplainsEveryOption(string command, params string[] options)
     {
         var (code, output, _) = Run([.. command.Split(' '), "--help"]);

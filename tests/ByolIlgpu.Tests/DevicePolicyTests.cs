@@ -118,4 +118,18 @@ public class DevicePolicyTests
         Assert.Equal(device.Accelerator.WarpSize, config.GroupDim.X);
         Assert.Equal(device.Accelerator.NumMultiprocessors, config.GridDim.X);
     }
+
+    [Fact]
+    public void AnotherFamilysVersionsRunWithThisDevicesLaunchShapes()
+    {
+        using var device = ComputeDevice.Create("cpu");
+        var own = device.Policy;
+        device.UseKernelVersionsOf(DeviceFamily.Cuda);
+        var cuda = DevicePolicy.Table[DeviceFamily.Cuda];
+        Assert.Equal((cuda.Conv2d, cuda.Matmul, cuda.BatchNorm2d), (device.Policy.Conv2d, device.Policy.Matmul, device.Policy.BatchNorm2d));
+        Assert.Equal(own.Launch, device.Policy.Launch);
+        Assert.Equal(own.Family, device.Policy.Family);
+        Assert.NotEqual(own.Conv2d, device.Policy.Conv2d);
+        Assert.Equal(1, device.Policy.BatchNormVersion(spatial: 1));   // BatchNorm1d stays a thread per channel
+    }
 }

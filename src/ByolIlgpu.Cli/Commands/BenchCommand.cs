@@ -14,6 +14,11 @@ public static class BenchCommand
         var batch = new Option<int>("--batch-size") { Description = "Images per view per step.", DefaultValueFactory = _ => 32 };
         var steps = new Option<int>("--steps") { Description = "Timed steps (after 2 warm-up steps).", DefaultValueFactory = _ => 5 };
         var json = new Option<string?>("--json") { Description = "Also write the result as JSON to this file." };
+        var versionsOf = new Option<string?>("--kernel-versions-of")
+        {
+            Description = "Run the kernel versions another device family uses (cuda, gpu-opencl, pocl, cpu) on this device: " +
+                "e.g. count on PoCL the launches a CUDA step issues. Timings then say nothing about that family.",
+        };
         var command = new Command("bench", "Time the trainer's own BYOL step (both views augmented on the device, student and teacher, loss, backward, LARS, EMA) " +
             "and report images/s, GFLOP/s and what the engine issues per step: kernel launches, memsets, copies and host synchronisations.");
         arch.AddTo(command);
@@ -21,6 +26,7 @@ public static class BenchCommand
         command.Options.Add(batch);
         command.Options.Add(steps);
         command.Options.Add(json);
+        command.Options.Add(versionsOf);
         command.SetAction(parse =>
         {
             var a = arch.Read(parse);
@@ -29,6 +35,18 @@ public static class BenchCommand
             if (n < 1) throw new UsageException($"--steps must be at least 1, got {n}");
             var output = parse.InvocationConfiguration.Output;
             using var dev = ComputeDevice.Create(parse.GetValue(device)!);
+            if (parse.GetValue(versionsOf) is string family)
+            {
+                dev.UseKernelVersionsOf(family.ToLowerInvariant() switch
+                {
+                    "cuda" => DeviceFamily.Cuda,
+                    "gpu-opencl" => DeviceFamily.GpuOpenCl,
+                    "pocl" => DeviceFamily.CpuLikeOpenCl,
+                    "cpu" => DeviceFamily.CpuAccelerator,
+                    _ => throw new UsageException($"--kernel-versions-of '{family}': expected cuda, gpu-opencl, pocl or cpu"),
+                });
+                output.WriteLine($"kernel versions of {family}: {dev.Policy.Describe()}");
+            }
             output.WriteLine($"device {dev}; ResNet-18 width {a.Width}, heads {a.ProjectorHidden}→{a.ProjectorOut}, batch {b}");
             var t = StepBenchmark.Run(dev, a, b, n);
             output.WriteLine($"per step: {t.PerStep(c => c.Launches):G} kernel launches, {t.PerStep(c => c.MemSets):G} memsets, {t.PerStep(c => c.Copies):G} copies, " +

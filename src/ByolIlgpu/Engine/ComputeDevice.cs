@@ -235,6 +235,13 @@ public sealed partial class ComputeDevice : IDisposable
     public DevicePolicy Policy => policy ??= DevicePolicy.For(Kind, Accelerator.WarpSize);
     DevicePolicy? policy;
 
+    /// <summary>
+    /// Runs the kernel versions of another family here, with this device's own launch shapes: e.g. the
+    /// launch sequence of a CUDA step counted on PoCL (`byol bench --kernel-versions-of cuda`).
+    /// </summary>
+    public void UseKernelVersionsOf(DeviceFamily family) =>
+        policy = DevicePolicy.Table[family] with { Family = Policy.Family, Launch = Policy.Launch };
+
     /// <summary>A group size from the policy: <see cref="DevicePolicy.OneWarp"/> is the warp, and no group exceeds the accelerator's largest.</summary>
     public int GroupSize(int policyGroup) =>
         Math.Min(policyGroup == DevicePolicy.OneWarp ? Accelerator.WarpSize : policyGroup, Accelerator.MaxNumThreadsPerGroup);
