@@ -12,6 +12,9 @@ public static class KernelGenerator
     /// <summary>GatherGemmBlock: positions per work-item × columns m per work-item.</summary>
     public const int GatherPositions = 2, GatherColumns = 64;
 
+    /// <summary>WeightGradBlock: taps crs per work-item × rows k per work-item.</summary>
+    public const int WeightGradTaps = 2, WeightGradRows = 64;
+
     /// <summary>Columns m stored per line of the Put epilogue.</summary>
     const int PutsPerLine = 4;
 
@@ -34,9 +37,11 @@ public static class KernelGenerator
     public static string Conv2dFile()
     {
         var o = new StringBuilder();
-        o.Append(Header("tools/KernelGen/KernelGenerator.cs (GatherPositions, GatherColumns)"));
+        o.Append(Header("tools/KernelGen/KernelGenerator.cs (GatherPositions, GatherColumns, WeightGradTaps, WeightGradRows)"));
         o.Append("using ILGPU;\n\nnamespace ByolIlgpu.Kernels;\n\npublic static partial class Conv2dKernels\n{\n");
         GatherGemmBlock(o, GatherPositions, GatherColumns);
+        o.Append("\n");
+        WeightGradBlock(o, WeightGradTaps, WeightGradRows);
         o.Append("}\n");
         return o.ToString();
     }
@@ -92,6 +97,67 @@ public static class KernelGenerator
             for (int m = 0; m < mn; m += PutsPerLine)
                 L("                " + string.Join(" ", Enumerable.Range(m, Math.Min(PutsPerLine, mn - m))
                     .Select(c => $"Put(dst, o + {c} * om, c{p}_{c}, {c} < mOk, g.Accumulate);")));
+            L("            }");
+        }
+        L("        }");
+        L("    }");
+        L("    #endregion");
+    }
+
+    /// <summary>WeightGradBlock with <paramref name="tn"/> taps × <paramref name="kn"/> rows k per work-item.</summary>
+    public static void WeightGradBlock(StringBuilder o, int tn, int kn)
+    {
+        void L(string line) => o.Append(line.Length == 0 ? "\n" : line + "\n");
+        L("    #region generated WeightGradBlock");
+        L("    /// <summary>");
+        L($"    /// <see cref=\"Conv2dWeightGemm\"/> with a {tn}×{kn} register block per work-item: {kn} consecutive k ×");
+        L($"    /// {tn} consecutive taps crs, summed over one chunk of positions in order. Blocks are numbered");
+        L("    /// chunk-major, then k-block, then tap-block, so neighbouring work-items share one chunk of dYᵀ.");
+        L("    /// </summary>");
+        L("    static void WeightGradBlock(");
+        L("        ArrayView<float> src,   // (N, C, SrcH, SrcRow) zero-padded input");
+        L("        ArrayView<float> dyT,   // (N·P·Q, KPad)");
+        L("        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C·R·S) dWt");
+        L("        Conv2dWeightGemm g)");
+        L("    {");
+        L($"        int tapBlocks = (g.CRS + {tn - 1}) / {tn}, kBlocks = g.KPad / {kn};");
+        L("        int blocks = g.Chunks * kBlocks * tapBlocks;");
+        L("        int pq = g.P * g.Q, lastTap = g.CRS - 1, crs = g.CRS;");
+        L("        int rowJump = g.Stride * g.SrcRow - g.Q * g.Stride, imageJump = g.SrcN - g.P * g.Stride * g.SrcRow;");
+        L("        for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)");
+        L("        {");
+        L("            int rest = blk / tapBlocks;");
+        L("            int chunk = rest / kBlocks;");
+        L($"            int k0 = (rest - chunk * kBlocks) * {kn}, t0 = (blk - rest * tapBlocks) * {tn};");
+        L("            int o0 = Tap(g, t0);");
+        for (int t = 1; t < tn; t++)
+            L($"            int o{t} = Tap(g, t0 + {t} < lastTap ? t0 + {t} : lastTap);");
+        L("            int start = chunk * g.ChunkLength;");
+        L("            int end = start + g.ChunkLength < g.Positions ? start + g.ChunkLength : g.Positions;");
+        L("            int n = start / pq, p = (start - n * pq) / g.Q, q = start - n * pq - p * g.Q;");
+        L("            int sb = n * g.SrcN + p * g.Stride * g.SrcRow + q * g.Stride;");
+        L("            int row = start * g.KPad + k0;");
+        for (int t = 0; t < tn; t++)
+            L("            float " + string.Join(", ", Enumerable.Range(0, kn).Select(k => $"c{t}_{k} = 0f")) + ";");
+        L("            for (int pos = start; pos < end; pos++)");
+        L("            {");
+        L("                float " + string.Join(", ", Enumerable.Range(0, tn).Select(t => $"a{t} = src[sb + o{t}]")) + ";");
+        L("                float bv;");
+        for (int k = 0; k < kn; k++)
+            L($"                bv = dyT[row + {k}];" + string.Concat(Enumerable.Range(0, tn).Select(t => $" c{t}_{k} += a{t} * bv;")));
+        L("                row += g.KPad;");
+        L("                sb += g.Stride;");
+        L("                if (++q == g.Q) { q = 0; sb += rowJump; if (++p == g.P) { p = 0; sb += imageJump; } }");
+        L("            }");
+        L("            int kOk = g.K - k0;   // valid rows k of this block");
+        for (int t = 0; t < tn; t++)
+        {
+            L($"            if (t0 + {t} <= lastTap)");
+            L("            {");
+            L($"                int o = chunk * g.OutChunk + k0 * crs + t0 + {t};");
+            for (int k = 0; k < kn; k += PutsPerLine)
+                L("                " + string.Join(" ", Enumerable.Range(k, Math.Min(PutsPerLine, kn - k))
+                    .Select(c => $"Put(dst, o + {c} * crs, c{t}_{c}, {c} < kOk, g.Accumulate);")));
             L("            }");
         }
         L("        }");
