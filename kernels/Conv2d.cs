@@ -536,7 +536,7 @@ public static partial class Conv2dKernels
     }
 
     // ---- register blocks and tiles, unrolled (ILGPU unrolls nothing) ----------------------------
-    // GatherGemmBlock and WeightGradBlock are written by tools/KernelGen into Conv2d.Generated.cs (`dotnet run --project tools/KernelGen`);
+    // GatherGemmBlock, WeightGradBlock and RowWeightGradBlock are written by tools/KernelGen into Conv2d.Generated.cs (`dotnet run --project tools/KernelGen`);
     // the regions below are still unrolled by hand (not yet generated).
 
     #region hand-unrolled RowGemmBlock
@@ -906,100 +906,6 @@ public static partial class Conv2dKernels
                 if (ox < g.OW && oy < g.OH) Put(dst, o, c1_63, true, g.Accumulate);
                 o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }
             }
-        }
-    }
-    #endregion
-
-    #region hand-unrolled RowWeightGradBlock
-    /// <summary>
-    /// <see cref="Conv2dRowWeightGemm"/>: work-item (chunk, 4 k, 4 taps) keeps 16 rows × 8 lane sums, row
-    /// (b, e) lane l adding dYv[n, k0 + b, v + l] · src[n·SrcN + v + l + tapOffset(t0 + e)] for every step of
-    /// 8 positions v of its chunk: 4 dY and 4 input loads of 8 contiguous values serve 16 × 8 products. The
-    /// 8 lanes of each row are stored as they are (PoCL vectorises each row from those 8 contiguous stores).
-    /// Blocks are numbered chunk-major, then k quad, then tap quad.
-    /// </summary>
-    static void RowWeightGradBlock(
-        ArrayView<float> src,   // (N, C, st, st, Hq, Wq) parity planes with a zero tail
-        ArrayView<float> dyv,   // (N, K, VBlocks·64)
-        ArrayView<float> dst,   // (Chunks, K, C·R·S, 8) partial sums
-        Conv2dRowWeightGemm g)
-    {
-        int kQuads = (g.K + 3) / 4, tapQuads = (g.CRS + 3) / 4, lastK = g.K - 1, lastTap = g.CRS - 1;
-        int vSteps = g.VBlocks * 8, steps = g.N * vSteps;
-        int blocks = g.Chunks * kQuads * tapQuads;
-        for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)
-        {
-            int rest = blk / tapQuads;
-            int chunk = rest / kQuads;
-            int k0 = (rest - chunk * kQuads) * 4, t0 = (blk - rest * tapQuads) * 4;
-            int o0 = RowTap(g, t0 + 0 < lastTap ? t0 + 0 : lastTap);
-            int o1 = RowTap(g, t0 + 1 < lastTap ? t0 + 1 : lastTap);
-            int o2 = RowTap(g, t0 + 2 < lastTap ? t0 + 2 : lastTap);
-            int o3 = RowTap(g, t0 + 3 < lastTap ? t0 + 3 : lastTap);
-            int d0 = (k0 + 0 < lastK ? k0 + 0 : lastK) * g.DyK;
-            int d1 = (k0 + 1 < lastK ? k0 + 1 : lastK) * g.DyK;
-            int d2 = (k0 + 2 < lastK ? k0 + 2 : lastK) * g.DyK;
-            int d3 = (k0 + 3 < lastK ? k0 + 3 : lastK) * g.DyK;
-            int start = chunk * g.ChunkBlocks * 8;
-            int end = start + g.ChunkBlocks * 8 < steps ? start + g.ChunkBlocks * 8 : steps;
-            int n = start / vSteps, vs = start - n * vSteps;
-            int xs = n * g.SrcN + vs * 8, ds = n * g.DyN + vs * 8;
-            float c0_0 = 0f; float c0_1 = 0f; float c0_2 = 0f; float c0_3 = 0f; float c0_4 = 0f; float c0_5 = 0f; float c0_6 = 0f; float c0_7 = 0f;
-            float c1_0 = 0f; float c1_1 = 0f; float c1_2 = 0f; float c1_3 = 0f; float c1_4 = 0f; float c1_5 = 0f; float c1_6 = 0f; float c1_7 = 0f;
-            float c2_0 = 0f; float c2_1 = 0f; float c2_2 = 0f; float c2_3 = 0f; float c2_4 = 0f; float c2_5 = 0f; float c2_6 = 0f; float c2_7 = 0f;
-            float c3_0 = 0f; float c3_1 = 0f; float c3_2 = 0f; float c3_3 = 0f; float c3_4 = 0f; float c3_5 = 0f; float c3_6 = 0f; float c3_7 = 0f;
-            float c4_0 = 0f; float c4_1 = 0f; float c4_2 = 0f; float c4_3 = 0f; float c4_4 = 0f; float c4_5 = 0f; float c4_6 = 0f; float c4_7 = 0f;
-            float c5_0 = 0f; float c5_1 = 0f; float c5_2 = 0f; float c5_3 = 0f; float c5_4 = 0f; float c5_5 = 0f; float c5_6 = 0f; float c5_7 = 0f;
-            float c6_0 = 0f; float c6_1 = 0f; float c6_2 = 0f; float c6_3 = 0f; float c6_4 = 0f; float c6_5 = 0f; float c6_6 = 0f; float c6_7 = 0f;
-            float c7_0 = 0f; float c7_1 = 0f; float c7_2 = 0f; float c7_3 = 0f; float c7_4 = 0f; float c7_5 = 0f; float c7_6 = 0f; float c7_7 = 0f;
-            float c8_0 = 0f; float c8_1 = 0f; float c8_2 = 0f; float c8_3 = 0f; float c8_4 = 0f; float c8_5 = 0f; float c8_6 = 0f; float c8_7 = 0f;
-            float c9_0 = 0f; float c9_1 = 0f; float c9_2 = 0f; float c9_3 = 0f; float c9_4 = 0f; float c9_5 = 0f; float c9_6 = 0f; float c9_7 = 0f;
-            float c10_0 = 0f; float c10_1 = 0f; float c10_2 = 0f; float c10_3 = 0f; float c10_4 = 0f; float c10_5 = 0f; float c10_6 = 0f; float c10_7 = 0f;
-            float c11_0 = 0f; float c11_1 = 0f; float c11_2 = 0f; float c11_3 = 0f; float c11_4 = 0f; float c11_5 = 0f; float c11_6 = 0f; float c11_7 = 0f;
-            float c12_0 = 0f; float c12_1 = 0f; float c12_2 = 0f; float c12_3 = 0f; float c12_4 = 0f; float c12_5 = 0f; float c12_6 = 0f; float c12_7 = 0f;
-            float c13_0 = 0f; float c13_1 = 0f; float c13_2 = 0f; float c13_3 = 0f; float c13_4 = 0f; float c13_5 = 0f; float c13_6 = 0f; float c13_7 = 0f;
-            float c14_0 = 0f; float c14_1 = 0f; float c14_2 = 0f; float c14_3 = 0f; float c14_4 = 0f; float c14_5 = 0f; float c14_6 = 0f; float c14_7 = 0f;
-            float c15_0 = 0f; float c15_1 = 0f; float c15_2 = 0f; float c15_3 = 0f; float c15_4 = 0f; float c15_5 = 0f; float c15_6 = 0f; float c15_7 = 0f;
-            for (int step = start; step < end; step++)
-            {
-                int x0 = xs + o0, x1 = xs + o1, x2 = xs + o2, x3 = xs + o3;
-                int y0 = ds + d0, y1 = ds + d1, y2 = ds + d2, y3 = ds + d3;
-                c0_0 += dyv[y0 + 0] * src[x0 + 0]; c0_1 += dyv[y0 + 1] * src[x0 + 1]; c0_2 += dyv[y0 + 2] * src[x0 + 2]; c0_3 += dyv[y0 + 3] * src[x0 + 3]; c0_4 += dyv[y0 + 4] * src[x0 + 4]; c0_5 += dyv[y0 + 5] * src[x0 + 5]; c0_6 += dyv[y0 + 6] * src[x0 + 6]; c0_7 += dyv[y0 + 7] * src[x0 + 7];
-                c1_0 += dyv[y0 + 0] * src[x1 + 0]; c1_1 += dyv[y0 + 1] * src[x1 + 1]; c1_2 += dyv[y0 + 2] * src[x1 + 2]; c1_3 += dyv[y0 + 3] * src[x1 + 3]; c1_4 += dyv[y0 + 4] * src[x1 + 4]; c1_5 += dyv[y0 + 5] * src[x1 + 5]; c1_6 += dyv[y0 + 6] * src[x1 + 6]; c1_7 += dyv[y0 + 7] * src[x1 + 7];
-                c2_0 += dyv[y0 + 0] * src[x2 + 0]; c2_1 += dyv[y0 + 1] * src[x2 + 1]; c2_2 += dyv[y0 + 2] * src[x2 + 2]; c2_3 += dyv[y0 + 3] * src[x2 + 3]; c2_4 += dyv[y0 + 4] * src[x2 + 4]; c2_5 += dyv[y0 + 5] * src[x2 + 5]; c2_6 += dyv[y0 + 6] * src[x2 + 6]; c2_7 += dyv[y0 + 7] * src[x2 + 7];
-                c3_0 += dyv[y0 + 0] * src[x3 + 0]; c3_1 += dyv[y0 + 1] * src[x3 + 1]; c3_2 += dyv[y0 + 2] * src[x3 + 2]; c3_3 += dyv[y0 + 3] * src[x3 + 3]; c3_4 += dyv[y0 + 4] * src[x3 + 4]; c3_5 += dyv[y0 + 5] * src[x3 + 5]; c3_6 += dyv[y0 + 6] * src[x3 + 6]; c3_7 += dyv[y0 + 7] * src[x3 + 7];
-                c4_0 += dyv[y1 + 0] * src[x0 + 0]; c4_1 += dyv[y1 + 1] * src[x0 + 1]; c4_2 += dyv[y1 + 2] * src[x0 + 2]; c4_3 += dyv[y1 + 3] * src[x0 + 3]; c4_4 += dyv[y1 + 4] * src[x0 + 4]; c4_5 += dyv[y1 + 5] * src[x0 + 5]; c4_6 += dyv[y1 + 6] * src[x0 + 6]; c4_7 += dyv[y1 + 7] * src[x0 + 7];
-                c5_0 += dyv[y1 + 0] * src[x1 + 0]; c5_1 += dyv[y1 + 1] * src[x1 + 1]; c5_2 += dyv[y1 + 2] * src[x1 + 2]; c5_3 += dyv[y1 + 3] * src[x1 + 3]; c5_4 += dyv[y1 + 4] * src[x1 + 4]; c5_5 += dyv[y1 + 5] * src[x1 + 5]; c5_6 += dyv[y1 + 6] * src[x1 + 6]; c5_7 += dyv[y1 + 7] * src[x1 + 7];
-                c6_0 += dyv[y1 + 0] * src[x2 + 0]; c6_1 += dyv[y1 + 1] * src[x2 + 1]; c6_2 += dyv[y1 + 2] * src[x2 + 2]; c6_3 += dyv[y1 + 3] * src[x2 + 3]; c6_4 += dyv[y1 + 4] * src[x2 + 4]; c6_5 += dyv[y1 + 5] * src[x2 + 5]; c6_6 += dyv[y1 + 6] * src[x2 + 6]; c6_7 += dyv[y1 + 7] * src[x2 + 7];
-                c7_0 += dyv[y1 + 0] * src[x3 + 0]; c7_1 += dyv[y1 + 1] * src[x3 + 1]; c7_2 += dyv[y1 + 2] * src[x3 + 2]; c7_3 += dyv[y1 + 3] * src[x3 + 3]; c7_4 += dyv[y1 + 4] * src[x3 + 4]; c7_5 += dyv[y1 + 5] * src[x3 + 5]; c7_6 += dyv[y1 + 6] * src[x3 + 6]; c7_7 += dyv[y1 + 7] * src[x3 + 7];
-                c8_0 += dyv[y2 + 0] * src[x0 + 0]; c8_1 += dyv[y2 + 1] * src[x0 + 1]; c8_2 += dyv[y2 + 2] * src[x0 + 2]; c8_3 += dyv[y2 + 3] * src[x0 + 3]; c8_4 += dyv[y2 + 4] * src[x0 + 4]; c8_5 += dyv[y2 + 5] * src[x0 + 5]; c8_6 += dyv[y2 + 6] * src[x0 + 6]; c8_7 += dyv[y2 + 7] * src[x0 + 7];
-                c9_0 += dyv[y2 + 0] * src[x1 + 0]; c9_1 += dyv[y2 + 1] * src[x1 + 1]; c9_2 += dyv[y2 + 2] * src[x1 + 2]; c9_3 += dyv[y2 + 3] * src[x1 + 3]; c9_4 += dyv[y2 + 4] * src[x1 + 4]; c9_5 += dyv[y2 + 5] * src[x1 + 5]; c9_6 += dyv[y2 + 6] * src[x1 + 6]; c9_7 += dyv[y2 + 7] * src[x1 + 7];
-                c10_0 += dyv[y2 + 0] * src[x2 + 0]; c10_1 += dyv[y2 + 1] * src[x2 + 1]; c10_2 += dyv[y2 + 2] * src[x2 + 2]; c10_3 += dyv[y2 + 3] * src[x2 + 3]; c10_4 += dyv[y2 + 4] * src[x2 + 4]; c10_5 += dyv[y2 + 5] * src[x2 + 5]; c10_6 += dyv[y2 + 6] * src[x2 + 6]; c10_7 += dyv[y2 + 7] * src[x2 + 7];
-                c11_0 += dyv[y2 + 0] * src[x3 + 0]; c11_1 += dyv[y2 + 1] * src[x3 + 1]; c11_2 += dyv[y2 + 2] * src[x3 + 2]; c11_3 += dyv[y2 + 3] * src[x3 + 3]; c11_4 += dyv[y2 + 4] * src[x3 + 4]; c11_5 += dyv[y2 + 5] * src[x3 + 5]; c11_6 += dyv[y2 + 6] * src[x3 + 6]; c11_7 += dyv[y2 + 7] * src[x3 + 7];
-                c12_0 += dyv[y3 + 0] * src[x0 + 0]; c12_1 += dyv[y3 + 1] * src[x0 + 1]; c12_2 += dyv[y3 + 2] * src[x0 + 2]; c12_3 += dyv[y3 + 3] * src[x0 + 3]; c12_4 += dyv[y3 + 4] * src[x0 + 4]; c12_5 += dyv[y3 + 5] * src[x0 + 5]; c12_6 += dyv[y3 + 6] * src[x0 + 6]; c12_7 += dyv[y3 + 7] * src[x0 + 7];
-                c13_0 += dyv[y3 + 0] * src[x1 + 0]; c13_1 += dyv[y3 + 1] * src[x1 + 1]; c13_2 += dyv[y3 + 2] * src[x1 + 2]; c13_3 += dyv[y3 + 3] * src[x1 + 3]; c13_4 += dyv[y3 + 4] * src[x1 + 4]; c13_5 += dyv[y3 + 5] * src[x1 + 5]; c13_6 += dyv[y3 + 6] * src[x1 + 6]; c13_7 += dyv[y3 + 7] * src[x1 + 7];
-                c14_0 += dyv[y3 + 0] * src[x2 + 0]; c14_1 += dyv[y3 + 1] * src[x2 + 1]; c14_2 += dyv[y3 + 2] * src[x2 + 2]; c14_3 += dyv[y3 + 3] * src[x2 + 3]; c14_4 += dyv[y3 + 4] * src[x2 + 4]; c14_5 += dyv[y3 + 5] * src[x2 + 5]; c14_6 += dyv[y3 + 6] * src[x2 + 6]; c14_7 += dyv[y3 + 7] * src[x2 + 7];
-                c15_0 += dyv[y3 + 0] * src[x3 + 0]; c15_1 += dyv[y3 + 1] * src[x3 + 1]; c15_2 += dyv[y3 + 2] * src[x3 + 2]; c15_3 += dyv[y3 + 3] * src[x3 + 3]; c15_4 += dyv[y3 + 4] * src[x3 + 4]; c15_5 += dyv[y3 + 5] * src[x3 + 5]; c15_6 += dyv[y3 + 6] * src[x3 + 6]; c15_7 += dyv[y3 + 7] * src[x3 + 7];
-                xs += 8; ds += 8;
-                if (++vs == vSteps) { vs = 0; xs += g.SrcN - vSteps * 8; ds += g.DyN - vSteps * 8; }
-            }
-            int d = ((chunk * g.K + k0) * g.CRS + t0) * 8, rowK = g.CRS * 8;
-            if (k0 + 0 <= lastK && t0 + 0 <= lastTap) { dst[d + 0 * rowK + 0] = c0_0; dst[d + 0 * rowK + 1] = c0_1; dst[d + 0 * rowK + 2] = c0_2; dst[d + 0 * rowK + 3] = c0_3; dst[d + 0 * rowK + 4] = c0_4; dst[d + 0 * rowK + 5] = c0_5; dst[d + 0 * rowK + 6] = c0_6; dst[d + 0 * rowK + 7] = c0_7; }
-            if (k0 + 0 <= lastK && t0 + 1 <= lastTap) { dst[d + 0 * rowK + 8] = c1_0; dst[d + 0 * rowK + 9] = c1_1; dst[d + 0 * rowK + 10] = c1_2; dst[d + 0 * rowK + 11] = c1_3; dst[d + 0 * rowK + 12] = c1_4; dst[d + 0 * rowK + 13] = c1_5; dst[d + 0 * rowK + 14] = c1_6; dst[d + 0 * rowK + 15] = c1_7; }
-            if (k0 + 0 <= lastK && t0 + 2 <= lastTap) { dst[d + 0 * rowK + 16] = c2_0; dst[d + 0 * rowK + 17] = c2_1; dst[d + 0 * rowK + 18] = c2_2; dst[d + 0 * rowK + 19] = c2_3; dst[d + 0 * rowK + 20] = c2_4; dst[d + 0 * rowK + 21] = c2_5; dst[d + 0 * rowK + 22] = c2_6; dst[d + 0 * rowK + 23] = c2_7; }
-            if (k0 + 0 <= lastK && t0 + 3 <= lastTap) { dst[d + 0 * rowK + 24] = c3_0; dst[d + 0 * rowK + 25] = c3_1; dst[d + 0 * rowK + 26] = c3_2; dst[d + 0 * rowK + 27] = c3_3; dst[d + 0 * rowK + 28] = c3_4; dst[d + 0 * rowK + 29] = c3_5; dst[d + 0 * rowK + 30] = c3_6; dst[d + 0 * rowK + 31] = c3_7; }
-            if (k0 + 1 <= lastK && t0 + 0 <= lastTap) { dst[d + 1 * rowK + 0] = c4_0; dst[d + 1 * rowK + 1] = c4_1; dst[d + 1 * rowK + 2] = c4_2; dst[d + 1 * rowK + 3] = c4_3; dst[d + 1 * rowK + 4] = c4_4; dst[d + 1 * rowK + 5] = c4_5; dst[d + 1 * rowK + 6] = c4_6; dst[d + 1 * rowK + 7] = c4_7; }
-            if (k0 + 1 <= lastK && t0 + 1 <= lastTap) { dst[d + 1 * rowK + 8] = c5_0; dst[d + 1 * rowK + 9] = c5_1; dst[d + 1 * rowK + 10] = c5_2; dst[d + 1 * rowK + 11] = c5_3; dst[d + 1 * rowK + 12] = c5_4; dst[d + 1 * rowK + 13] = c5_5; dst[d + 1 * rowK + 14] = c5_6; dst[d + 1 * rowK + 15] = c5_7; }
-            if (k0 + 1 <= lastK && t0 + 2 <= lastTap) { dst[d + 1 * rowK + 16] = c6_0; dst[d + 1 * rowK + 17] = c6_1; dst[d + 1 * rowK + 18] = c6_2; dst[d + 1 * rowK + 19] = c6_3; dst[d + 1 * rowK + 20] = c6_4; dst[d + 1 * rowK + 21] = c6_5; dst[d + 1 * rowK + 22] = c6_6; dst[d + 1 * rowK + 23] = c6_7; }
-            if (k0 + 1 <= lastK && t0 + 3 <= lastTap) { dst[d + 1 * rowK + 24] = c7_0; dst[d + 1 * rowK + 25] = c7_1; dst[d + 1 * rowK + 26] = c7_2; dst[d + 1 * rowK + 27] = c7_3; dst[d + 1 * rowK + 28] = c7_4; dst[d + 1 * rowK + 29] = c7_5; dst[d + 1 * rowK + 30] = c7_6; dst[d + 1 * rowK + 31] = c7_7; }
-            if (k0 + 2 <= lastK && t0 + 0 <= lastTap) { dst[d + 2 * rowK + 0] = c8_0; dst[d + 2 * rowK + 1] = c8_1; dst[d + 2 * rowK + 2] = c8_2; dst[d + 2 * rowK + 3] = c8_3; dst[d + 2 * rowK + 4] = c8_4; dst[d + 2 * rowK + 5] = c8_5; dst[d + 2 * rowK + 6] = c8_6; dst[d + 2 * rowK + 7] = c8_7; }
-            if (k0 + 2 <= lastK && t0 + 1 <= lastTap) { dst[d + 2 * rowK + 8] = c9_0; dst[d + 2 * rowK + 9] = c9_1; dst[d + 2 * rowK + 10] = c9_2; dst[d + 2 * rowK + 11] = c9_3; dst[d + 2 * rowK + 12] = c9_4; dst[d + 2 * rowK + 13] = c9_5; dst[d + 2 * rowK + 14] = c9_6; dst[d + 2 * rowK + 15] = c9_7; }
-            if (k0 + 2 <= lastK && t0 + 2 <= lastTap) { dst[d + 2 * rowK + 16] = c10_0; dst[d + 2 * rowK + 17] = c10_1; dst[d + 2 * rowK + 18] = c10_2; dst[d + 2 * rowK + 19] = c10_3; dst[d + 2 * rowK + 20] = c10_4; dst[d + 2 * rowK + 21] = c10_5; dst[d + 2 * rowK + 22] = c10_6; dst[d + 2 * rowK + 23] = c10_7; }
-            if (k0 + 2 <= lastK && t0 + 3 <= lastTap) { dst[d + 2 * rowK + 24] = c11_0; dst[d + 2 * rowK + 25] = c11_1; dst[d + 2 * rowK + 26] = c11_2; dst[d + 2 * rowK + 27] = c11_3; dst[d + 2 * rowK + 28] = c11_4; dst[d + 2 * rowK + 29] = c11_5; dst[d + 2 * rowK + 30] = c11_6; dst[d + 2 * rowK + 31] = c11_7; }
-            if (k0 + 3 <= lastK && t0 + 0 <= lastTap) { dst[d + 3 * rowK + 0] = c12_0; dst[d + 3 * rowK + 1] = c12_1; dst[d + 3 * rowK + 2] = c12_2; dst[d + 3 * rowK + 3] = c12_3; dst[d + 3 * rowK + 4] = c12_4; dst[d + 3 * rowK + 5] = c12_5; dst[d + 3 * rowK + 6] = c12_6; dst[d + 3 * rowK + 7] = c12_7; }
-            if (k0 + 3 <= lastK && t0 + 1 <= lastTap) { dst[d + 3 * rowK + 8] = c13_0; dst[d + 3 * rowK + 9] = c13_1; dst[d + 3 * rowK + 10] = c13_2; dst[d + 3 * rowK + 11] = c13_3; dst[d + 3 * rowK + 12] = c13_4; dst[d + 3 * rowK + 13] = c13_5; dst[d + 3 * rowK + 14] = c13_6; dst[d + 3 * rowK + 15] = c13_7; }
-            if (k0 + 3 <= lastK && t0 + 2 <= lastTap) { dst[d + 3 * rowK + 16] = c14_0; dst[d + 3 * rowK + 17] = c14_1; dst[d + 3 * rowK + 18] = c14_2; dst[d + 3 * rowK + 19] = c14_3; dst[d + 3 * rowK + 20] = c14_4; dst[d + 3 * rowK + 21] = c14_5; dst[d + 3 * rowK + 22] = c14_6; dst[d + 3 * rowK + 23] = c14_7; }
-            if (k0 + 3 <= lastK && t0 + 3 <= lastTap) { dst[d + 3 * rowK + 24] = c15_0; dst[d + 3 * rowK + 25] = c15_1; dst[d + 3 * rowK + 26] = c15_2; dst[d + 3 * rowK + 27] = c15_3; dst[d + 3 * rowK + 28] = c15_4; dst[d + 3 * rowK + 29] = c15_5; dst[d + 3 * rowK + 30] = c15_6; dst[d + 3 * rowK + 31] = c15_7; }
         }
     }
     #endregion

@@ -15,6 +15,9 @@ public static class KernelGenerator
     /// <summary>WeightGradBlock: taps crs per work-item × rows k per work-item.</summary>
     public const int WeightGradTaps = 2, WeightGradRows = 64;
 
+    /// <summary>RowWeightGradBlock: rows k × taps per work-item, lanes (contiguous positions) per row; a v-block is 64 positions.</summary>
+    public const int RowWeightGradRows = 4, RowWeightGradTaps = 4, RowWeightGradLanes = 8, RowVBlock = 64;
+
     /// <summary>Columns m stored per line of the Put epilogue.</summary>
     const int PutsPerLine = 4;
 
@@ -37,11 +40,13 @@ public static class KernelGenerator
     public static string Conv2dFile()
     {
         var o = new StringBuilder();
-        o.Append(Header("tools/KernelGen/KernelGenerator.cs (GatherPositions, GatherColumns, WeightGradTaps, WeightGradRows)"));
+        o.Append(Header("tools/KernelGen/KernelGenerator.cs (GatherPositions, GatherColumns, WeightGradTaps, WeightGradRows, RowWeightGradRows, RowWeightGradTaps, RowWeightGradLanes)"));
         o.Append("using ILGPU;\n\nnamespace ByolIlgpu.Kernels;\n\npublic static partial class Conv2dKernels\n{\n");
         GatherGemmBlock(o, GatherPositions, GatherColumns);
         o.Append("\n");
         WeightGradBlock(o, WeightGradTaps, WeightGradRows);
+        o.Append("\n");
+        RowWeightGradBlock(o, RowWeightGradRows, RowWeightGradTaps, RowWeightGradLanes);
         o.Append("}\n");
         return o.ToString();
     }
@@ -160,6 +165,65 @@ public static class KernelGenerator
                     .Select(c => $"Put(dst, o + {c} * crs, c{t}_{c}, {c} < kOk, g.Accumulate);")));
             L("            }");
         }
+        L("        }");
+        L("    }");
+        L("    #endregion");
+    }
+
+    /// <summary>RowWeightGradBlock with <paramref name="kn"/> rows k × <paramref name="tn"/> taps × <paramref name="ln"/> lanes per work-item.</summary>
+    public static void RowWeightGradBlock(StringBuilder o, int kn, int tn, int ln)
+    {
+        void L(string line) => o.Append(line.Length == 0 ? "\n" : line + "\n");
+        var ks = Enumerable.Range(0, kn);
+        var ts = Enumerable.Range(0, tn);
+        var ls = Enumerable.Range(0, ln);
+        L("    #region generated RowWeightGradBlock");
+        L("    /// <summary>");
+        L($"    /// <see cref=\"Conv2dRowWeightGemm\"/>: work-item (chunk, {kn} k, {tn} taps) keeps {kn * tn} rows × {ln} lane sums, row");
+        L("    /// (b, e) lane l adding dYv[n, k0 + b, v + l] · src[n·SrcN + v + l + tapOffset(t0 + e)] for every step of");
+        L($"    /// {ln} positions v of its chunk: {kn} dY and {tn} input loads of {ln} contiguous values serve {kn * tn} × {ln} products. The");
+        L($"    /// {ln} lanes of each row are stored as they are (PoCL vectorises each row from those {ln} contiguous stores).");
+        L("    /// Blocks are numbered chunk-major, then k quad, then tap quad.");
+        L("    /// </summary>");
+        L("    static void RowWeightGradBlock(");
+        L("        ArrayView<float> src,   // (N, C, st, st, Hq, Wq) parity planes with a zero tail");
+        L($"        ArrayView<float> dyv,   // (N, K, VBlocks·{RowVBlock})");
+        L($"        ArrayView<float> dst,   // (Chunks, K, C·R·S, {ln}) partial sums");
+        L("        Conv2dRowWeightGemm g)");
+        L("    {");
+        L($"        int kQuads = (g.K + {kn - 1}) / {kn}, tapQuads = (g.CRS + {tn - 1}) / {tn}, lastK = g.K - 1, lastTap = g.CRS - 1;");
+        L($"        int vSteps = g.VBlocks * {RowVBlock / ln}, steps = g.N * vSteps;");
+        L("        int blocks = g.Chunks * kQuads * tapQuads;");
+        L("        for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)");
+        L("        {");
+        L("            int rest = blk / tapQuads;");
+        L("            int chunk = rest / kQuads;");
+        L($"            int k0 = (rest - chunk * kQuads) * {kn}, t0 = (blk - rest * tapQuads) * {tn};");
+        foreach (int e in ts)
+            L($"            int o{e} = RowTap(g, t0 + {e} < lastTap ? t0 + {e} : lastTap);");
+        foreach (int b in ks)
+            L($"            int d{b} = (k0 + {b} < lastK ? k0 + {b} : lastK) * g.DyK;");
+        L($"            int start = chunk * g.ChunkBlocks * {ln};");
+        L($"            int end = start + g.ChunkBlocks * {ln} < steps ? start + g.ChunkBlocks * {ln} : steps;");
+        L("            int n = start / vSteps, vs = start - n * vSteps;");
+        L($"            int xs = n * g.SrcN + vs * {ln}, ds = n * g.DyN + vs * {ln};");
+        for (int r = 0; r < kn * tn; r++)
+            L("            " + string.Join(" ", ls.Select(l => $"float c{r}_{l} = 0f;")));
+        L("            for (int step = start; step < end; step++)");
+        L("            {");
+        L("                int " + string.Join(", ", ts.Select(e => $"x{e} = xs + o{e}")) + ";");
+        L("                int " + string.Join(", ", ks.Select(b => $"y{b} = ds + d{b}")) + ";");
+        foreach (int b in ks)
+            foreach (int e in ts)
+                L("                " + string.Join(" ", ls.Select(l => $"c{b * tn + e}_{l} += dyv[y{b} + {l}] * src[x{e} + {l}];")));
+        L($"                xs += {ln}; ds += {ln};");
+        L($"                if (++vs == vSteps) {{ vs = 0; xs += g.SrcN - vSteps * {ln}; ds += g.DyN - vSteps * {ln}; }}");
+        L("            }");
+        L($"            int d = ((chunk * g.K + k0) * g.CRS + t0) * {ln}, rowK = g.CRS * {ln};");
+        foreach (int b in ks)
+            foreach (int e in ts)
+                L($"            if (k0 + {b} <= lastK && t0 + {e} <= lastTap) {{ "
+                    + string.Join(" ", ls.Select(l => $"dst[d + {b} * rowK + {e * ln + l}] = c{b * tn + e}_{l};")) + " }");
         L("        }");
         L("    }");
         L("    #endregion");
