@@ -24,7 +24,9 @@ public class GeneratedCodeTests
     [Fact]
     public void GeneratedGatherBlockHasOneAccumulatorPerPositionAndColumn()
     {
-        string text = KernelGenerator.Conv2dFile();
+        var block = new System.Text.StringBuilder();
+        KernelGenerator.GatherGemmBlock(block, KernelGenerator.GatherPositions, KernelGenerator.GatherColumns);
+        string text = block.ToString();
         int last = KernelGenerator.GatherColumns - 1;
         for (int p = 0; p < KernelGenerator.GatherPositions; p++)
         {
