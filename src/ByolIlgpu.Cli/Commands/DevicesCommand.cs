@@ -41,10 +41,5 @@ public static class DevicesCommand
 
     static string Truncate(string s, int width) => s.Length <= width ? s : s[..(width - 1)] + "…";
 
-    public static string FormatBytes(long bytes) => bytes switch
-    {
-        >= 1L << 30 => $"{bytes / (double)(1L << 30):F1} GiB",
-        >= 1L << 20 => $"{bytes / (double)(1L << 20):F0} MiB",
-        _ => $"{bytes} B",
-    };
+    static string FormatBytes(long bytes) => ComputeDevice.FormatBytes(bytes, gibDigits: 1);
 }

@@ -163,11 +163,16 @@ public sealed partial class ComputeDevice
         _ => e.InnerException is not null && IsOutOfMemory(e.InnerException),
     };
 
-    public static string FormatBytes(long bytes) => bytes switch
+    /// <summary>Bytes in GiB with <paramref name="gibDigits"/> decimals, MiB and KiB with one fewer.</summary>
+    public static string FormatBytes(long bytes, int gibDigits = 2)
     {
-        >= 1L << 30 => $"{bytes / (double)(1L << 30):F2} GiB",
-        >= 1L << 20 => $"{bytes / (double)(1L << 20):F1} MiB",
-        >= 1L << 10 => $"{bytes / (double)(1L << 10):F1} KiB",
-        _ => $"{bytes} B",
-    };
+        string small = $"F{Math.Max(0, gibDigits - 1)}";
+        return bytes switch
+        {
+            >= 1L << 30 => (bytes / (double)(1L << 30)).ToString($"F{gibDigits}") + " GiB",
+            >= 1L << 20 => (bytes / (double)(1L << 20)).ToString(small) + " MiB",
+            >= 1L << 10 => (bytes / (double)(1L << 10)).ToString(small) + " KiB",
+            _ => $"{bytes} B",
+        };
+    }
 }
