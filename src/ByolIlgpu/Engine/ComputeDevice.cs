@@ -60,6 +60,28 @@ public sealed partial class ComputeDevice : IDisposable
     static CPUDevice CpuDevice => new(numThreadsPerWarp: 4, numWarpsPerMultiprocessor: 4,
         numMultiprocessors: Math.Max(1, Environment.ProcessorCount));
 
+    /// <summary>
+    /// A CPU device with GPU-sized groups: warps of <paramref name="threadsPerWarp"/> lanes (32 as on
+    /// NVIDIA GPUs), <paramref name="warpsPerGroup"/> per group. For tests of the GPU kernels, whose
+    /// tensor-core fragments span 32 lanes; every thread is an OS thread, so only tiny shapes.
+    /// </summary>
+    public static ComputeDevice CreateCpu(int threadsPerWarp, int warpsPerGroup)
+    {
+        NativeLibraries.Install();
+        var device = new CPUDevice(threadsPerWarp, warpsPerGroup, numMultiprocessors: Math.Max(1, Environment.ProcessorCount));
+        var context = Context.Create(builder => CompilerSettings(builder.CPU(device)));
+        try
+        {
+            var (d, info) = Enumerate(context).Single();
+            return new ComputeDevice(context, d.CreateAccelerator(context), info);
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+    }
+
     static Context CreateContext(bool cpu, bool openCl, bool cuda)
     {
         NativeLibraries.Install();

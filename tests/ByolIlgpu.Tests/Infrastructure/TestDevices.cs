@@ -26,6 +26,14 @@ public static class TestDevices
 
     public static ComputeDevice Cpu => cpu.Value;
 
+    static readonly Lazy<ComputeDevice> cpuWarps32 = new(() => ComputeDevice.CreateCpu(threadsPerWarp: 32, warpsPerGroup: 8));
+
+    /// <summary>
+    /// The CPU accelerator with NVIDIA's warp of 32 lanes and groups of up to 256 threads: the GPU
+    /// kernels (tensor-core fragments span a warp) at tiny shapes. Each thread is an OS thread.
+    /// </summary>
+    public static ComputeDevice CpuWarps32 => cpuWarps32.Value;
+
     /// <summary>
     /// The CUDA device; when there is none a skipped test saying why, or under BYOL_REQUIRE_CUDA=1
     /// (the GPU runs) a failed one: a GPU run whose CUDA tests all skip would pass without testing anything.
