@@ -125,6 +125,10 @@ public struct Conv2dRowWeightGemm
 ///     4 k × 4 taps × 8 lanes, stepping 8 positions at a time, and sums the lanes afterwards.
 ///  4. implicit GEMM with shared-memory tiles for GPUs: 64×64 outputs per group of 16×16 threads,
 ///     4×4 per thread, 16-deep strips of both operands staged in shared memory.
+///  5. implicit GEMM on TF32 tensor cores (mma.sync m16n8k8, CUDA compute capability 8.0 and newer;
+///     an exact emulation of the instruction elsewhere, see <see cref="TensorCore"/>): 64×64 outputs
+///     per group of 128 threads (4 warps × 32×32), operands rounded to TF32 as they are staged,
+///     16-deep strips double-buffered in shared memory; the operands of version 4.
 /// Versions 2–4 read operands prepared by the small kernels below (O(input + weights) work against
 /// the convolution's O(input·K·R·S), one row per thread): a zero-padded copy of the gathered source,
 /// so the inner loops need no bounds checks, and the weights (or dY for the weight gradient)
@@ -148,6 +152,13 @@ public static partial class Conv2dKernels
 {
     /// <summary>Version 4 tile: 64×64 outputs per group of 16×16 threads, reduction strips of 16.</summary>
     public const int Tile = 64, TileK = 16, TileThreads = 16;
+
+    /// <summary>
+    /// Version 5 tile: 64×64 outputs per group of 128 threads (4 warps, each 32×32 = 2 × 4 tensor-core
+    /// tiles of 16×8), reduction strips of 16 double-buffered in shared memory, rows of 72 floats
+    /// (72 ≡ 8 mod 32: fragment loads without bank conflicts).
+    /// </summary>
+    public const int TcTile = 64, TcStrip = 16, TcThreads = 128, TcRow = TcTile + 8;
 
     /// <summary>Channels per work-item: 64 in version 2, 2 in version 3 (whose 64-wide direction is positions).</summary>
     public const int Block2 = 64, Block3 = 2, Run3 = 64;
@@ -483,6 +494,27 @@ public static partial class Conv2dKernels
         ArrayView<float> dyT,   // (N·P·Q, KPad)
         ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C, R, S) dWt accumulated into
         Conv2dWeightGemm g) => WeightGradTiled(xPad, dyT, dst, g);
+
+    /// <summary>Version 5 forward (CUDA: TF32 tensor cores; elsewhere their emulation): groups of 128 over (⌈positions/64⌉, MPad/64).</summary>
+    public static void Conv2dForwardKernel5(
+        ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
+        ArrayView<float> b,     // (C·R·S, MPad)
+        ArrayView<float> y,     // (N, K, P, Q)
+        Conv2dGemm g) => GatherGemmTensorCore(xPad, b, y, g);
+
+    /// <summary>Version 5 backward-input (TF32 tensor cores): one parity class per launch, as version 4.</summary>
+    public static void Conv2dBackwardInputKernel5(
+        ArrayView<float> dYPad, // (N, K, Pp, Qp)
+        ArrayView<float> b,     // (K·RI·SJ, MPad)
+        ArrayView<float> dX,    // (N, C, H, W), accumulated into
+        Conv2dGemm g) => GatherGemmTensorCore(dYPad, b, dX, g);
+
+    /// <summary>Version 5 backward-weight (TF32 tensor cores): groups of 128 over (⌈CRS/64⌉, KPad/64, chunks).</summary>
+    public static void Conv2dBackwardWeightKernel5(
+        ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
+        ArrayView<float> dyT,   // (N·P·Q, KPad)
+        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C, R, S) dWt accumulated into
+        Conv2dWeightGemm g) => WeightGradTensorCore(xPad, dyT, dst, g);
 
     // ---- shared helpers ------------------------------------------------------------------------
 
@@ -1221,6 +1253,192 @@ public static partial class Conv2dKernels
             int o = chunk * g.OutChunk + (kBase + ty) * crs + tapBase + tx + 48;
             Put(dst, o + 0 * crs, c03, 0 < kOk, g.Accumulate); Put(dst, o + 16 * crs, c13, 16 < kOk, g.Accumulate); Put(dst, o + 32 * crs, c23, 32 < kOk, g.Accumulate); Put(dst, o + 48 * crs, c33, 48 < kOk, g.Accumulate);
         }
+    }
+    #endregion
+    #region version 5: TF32 tensor cores
+    /// <summary>
+    /// <see cref="Conv2dGemm"/> on tensor cores (<see cref="TensorCore"/>): group (gx, gy) of 128 threads
+    /// computes the 64×64 tile of positions 64·gx + i and columns 64·gy + j; warp w the 32×32 quarter at
+    /// (32·(w div 2), 32·(w mod 2)). Each strip of 16 reduction indices is loaded from global memory into
+    /// registers while the tensor cores work on the previous one (two shared buffers, one barrier per
+    /// strip), rounded to TF32 as it is stored. Each thread gathers A for one fixed position (one base
+    /// offset) and loads B along one column, so neighbouring threads read neighbouring addresses.
+    /// MPad must be a multiple of 64.
+    /// </summary>
+    static void GatherGemmTensorCore(
+        ArrayView<float> src,   // padded source, gathered (see Conv2dGemm)
+        ArrayView<float> bmat,  // (T, MPad)
+        ArrayView<float> dst,   // output, scattered (see Conv2dGemm)
+        Conv2dGemm g)
+    {
+        var tileA = SharedMemory.Allocate<float>(2 * TcStrip * TcRow);   // (2, 16, 72): A[posBase + col, t0 + kk] at [buffer, kk, col], TF32
+        var tileB = SharedMemory.Allocate<float>(2 * TcStrip * TcRow);   // (2, 16, 72): B[t0 + kk, mBase + col] at [buffer, kk, col], TF32
+        var scratch = SharedMemory.Allocate<float>(TensorCore.ScratchPerWarp * TcThreads / TensorCore.WarpLanes);   // the emulation's fragments
+        int lin = Group.IdxX, lane = lin & 31, warp = lin >> 5;
+        var warpScratch = scratch.SubView(warp * TensorCore.ScratchPerWarp, TensorCore.ScratchPerWarp);
+        int posBase = Grid.IdxX * TcTile, mBase = Grid.IdxY * TcTile;
+        int col = lin & (TcTile - 1), kk0 = lin >> 6;   // this thread loads rows kk0 + 2u (u < 8) of column col
+        int last = g.Positions - 1;
+        int myBase = SourceBase(g, posBase + col < last ? posBase + col : last);
+        int bCol = mBase + col, buffer = TcStrip * TcRow;
+        int warpRow = (warp >> 1) * 32, warpCol = (warp & 1) * 32;
+        var acc = default(WarpTile);
+        int strips = (g.T + TcStrip - 1) / TcStrip;
+
+        float a0 = GatherA(src, g, myBase, kk0), a1 = GatherA(src, g, myBase, kk0 + 2), a2 = GatherA(src, g, myBase, kk0 + 4), a3 = GatherA(src, g, myBase, kk0 + 6);
+        float a4 = GatherA(src, g, myBase, kk0 + 8), a5 = GatherA(src, g, myBase, kk0 + 10), a6 = GatherA(src, g, myBase, kk0 + 12), a7 = GatherA(src, g, myBase, kk0 + 14);
+        float b0 = LoadB(bmat, g, bCol, kk0), b1 = LoadB(bmat, g, bCol, kk0 + 2), b2 = LoadB(bmat, g, bCol, kk0 + 4), b3 = LoadB(bmat, g, bCol, kk0 + 6);
+        float b4 = LoadB(bmat, g, bCol, kk0 + 8), b5 = LoadB(bmat, g, bCol, kk0 + 10), b6 = LoadB(bmat, g, bCol, kk0 + 12), b7 = LoadB(bmat, g, bCol, kk0 + 14);
+        StoreStrip(tileA, kk0 * TcRow + col, a0, a1, a2, a3, a4, a5, a6, a7);
+        StoreStrip(tileB, kk0 * TcRow + col, b0, b1, b2, b3, b4, b5, b6, b7);
+        Group.Barrier();
+        for (int s = 0; s < strips; s++)
+        {
+            int current = (s & 1) * buffer, next = buffer - current;
+            bool more = s + 1 < strips;
+            if (more)
+            {
+                int t = (s + 1) * TcStrip + kk0;
+                a0 = GatherA(src, g, myBase, t); a1 = GatherA(src, g, myBase, t + 2); a2 = GatherA(src, g, myBase, t + 4); a3 = GatherA(src, g, myBase, t + 6);
+                a4 = GatherA(src, g, myBase, t + 8); a5 = GatherA(src, g, myBase, t + 10); a6 = GatherA(src, g, myBase, t + 12); a7 = GatherA(src, g, myBase, t + 14);
+                b0 = LoadB(bmat, g, bCol, t); b1 = LoadB(bmat, g, bCol, t + 2); b2 = LoadB(bmat, g, bCol, t + 4); b3 = LoadB(bmat, g, bCol, t + 6);
+                b4 = LoadB(bmat, g, bCol, t + 8); b5 = LoadB(bmat, g, bCol, t + 10); b6 = LoadB(bmat, g, bCol, t + 12); b7 = LoadB(bmat, g, bCol, t + 14);
+            }
+            TensorCore.WarpTileStep(ref acc, tileA, current + warpRow, tileB, current + warpCol, TcRow, warpScratch, lane);
+            TensorCore.WarpTileStep(ref acc, tileA, current + 8 * TcRow + warpRow, tileB, current + 8 * TcRow + warpCol, TcRow, warpScratch, lane);
+            if (more)
+            {
+                StoreStrip(tileA, next + kk0 * TcRow + col, a0, a1, a2, a3, a4, a5, a6, a7);
+                StoreStrip(tileB, next + kk0 * TcRow + col, b0, b1, b2, b3, b4, b5, b6, b7);
+            }
+            Group.Barrier();
+        }
+
+        // Lane (g8, t4) holds rows g8 + {0, 8, 16, 24} and columns 2·t4 + {0, 1} + 8n of its warp's quarter.
+        int row = posBase + warpRow + (lane >> 2), column = mBase + warpCol + 2 * (lane & 3);
+        int o0 = OutputBase(g, row), o1 = OutputBase(g, row + 8), o2 = OutputBase(g, row + 16), o3 = OutputBase(g, row + 24);
+        bool in0 = row < g.Positions, in1 = row + 8 < g.Positions, in2 = row + 16 < g.Positions, in3 = row + 24 < g.Positions;
+        TensorCore.StoreWarpTile(dst, ref acc, o0, in0, o1, in1, o2, in2, o3, in3, column, g.M, g.OutM, 1f, g.Accumulate);
+    }
+
+    /// <summary>A[pos, t] = src[base(pos) + off(t)] of <see cref="Conv2dGemm"/>, 0 past the reduction's end.</summary>
+    static float GatherA(ArrayView<float> src, Conv2dGemm g, int sourceBase, int t)
+    {
+        if (t >= g.T)
+            return 0f;
+        int q1 = t / g.SJ, a = q1 / g.RI;
+        return src[sourceBase + a * g.SrcA + g.Dir * ((q1 - a * g.RI) * g.SrcRow + t - q1 * g.SJ)];
+    }
+
+    /// <summary>B[t, m] of <see cref="Conv2dGemm"/>, 0 past the reduction's end.</summary>
+    static float LoadB(ArrayView<float> bmat, Conv2dGemm g, int m, int t) => t < g.T ? bmat[t * g.MPad + m] : 0f;
+
+    /// <summary>Stores a thread's 8 staged values, rounded to TF32, at rows 0, 2, …, 14 (of 72 floats) after <paramref name="at"/>.</summary>
+    static void StoreStrip(ArrayView<float> tile, int at, float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7)
+    {
+        tile[at] = TensorCore.RoundToTf32(v0);
+        tile[at + 2 * TcRow] = TensorCore.RoundToTf32(v1);
+        tile[at + 4 * TcRow] = TensorCore.RoundToTf32(v2);
+        tile[at + 6 * TcRow] = TensorCore.RoundToTf32(v3);
+        tile[at + 8 * TcRow] = TensorCore.RoundToTf32(v4);
+        tile[at + 10 * TcRow] = TensorCore.RoundToTf32(v5);
+        tile[at + 12 * TcRow] = TensorCore.RoundToTf32(v6);
+        tile[at + 14 * TcRow] = TensorCore.RoundToTf32(v7);
+    }
+
+    /// <summary>
+    /// <see cref="Conv2dWeightGemm"/> on tensor cores: group (gx, gy, gz) of 128 threads computes the 64×64
+    /// tile of k = 64·gy + i and taps crs = 64·gx + j over chunk gz of the positions, reduction strips of
+    /// 16 positions double-buffered as in <see cref="GatherGemmTensorCore"/>. A thread loads dYᵀ along
+    /// one column k, and the gathered input for one position per strip at 8 fixed taps (their offsets
+    /// computed once). KPad must be a multiple of 64.
+    /// </summary>
+    static void WeightGradTensorCore(
+        ArrayView<float> src,   // (N, C, SrcH, SrcRow) zero-padded input
+        ArrayView<float> dyT,   // (N·P·Q, KPad)
+        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C·R·S) dWt
+        Conv2dWeightGemm g)
+    {
+        var tileD = SharedMemory.Allocate<float>(2 * TcStrip * TcRow);   // (2, 16, 72): dYᵀ[p0 + kk, kBase + col] at [buffer, kk, col], TF32
+        var tileX = SharedMemory.Allocate<float>(2 * TcStrip * TcRow);   // (2, 16, 72): X̃[p0 + kk, tapBase + col] at [buffer, kk, col], TF32
+        var scratch = SharedMemory.Allocate<float>(TensorCore.ScratchPerWarp * TcThreads / TensorCore.WarpLanes);
+        int lin = Group.IdxX, lane = lin & 31, warp = lin >> 5;
+        var warpScratch = scratch.SubView(warp * TensorCore.ScratchPerWarp, TensorCore.ScratchPerWarp);
+        int tapBase = Grid.IdxX * TcTile, kBase = Grid.IdxY * TcTile, chunk = Grid.IdxZ;
+        int col = lin & (TcTile - 1), kk0 = lin >> 6;        // dYᵀ loads: rows kk0 + 2u of column col
+        int xkk = lin & (TcStrip - 1), xcol = lin >> 4;      // input loads: row xkk, columns xcol + 8u
+        int lastTap = g.CRS - 1, pq = g.P * g.Q, buffer = TcStrip * TcRow;
+        int x0 = Tap(g, Math.Min(tapBase + xcol, lastTap)), x1 = Tap(g, Math.Min(tapBase + xcol + 8, lastTap));
+        int x2 = Tap(g, Math.Min(tapBase + xcol + 16, lastTap)), x3 = Tap(g, Math.Min(tapBase + xcol + 24, lastTap));
+        int x4 = Tap(g, Math.Min(tapBase + xcol + 32, lastTap)), x5 = Tap(g, Math.Min(tapBase + xcol + 40, lastTap));
+        int x6 = Tap(g, Math.Min(tapBase + xcol + 48, lastTap)), x7 = Tap(g, Math.Min(tapBase + xcol + 56, lastTap));
+        int start = chunk * g.ChunkLength;
+        int end = start + g.ChunkLength < g.Positions ? start + g.ChunkLength : g.Positions;
+        int strips = (end - start + TcStrip - 1) / TcStrip;
+        int dCol = kBase + col;
+        int warpRow = (warp >> 1) * 32, warpCol = (warp & 1) * 32;
+        var acc = default(WarpTile);
+
+        float d0 = LoadDy(dyT, g, dCol, start + kk0, end), d1 = LoadDy(dyT, g, dCol, start + kk0 + 2, end), d2 = LoadDy(dyT, g, dCol, start + kk0 + 4, end), d3 = LoadDy(dyT, g, dCol, start + kk0 + 6, end);
+        float d4 = LoadDy(dyT, g, dCol, start + kk0 + 8, end), d5 = LoadDy(dyT, g, dCol, start + kk0 + 10, end), d6 = LoadDy(dyT, g, dCol, start + kk0 + 12, end), d7 = LoadDy(dyT, g, dCol, start + kk0 + 14, end);
+        int sb = WeightSourceBase(g, start + xkk, end, pq);
+        float v0 = sb >= 0 ? src[sb + x0] : 0f, v1 = sb >= 0 ? src[sb + x1] : 0f, v2 = sb >= 0 ? src[sb + x2] : 0f, v3 = sb >= 0 ? src[sb + x3] : 0f;
+        float v4 = sb >= 0 ? src[sb + x4] : 0f, v5 = sb >= 0 ? src[sb + x5] : 0f, v6 = sb >= 0 ? src[sb + x6] : 0f, v7 = sb >= 0 ? src[sb + x7] : 0f;
+        StoreStrip(tileD, kk0 * TcRow + col, d0, d1, d2, d3, d4, d5, d6, d7);
+        StoreRow(tileX, xkk * TcRow + xcol, v0, v1, v2, v3, v4, v5, v6, v7);
+        Group.Barrier();
+        for (int s = 0; s < strips; s++)
+        {
+            int current = (s & 1) * buffer, next = buffer - current;
+            bool more = s + 1 < strips;
+            if (more)
+            {
+                int p = start + (s + 1) * TcStrip;
+                d0 = LoadDy(dyT, g, dCol, p + kk0, end); d1 = LoadDy(dyT, g, dCol, p + kk0 + 2, end); d2 = LoadDy(dyT, g, dCol, p + kk0 + 4, end); d3 = LoadDy(dyT, g, dCol, p + kk0 + 6, end);
+                d4 = LoadDy(dyT, g, dCol, p + kk0 + 8, end); d5 = LoadDy(dyT, g, dCol, p + kk0 + 10, end); d6 = LoadDy(dyT, g, dCol, p + kk0 + 12, end); d7 = LoadDy(dyT, g, dCol, p + kk0 + 14, end);
+                sb = WeightSourceBase(g, p + xkk, end, pq);
+                v0 = sb >= 0 ? src[sb + x0] : 0f; v1 = sb >= 0 ? src[sb + x1] : 0f; v2 = sb >= 0 ? src[sb + x2] : 0f; v3 = sb >= 0 ? src[sb + x3] : 0f;
+                v4 = sb >= 0 ? src[sb + x4] : 0f; v5 = sb >= 0 ? src[sb + x5] : 0f; v6 = sb >= 0 ? src[sb + x6] : 0f; v7 = sb >= 0 ? src[sb + x7] : 0f;
+            }
+            TensorCore.WarpTileStep(ref acc, tileD, current + warpRow, tileX, current + warpCol, TcRow, warpScratch, lane);
+            TensorCore.WarpTileStep(ref acc, tileD, current + 8 * TcRow + warpRow, tileX, current + 8 * TcRow + warpCol, TcRow, warpScratch, lane);
+            if (more)
+            {
+                StoreStrip(tileD, next + kk0 * TcRow + col, d0, d1, d2, d3, d4, d5, d6, d7);
+                StoreRow(tileX, next + xkk * TcRow + xcol, v0, v1, v2, v3, v4, v5, v6, v7);
+            }
+            Group.Barrier();
+        }
+
+        int k = kBase + warpRow + (lane >> 2), tap = tapBase + warpCol + 2 * (lane & 3);
+        int o = chunk * g.OutChunk + k * g.CRS, rows8 = 8 * g.CRS;
+        bool in0 = k < g.K, in1 = k + 8 < g.K, in2 = k + 16 < g.K, in3 = k + 24 < g.K;
+        TensorCore.StoreWarpTile(dst, ref acc, o, in0, o + rows8, in1, o + 2 * rows8, in2, o + 3 * rows8, in3, tap, g.CRS, 1, 1f, g.Accumulate);
+    }
+
+    /// <summary>dYᵀ[pos, k], 0 at and past the chunk's end.</summary>
+    static float LoadDy(ArrayView<float> dyT, Conv2dWeightGemm g, int k, int pos, int end) => pos < end ? dyT[pos * g.KPad + k] : 0f;
+
+    /// <summary>base(pos) of <see cref="Conv2dWeightGemm"/>, or −1 at and past the chunk's end.</summary>
+    static int WeightSourceBase(Conv2dWeightGemm g, int pos, int end, int pq)
+    {
+        if (pos >= end)
+            return -1;
+        int n = pos / pq, rem = pos - n * pq, p = rem / g.Q;
+        return n * g.SrcN + p * g.Stride * g.SrcRow + (rem - p * g.Q) * g.Stride;
+    }
+
+    /// <summary>Stores 8 values of one strip row, rounded to TF32, at columns 0, 8, …, 56 after <paramref name="at"/>.</summary>
+    static void StoreRow(ArrayView<float> tile, int at, float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7)
+    {
+        tile[at] = TensorCore.RoundToTf32(v0);
+        tile[at + 8] = TensorCore.RoundToTf32(v1);
+        tile[at + 16] = TensorCore.RoundToTf32(v2);
+        tile[at + 24] = TensorCore.RoundToTf32(v3);
+        tile[at + 32] = TensorCore.RoundToTf32(v4);
+        tile[at + 40] = TensorCore.RoundToTf32(v5);
+        tile[at + 48] = TensorCore.RoundToTf32(v6);
+        tile[at + 56] = TensorCore.RoundToTf32(v7);
     }
     #endregion
 }

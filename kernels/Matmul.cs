@@ -15,6 +15,9 @@ namespace ByolIlgpu.Kernels;
 ///     transposes a transposed B first (O(K·N) work against O(M·N·K)).
 ///  3. shared-memory tiled for GPUs: a group of 16×16 threads computes a 64×64 tile of C,
 ///     each thread a 4×4 block, staging 64×16 strips of op(A) and op(B) in shared memory.
+///  4. TF32 tensor cores (mma.sync m16n8k8) for CUDA GPUs of compute capability 8.0 and newer, an
+///     exact emulation of the instruction elsewhere (<see cref="TensorCore"/>): 64×64 tiles per group
+///     of 128 threads, operands rounded to TF32 (10-bit mantissa), FP32 accumulation.
 /// </summary>
 public static class MatmulKernels
 {
@@ -337,6 +340,101 @@ public static class MatmulKernels
         StoreIfInside(c, r0 + 32, s0 + 32, m, n, c22, alpha, beta); StoreIfInside(c, r0 + 32, s0 + 48, m, n, c23, alpha, beta);
         StoreIfInside(c, r0 + 48, s0, m, n, c30, alpha, beta); StoreIfInside(c, r0 + 48, s0 + 16, m, n, c31, alpha, beta);
         StoreIfInside(c, r0 + 48, s0 + 32, m, n, c32, alpha, beta); StoreIfInside(c, r0 + 48, s0 + 48, m, n, c33, alpha, beta);
+    }
+
+    /// <summary>Version 4 tile: 64×64 outputs per group of 128 threads on tensor cores, as Conv2d version 5.</summary>
+    public const int Tile4 = 64, Tile4K = 16, Threads4 = 128, Row4 = Tile4 + 8;
+
+    /// <summary>
+    /// Same product, version 4 (CUDA: TF32 tensor cores, <see cref="TensorCore"/>; elsewhere their emulation):
+    /// group (gx, gy) of 128 threads computes the 64×64 tile of C at rows 64·gy, columns 64·gx, warp w the
+    /// 32×32 quarter at (32·(w div 2), 32·(w mod 2)); 16-deep strips of op(A) and op(B), rounded to TF32,
+    /// double-buffered in shared memory (k-major rows of 72 floats). Each operand is loaded along its
+    /// contiguous direction (k for a row-major A and a transposed B). Launch 1-D groups of 128.
+    /// </summary>
+    public static void MatmulKernel4(
+        ArrayView<float> a,     // (M, K) or (K, M) when transA
+        ArrayView<float> b,     // (K, N) or (N, K) when transB
+        ArrayView<float> c,     // (M, N)
+        int m, int n, int k, int transA, int transB, float alpha, float beta)
+    {
+        var tileA = SharedMemory.Allocate<float>(2 * Tile4K * Row4);   // (2, 16, 72): op(A)[rowBase + r, p0 + kk] at [buffer, kk, r], TF32
+        var tileB = SharedMemory.Allocate<float>(2 * Tile4K * Row4);   // (2, 16, 72): op(B)[p0 + kk, colBase + r] at [buffer, kk, r], TF32
+        var scratch = SharedMemory.Allocate<float>(TensorCore.ScratchPerWarp * Threads4 / TensorCore.WarpLanes);
+        int lin = Group.IdxX, lane = lin & 31, warp = lin >> 5;
+        var warpScratch = scratch.SubView(warp * TensorCore.ScratchPerWarp, TensorCore.ScratchPerWarp);
+        int rowBase = Grid.IdxY * Tile4, colBase = Grid.IdxX * Tile4, buffer = Tile4K * Row4;
+        // op(A)[i, p] = a[i·aRow + p·aCol], op(B)[p, j] = b[j·bCol + p·bRow].
+        int aRow = transA != 0 ? 1 : k, aCol = transA != 0 ? m : 1;
+        int bRow = transB != 0 ? 1 : n, bCol = transB != 0 ? k : 1;
+        // Element u < 8 of a thread's strip share: along k (kk = lin mod 16, r = lin div 16 + 8u) where k is contiguous, else along r (r = lin mod 64, kk = lin div 64 + 2u).
+        bool aAlongK = transA == 0, bAlongK = transB != 0;
+        int aKk = aAlongK ? lin & 15 : lin >> 6, aR = aAlongK ? lin >> 4 : lin & 63, aKkStep = aAlongK ? 0 : 2, aRStep = aAlongK ? 8 : 0;
+        int bKk = bAlongK ? lin & 15 : lin >> 6, bR = bAlongK ? lin >> 4 : lin & 63, bKkStep = bAlongK ? 0 : 2, bRStep = bAlongK ? 8 : 0;
+        int aAt = aKk * Row4 + aR, aAtStep = aKkStep * Row4 + aRStep;   // where element u goes: aAt + u·aAtStep
+        int bAt = bKk * Row4 + bR, bAtStep = bKkStep * Row4 + bRStep;
+        int warpRow = (warp >> 1) * 32, warpCol = (warp & 1) * 32;
+        var acc = default(WarpTile);
+        int strips = (k + Tile4K - 1) / Tile4K;
+
+        float a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7;
+        LoadStrip4(a, m, k, aRow, aCol, rowBase + aR, aRStep, aKk, aKkStep, out a0, out a1, out a2, out a3, out a4, out a5, out a6, out a7);
+        LoadStrip4(b, n, k, bCol, bRow, colBase + bR, bRStep, bKk, bKkStep, out b0, out b1, out b2, out b3, out b4, out b5, out b6, out b7);
+        StoreStrip4(tileA, aAt, aAtStep, a0, a1, a2, a3, a4, a5, a6, a7);
+        StoreStrip4(tileB, bAt, bAtStep, b0, b1, b2, b3, b4, b5, b6, b7);
+        Group.Barrier();
+        for (int s = 0; s < strips; s++)
+        {
+            int current = (s & 1) * buffer, next = buffer - current;
+            bool more = s + 1 < strips;
+            if (more)
+            {
+                int p0 = (s + 1) * Tile4K;
+                LoadStrip4(a, m, k, aRow, aCol, rowBase + aR, aRStep, p0 + aKk, aKkStep, out a0, out a1, out a2, out a3, out a4, out a5, out a6, out a7);
+                LoadStrip4(b, n, k, bCol, bRow, colBase + bR, bRStep, p0 + bKk, bKkStep, out b0, out b1, out b2, out b3, out b4, out b5, out b6, out b7);
+            }
+            TensorCore.WarpTileStep(ref acc, tileA, current + warpRow, tileB, current + warpCol, Row4, warpScratch, lane);
+            TensorCore.WarpTileStep(ref acc, tileA, current + 8 * Row4 + warpRow, tileB, current + 8 * Row4 + warpCol, Row4, warpScratch, lane);
+            if (more)
+            {
+                StoreStrip4(tileA, next + aAt, aAtStep, a0, a1, a2, a3, a4, a5, a6, a7);
+                StoreStrip4(tileB, next + bAt, bAtStep, b0, b1, b2, b3, b4, b5, b6, b7);
+            }
+            Group.Barrier();
+        }
+        int i = rowBase + warpRow + (lane >> 2), j = colBase + warpCol + 2 * (lane & 3);
+        TensorCore.StoreWarpTile(c, ref acc, i * n, i < m, (i + 8) * n, i + 8 < m, (i + 16) * n, i + 16 < m, (i + 24) * n, i + 24 < m,
+            j, n, 1, alpha, beta);
+    }
+
+    /// <summary>8 values v[r·rowStride + p·kStride] at (r + u·rStep, p + u·pStep), u &lt; 8; 0 outside rows × k.</summary>
+    static void LoadStrip4(ArrayView<float> v, int rows, int k, int rowStride, int kStride, int r, int rStep, int p, int pStep,
+        out float v0, out float v1, out float v2, out float v3, out float v4, out float v5, out float v6, out float v7)
+    {
+        v0 = LoadInside(v, rows, k, rowStride, kStride, r, p);
+        v1 = LoadInside(v, rows, k, rowStride, kStride, r + rStep, p + pStep);
+        v2 = LoadInside(v, rows, k, rowStride, kStride, r + 2 * rStep, p + 2 * pStep);
+        v3 = LoadInside(v, rows, k, rowStride, kStride, r + 3 * rStep, p + 3 * pStep);
+        v4 = LoadInside(v, rows, k, rowStride, kStride, r + 4 * rStep, p + 4 * pStep);
+        v5 = LoadInside(v, rows, k, rowStride, kStride, r + 5 * rStep, p + 5 * pStep);
+        v6 = LoadInside(v, rows, k, rowStride, kStride, r + 6 * rStep, p + 6 * pStep);
+        v7 = LoadInside(v, rows, k, rowStride, kStride, r + 7 * rStep, p + 7 * pStep);
+    }
+
+    static float LoadInside(ArrayView<float> v, int rows, int k, int rowStride, int kStride, int r, int p) =>
+        r < rows && p < k ? v[r * rowStride + p * kStride] : 0f;
+
+    /// <summary>Stores 8 staged values, rounded to TF32, at at + u·step.</summary>
+    static void StoreStrip4(ArrayView<float> tile, int at, int step, float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7)
+    {
+        tile[at] = TensorCore.RoundToTf32(v0);
+        tile[at + step] = TensorCore.RoundToTf32(v1);
+        tile[at + 2 * step] = TensorCore.RoundToTf32(v2);
+        tile[at + 3 * step] = TensorCore.RoundToTf32(v3);
+        tile[at + 4 * step] = TensorCore.RoundToTf32(v4);
+        tile[at + 5 * step] = TensorCore.RoundToTf32(v5);
+        tile[at + 6 * step] = TensorCore.RoundToTf32(v6);
+        tile[at + 7 * step] = TensorCore.RoundToTf32(v7);
     }
 
     static void StoreIfInside(ArrayView<float> c, int i, int j, int m, int n, float acc, float alpha, float beta)

@@ -23,18 +23,35 @@ public static class KernelsCommand
             DefaultValueFactory = _ => CudaTarget.H100.SmName,
         };
         var markdown = new Option<bool>("--markdown") { Description = "Print the table as Markdown." };
+        var only = new Option<string?>("--only") { Description = "Only the kernels whose name (Class.Method) contains this text." };
+        var ptx = new Option<bool>("--ptx") { Description = "Print the PTX ILGPU generates for the kernels (with --only; no ptxas needed)." };
         var command = new Command("kernels", "List the kernels and their GPU group sizes; with --ptx-audit, what NVIDIA's assembler makes of each.");
         command.Options.Add(audit);
         command.Options.Add(arch);
         command.Options.Add(markdown);
+        command.Options.Add(only);
+        command.Options.Add(ptx);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
             var target = CudaTarget.FromSmName(parse.GetValue(arch)!)
                 ?? throw new UsageException($"--arch '{parse.GetValue(arch)}': expected one of {string.Join(", ", CudaTarget.All.Select(t => t.SmName))}");
+            string? filter = parse.GetValue(only);
+            var kernels = KernelCatalog.All.Where(k => filter is null || KernelCatalog.NameOf(k).Contains(filter, StringComparison.OrdinalIgnoreCase)).ToList();
+            if (kernels.Count == 0)
+                throw new UsageException($"--only '{filter}': no kernel's name contains it (byol kernels lists them)");
+            if (parse.GetValue(ptx))
+            {
+                foreach (var k in kernels)
+                {
+                    output.WriteLine($"// {KernelCatalog.NameOf(k)}, {target}");
+                    output.WriteLine(KernelCatalog.CompilePtx(k, target));
+                }
+                return CommandLine.Ok;
+            }
             if (!parse.GetValue(audit))
             {
-                List(output);
+                List(output, kernels);
                 return CommandLine.Ok;
             }
             var tools = NvidiaTools.Locate(out var reason);
@@ -49,7 +66,7 @@ public static class KernelsCommand
                 return CommandLine.Failure;
             }
             var clock = Stopwatch.StartNew();
-            var audits = PtxAudit.Run(tools, KernelCatalog.All, [target], sass: true);
+            var audits = PtxAudit.Run(tools, kernels, [target], sass: true);
             var limits = SmLimits.Of(target);
             bool md = parse.GetValue(markdown);
             output.WriteLine($"{audits.Count} kernels, {target}; ptxas {tools.Ptxas}");
@@ -67,10 +84,10 @@ public static class KernelsCommand
         return command;
     }
 
-    static void List(TextWriter output)
+    static void List(TextWriter output, IReadOnlyList<System.Reflection.MethodInfo> kernels)
     {
         output.WriteLine($"{"kernel",-58} {"GPU group",9}  launch");
-        foreach (var k in KernelCatalog.All)
+        foreach (var k in kernels)
         {
             var launch = GpuGroups.LaunchOf(k);
             string group = launch is null ? "?" : launch == GpuLaunch.None ? "—" : GpuGroups.Threads(launch.Value).ToString();

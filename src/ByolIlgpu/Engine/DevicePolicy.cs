@@ -53,8 +53,8 @@ public sealed record DevicePolicy(
     /// <summary>The versions each op family has (version 1 is the naive oracle everywhere).</summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<int>> VersionsOf { get; } = new Dictionary<string, IReadOnlyList<int>>
     {
-        [Conv2dOp] = [1, 2, 3, 4],
-        [MatmulOp] = [1, 2, 3],
+        [Conv2dOp] = [1, 2, 3, 4, 5],
+        [MatmulOp] = [1, 2, 3, 4],
         [BatchNormOp] = [1, 2],
     };
 

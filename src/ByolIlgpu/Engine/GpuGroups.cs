@@ -14,6 +14,8 @@ public enum GpuLaunch
     Conv2dTile,
     /// <summary>Matmul version 3's 16 × 16 threads per 64 × 64 output tile (Ops/Matmul.cs).</summary>
     MatmulTile,
+    /// <summary>Conv2d version 5's and Matmul version 4's 4 warps (128 threads) per 64 × 64 tensor-core tile.</summary>
+    TensorCoreTile,
     /// <summary>One group per sample (<c>Augmentation.PerSampleConfig</c>).</summary>
     PerSample,
     /// <summary>A single thread (Reduce's final, ordered sum).</summary>
@@ -41,6 +43,7 @@ public static class GpuGroups
 
     public const int Conv2dTile = Conv2dKernels.TileThreads * Conv2dKernels.TileThreads;
     public const int MatmulTile = MatmulKernels.Threads3 * MatmulKernels.Threads3;
+    public const int TensorCoreTile = Conv2dKernels.TcThreads;
 
     /// <summary>Threads per group of a launch shape on a GPU; 0 for <see cref="GpuLaunch.None"/>.</summary>
     public static int Threads(GpuLaunch launch) => launch switch
@@ -49,6 +52,7 @@ public static class GpuGroups
         GpuLaunch.ExactThreads => ExactThreads,
         GpuLaunch.Conv2dTile => Conv2dTile,
         GpuLaunch.MatmulTile => MatmulTile,
+        GpuLaunch.TensorCoreTile => TensorCoreTile,
         GpuLaunch.PerSample => PerSample,
         GpuLaunch.SingleThread => 1,
         _ => 0,
@@ -78,15 +82,18 @@ public static class GpuGroups
         ["Conv2dKernels.Conv2dBackwardInputKernel2"] = GpuLaunch.GridStride,            // BlockConfig: grid-stride off PoCL
         ["Conv2dKernels.Conv2dBackwardInputKernel3"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dBackwardInputKernel4"] = GpuLaunch.Conv2dTile,
+        ["Conv2dKernels.Conv2dBackwardInputKernel5"] = GpuLaunch.TensorCoreTile,
         ["Conv2dKernels.Conv2dBackwardWeightKernel1"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dBackwardWeightKernel2"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dBackwardWeightKernel3"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dBackwardWeightKernel4"] = GpuLaunch.Conv2dTile,
+        ["Conv2dKernels.Conv2dBackwardWeightKernel5"] = GpuLaunch.TensorCoreTile,
         ["Conv2dKernels.Conv2dClassWeightsKernel"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dForwardKernel1"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dForwardKernel2"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dForwardKernel3"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dForwardKernel4"] = GpuLaunch.Conv2dTile,
+        ["Conv2dKernels.Conv2dForwardKernel5"] = GpuLaunch.TensorCoreTile,
         ["Conv2dKernels.Conv2dForwardWeightsKernel"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dPadKernel"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dRowLayoutKernel"] = GpuLaunch.GridStride,
@@ -112,6 +119,7 @@ public static class GpuGroups
         ["MatmulKernels.MatmulKernel1"] = GpuLaunch.GridStride,
         ["MatmulKernels.MatmulKernel2"] = GpuLaunch.GridStride,
         ["MatmulKernels.MatmulKernel3"] = GpuLaunch.MatmulTile,
+        ["MatmulKernels.MatmulKernel4"] = GpuLaunch.TensorCoreTile,
         ["PoolKernels.GlobalAvgPoolBackwardKernel"] = GpuLaunch.GridStride,
         ["PoolKernels.GlobalAvgPoolForwardKernel"] = GpuLaunch.GridStride,
         ["ReduceKernels.SumFinalizeKernel"] = GpuLaunch.SingleThread,

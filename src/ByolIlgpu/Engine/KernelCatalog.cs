@@ -46,7 +46,7 @@ public static partial class KernelCatalog
     /// <summary>
     /// Generates the PTX ILGPU's CUDA accelerator would generate for one kernel on <paramref name="target"/>
     /// (default: an H100 with a CUDA 12.4 driver; see <see cref="CudaTarget"/>), with ComputeDevice's
-    /// compiler settings, in a context of its own: a failed compilation leaves ILGPU's context unusable,
+    /// compiler settings and the CUDA path's <see cref="PtxDepotPromotion"/>, in a context of its own: a failed compilation leaves ILGPU's context unusable,
     /// so one failure must not hide the next. Returns the PTX text.
     /// </summary>
     public static string CompilePtx(MethodInfo kernel, CudaTarget? target = null)
@@ -55,6 +55,7 @@ public static partial class KernelCatalog
         using var context = Context.Create(b => ComputeDevice.CompilerSettings(b));
         using var backend = new PTXBackend(context, target.Capabilities, target.Architecture, target.InstructionSet, null);
         var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), KernelSpecialization.Empty);
-        return compiled.PTXAssembly;
+        // As the CUDA path loads inline-PTX kernels (ComputeDevice.LoadInlinePtxKernel); a no-op for the others.
+        return PtxDepotPromotion.Promote(compiled.PTXAssembly, out _);
     }
 }

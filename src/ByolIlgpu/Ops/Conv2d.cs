@@ -17,7 +17,13 @@ public enum Conv2dPass { Forward, BackwardInput, BackwardWeight }
 public static class Conv2d
 {
     /// <summary>Every version number, for tests and benchmarks.</summary>
-    public static IReadOnlyList<int> Versions { get; } = [1, 2, 3, 4];
+    public static IReadOnlyList<int> Versions { get; } = [1, 2, 3, 4, 5];
+
+    /// <summary>The versions that round their operands to TF32 (tensor cores): checked against a TF32 error bound, not FP32's.</summary>
+    public static IReadOnlyList<int> Tf32Versions { get; } = [5];
+
+    /// <summary>The versions that compute in full FP32.</summary>
+    public static IReadOnlyList<int> Fp32Versions { get; } = [.. Versions.Except(Tf32Versions)];
 
     /// <summary>Versions whose groups fit ILGPU's CPU accelerator (at most 16 threads per group): all but the GPU tiles.</summary>
     public static IReadOnlyList<int> CpuVersions { get; } = [1, 2, 3];
@@ -124,12 +130,20 @@ public static class Conv2d
             (2, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel2), Conv2dKernels.Conv2dForwardKernel2),
             (2, true) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel2), Conv2dKernels.Conv2dBackwardInputKernel2),
             (4, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel4), Conv2dKernels.Conv2dForwardKernel4),
+            (5, false) => TensorCoreKernel<Conv2dGemm>(dev, nameof(Conv2dKernels.Conv2dForwardKernel5), Conv2dKernels.Conv2dForwardKernel5),
+            (5, true) => TensorCoreKernel<Conv2dGemm>(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel5), Conv2dKernels.Conv2dBackwardInputKernel5),
             _ => GemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel4), Conv2dKernels.Conv2dBackwardInputKernel4),
         };
         if (version == 4)
         {
             int t = Conv2dKernels.Tile, th = Conv2dKernels.TileThreads;
             kernel(new KernelConfig(new Index2D((gg.Positions + t - 1) / t, gg.MPad / t), new Index2D(th, th)), src, b, dst, gg);
+            return;
+        }
+        if (version == 5)
+        {
+            int t = Conv2dKernels.TcTile;
+            kernel(new KernelConfig(new Index2D((gg.Positions + t - 1) / t, gg.MPad / t), new Index2D(Conv2dKernels.TcThreads, 1)), src, b, dst, gg);
             return;
         }
         // Version 2: slices of the reduction whose B rows (slice × 64 floats per work-item) stay in cache.
@@ -159,6 +173,11 @@ public static class Conv2d
         ComputeDevice dev, string name, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dGemm> kernel) =>
         dev.Kernel(name, a => a.LoadStreamKernel(kernel));
 
+    /// <summary>Version 5's kernels carry inline PTX (tensor cores): loaded through <see cref="ComputeDevice.LoadInlinePtxKernel{T1, T2, T3, T4}"/>.</summary>
+    static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TGemm> TensorCoreKernel<TGemm>(
+        ComputeDevice dev, string name, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, TGemm> kernel) where TGemm : struct =>
+        dev.Kernel(name, a => ComputeDevice.LoadInlinePtxKernel(a, kernel));
+
     public static void LaunchForward(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, Conv2dShape g, int version = 0)
     {
         CheckLengths(g, x, w, y, "forward");
@@ -173,7 +192,7 @@ public static class Conv2d
             case 3:
                 ForwardRows(dev, x, w, y, g);
                 break;
-            case 2 or 4:
+            case 2 or 4 or 5:
             {
                 int hp = g.H + 2 * g.Pad, wp = g.W + 2 * g.Pad, crs = g.C * g.R * g.S;
                 int mPad = RoundUp(g.K, BlockWidth(version));
@@ -194,7 +213,7 @@ public static class Conv2d
                 break;
             }
             default:
-                throw new ArgumentOutOfRangeException(nameof(version), version, "conv2d versions are 1 to 4");
+                throw new ArgumentOutOfRangeException(nameof(version), version, "conv2d versions are 1 to 5");
         }
     }
 
@@ -232,7 +251,7 @@ public static class Conv2d
                     ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape>(Conv2dKernels.Conv2dBackwardInputKernel1));
                 k(dev.GridStrideConfig(g.InputLength), dY, w, dX, g);
                 break;
-            case 2 or 3 or 4:
+            case 2 or 3 or 4 or 5:
             {
                 var classes = ParityClasses(g);
                 if (classes.Count == 0)
@@ -266,7 +285,7 @@ public static class Conv2d
                 break;
             }
             default:
-                throw new ArgumentOutOfRangeException(nameof(version), version, "conv2d versions are 1 to 4");
+                throw new ArgumentOutOfRangeException(nameof(version), version, "conv2d versions are 1 to 5");
         }
     }
 
@@ -284,11 +303,11 @@ public static class Conv2d
             case 3:
                 WeightRows(dev, x, dY, dW, g);
                 break;
-            case 2 or 4:
+            case 2 or 4 or 5:
                 LaunchWeightGemm(dev, x, dY, dW, g, version);
                 break;
             default:
-                throw new ArgumentOutOfRangeException(nameof(version), version, "conv2d versions are 1 to 4");
+                throw new ArgumentOutOfRangeException(nameof(version), version, "conv2d versions are 1 to 5");
         }
     }
 
@@ -296,7 +315,7 @@ public static class Conv2d
     static int ChunkLength(ComputeDevice dev, Conv2dShape g, int version, int kPad, int crs)
     {
         int positions = g.N * g.P * g.Q;
-        if (version == 4)
+        if (version is 4 or 5)
         {
             // GPUs: enough groups for a few waves; chunks of at least 256 positions.
             int tiles = (crs + Conv2dKernels.Tile - 1) / Conv2dKernels.Tile * (kPad / Conv2dKernels.Tile);
@@ -329,14 +348,22 @@ public static class Conv2d
             SrcN = g.C * hp * wp, SrcA = hp * wp, SrcRow = wp,
             ChunkLength = chunk, Chunks = chunks, OutChunk = chunks == 1 ? 0 : (int)len, Accumulate = chunks == 1 ? 1 : 0,
         };
-        var kernel = version == 2
-            ? WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel2), Conv2dKernels.Conv2dBackwardWeightKernel2)
-            : WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel4), Conv2dKernels.Conv2dBackwardWeightKernel4);
+        var kernel = version switch
+        {
+            2 => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel2), Conv2dKernels.Conv2dBackwardWeightKernel2),
+            4 => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel4), Conv2dKernels.Conv2dBackwardWeightKernel4),
+            _ => TensorCoreKernel<Conv2dWeightGemm>(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel5), Conv2dKernels.Conv2dBackwardWeightKernel5),
+        };
         KernelConfig config;
         if (version == 4)
         {
             int t = Conv2dKernels.Tile, th = Conv2dKernels.TileThreads;
             config = new KernelConfig(new Index3D((crs + t - 1) / t, kPad / t, chunks), new Index3D(th, th, 1));
+        }
+        else if (version == 5)
+        {
+            int t = Conv2dKernels.TcTile;
+            config = new KernelConfig(new Index3D((crs + t - 1) / t, kPad / t, chunks), new Index3D(Conv2dKernels.TcThreads, 1, 1));
         }
         else
             config = BlockConfig(dev, (long)chunks * (kPad / Conv2dKernels.Block2) * ((crs + 1) / 2));

@@ -57,8 +57,17 @@ public static class Matmul
                 kernel(config, a, b, c, m, n, k, transA ? 1 : 0, transB ? 1 : 0, alpha, beta);
                 break;
             }
+            case 4:
+            {
+                var kernel = dev.Kernel(nameof(MatmulKernels.MatmulKernel4), acc => ComputeDevice.LoadInlinePtxKernel<
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, float, float>(acc, MatmulKernels.MatmulKernel4));
+                int t = MatmulKernels.Tile4;
+                var config = new KernelConfig(new Index2D((n + t - 1) / t, (m + t - 1) / t), new Index2D(MatmulKernels.Threads4, 1));
+                kernel(config, a, b, c, m, n, k, transA ? 1 : 0, transB ? 1 : 0, alpha, beta);
+                break;
+            }
             default:
-                throw new ArgumentOutOfRangeException(nameof(version), version, "matmul versions are 1, 2 and 3");
+                throw new ArgumentOutOfRangeException(nameof(version), version, "matmul versions are 1 to 4");
         }
     }
 

@@ -35,6 +35,28 @@ public static class Check
             Assert.Fail($"{what}: {faults} of {got.Length} values outside atol {atol:G3} + rtol {rtol:G3}·|ref| (max diff {maxDiff:G3}):\n{report}");
     }
 
+    /// <summary>|got − ref| ≤ bound element by element, for errors derived per element (e.g. TF32's, from Σ|a·b|); the first mismatches listed.</summary>
+    public static void WithinBound(float[] got, double[] expected, double[] bound, string what)
+    {
+        Assert.True(got.Length == expected.Length && bound.Length == expected.Length, $"{what}: {got.Length} values, expected {expected.Length}");
+        var report = new StringBuilder();
+        int faults = 0;
+        double worst = 0;
+        for (int i = 0; i < got.Length; i++)
+        {
+            double diff = Math.Abs(got[i] - expected[i]);
+            worst = Math.Max(worst, double.IsNaN(diff) ? double.PositiveInfinity : diff / bound[i]);
+            if (!(diff <= bound[i]))
+            {
+                if (faults < 8)
+                    report.AppendLine($"  [{i}] got {got[i]:G9}, expected {expected[i]:G9}, bound {bound[i]:G3}");
+                faults++;
+            }
+        }
+        if (faults > 0)
+            Assert.Fail($"{what}: {faults} of {got.Length} values outside their bound (worst at {worst:G3}× its bound):\n{report}");
+    }
+
     /// <summary>
     /// ‖got − ref‖₂ / ‖ref‖₂ ≤ tolerance: for gradients deep in a network, where float rounding in
     /// 20 layers of BatchNorm backward (differences of nearly equal terms) scatters single elements
