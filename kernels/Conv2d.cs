@@ -496,6 +496,7 @@ public static partial class Conv2dKernels
         Conv2dWeightGemm g) => WeightGradTiled(xPad, dyT, dst, g);
 
     /// <summary>Version 5 forward (CUDA: TF32 tensor cores; elsewhere their emulation): groups of 128 over (⌈positions/64⌉, MPad/64).</summary>
+    [RequiresComputeCapability(8, 0)]
     public static void Conv2dForwardKernel5(
         ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
         ArrayView<float> b,     // (C·R·S, MPad)
@@ -503,6 +504,7 @@ public static partial class Conv2dKernels
         Conv2dGemm g) => GatherGemmTensorCore(xPad, b, y, g);
 
     /// <summary>Version 5 backward-input (TF32 tensor cores): one parity class per launch, as version 4.</summary>
+    [RequiresComputeCapability(8, 0)]
     public static void Conv2dBackwardInputKernel5(
         ArrayView<float> dYPad, // (N, K, Pp, Qp)
         ArrayView<float> b,     // (K·RI·SJ, MPad)
@@ -510,6 +512,7 @@ public static partial class Conv2dKernels
         Conv2dGemm g) => GatherGemmTensorCore(dYPad, b, dX, g);
 
     /// <summary>Version 5 backward-weight (TF32 tensor cores): groups of 128 over (⌈CRS/64⌉, KPad/64, chunks).</summary>
+    [RequiresComputeCapability(8, 0)]
     public static void Conv2dBackwardWeightKernel5(
         ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
         ArrayView<float> dyT,   // (N·P·Q, KPad)

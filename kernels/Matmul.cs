@@ -352,6 +352,7 @@ public static class MatmulKernels
     /// double-buffered in shared memory (k-major rows of 72 floats). Each operand is loaded along its
     /// contiguous direction (k for a row-major A and a transposed B). Launch 1-D groups of 128.
     /// </summary>
+    [RequiresComputeCapability(8, 0)]
     public static void MatmulKernel4(
         ArrayView<float> a,     // (M, K) or (K, M) when transA
         ArrayView<float> b,     // (K, N) or (N, K) when transB

@@ -231,3 +231,14 @@ public struct WarpTile
     public float C000, C001, C002, C003, C010, C011, C012, C013, C020, C021, C022, C023, C030, C031, C032, C033;
     public float C100, C101, C102, C103, C110, C111, C112, C113, C120, C121, C122, C123, C130, C131, C132, C133;
 }
+
+/// <summary>
+/// A kernel whose PTX needs at least this compute capability (the TF32 tensor cores: 8.0). Below it the
+/// kernel is not assembled (ptxas rejects it) and the engine does not launch it on CUDA.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class RequiresComputeCapabilityAttribute(int major, int minor) : Attribute
+{
+    public int Major { get; } = major;
+    public int Minor { get; } = minor;
+}

@@ -36,7 +36,31 @@ public class PtxasTests
         Assert.Equal(KernelCatalog.All.Count * CudaTarget.All.Count, audits.Count);
         var failures = audits.Where(a => a.Problem is not null).Select(a => $"{a.Name} on {a.Target.SmName}: {a.Problem}").ToList();
         Assert.True(failures.Count == 0, $"{failures.Count} kernels fail in ptxas or spill:\n" + string.Join("\n", failures));
-        Assert.All(audits, a => Assert.InRange(a.Ptxas!.Registers, 1, 255));
+        Assert.All(audits.Where(a => a.NotFor is null), a => Assert.InRange(a.Ptxas!.Registers, 1, 255));
+        // Only the tensor-core kernels skip a GPU, and only those below sm_80.
+        var skipped = audits.Where(a => a.NotFor is not null).ToList();
+        Assert.All(skipped, a => Assert.True(a.Target.Architecture.Major < 8 && KernelCatalog.RequiredComputeCapability(a.Kernel) == (8, 0), $"{a.Name} skipped on {a.Target.SmName}"));
+        Assert.Equal(KernelCatalog.All.Count(k => KernelCatalog.RequiredComputeCapability(k) is not null) * CudaTarget.All.Count(t => t.Architecture.Major < 8), skipped.Count);
+    }
+
+    /// <summary>
+    /// The tensor-core kernels' SASS is tensor-core code: HMMA instructions, and no local memory (ILGPU's
+    /// inline-assembly operands promoted to registers, <see cref="PtxDepotPromotion"/>) on sm_80 and sm_90.
+    /// </summary>
+    [Fact]
+    public void TheTensorCoreKernelsRunHmmaWithoutLocalMemory()
+    {
+        var tools = RequireTools();
+        var kernels = KernelCatalog.All.Where(k => KernelCatalog.RequiredComputeCapability(k) is not null).ToList();
+        Assert.Equal(4, kernels.Count);
+        var audits = PtxAudit.Run(tools, kernels, [CudaTarget.A100, CudaTarget.H100], sass: tools.Cuobjdump is not null);
+        foreach (var a in audits)
+        {
+            Assert.True(a.Problem is null, $"{a.Name} on {a.Target.SmName}: {a.Problem}");
+            Assert.Equal(0, a.Ptxas!.StackBytes);
+            if (a.Sass is { } sass)
+                Assert.True(sass.Hmma >= 16, $"{a.Name} on {a.Target.SmName}: {sass.Hmma} HMMA");
+        }
     }
 
     [Fact]

@@ -37,6 +37,17 @@ public sealed partial class ComputeDevice
         return (config, a, b, c, d, e, f, g, h, i, j) => launch(accelerator.DefaultStream, config, a, b, c, d, e, f, g, h, i, j);
     }
 
+    /// <summary>
+    /// Fails with a clear message when this is a CUDA GPU below the compute capability a kernel version
+    /// needs (<see cref="RequiresComputeCapabilityAttribute"/>: the TF32 tensor cores need 8.0); other
+    /// accelerators run the instruction's emulation.
+    /// </summary>
+    public void RequireComputeCapability(string what, int major, int minor)
+    {
+        if (Kind == DeviceKind.Cuda && Info.Cuda is { } cuda && (cuda.Major, cuda.Minor).CompareTo((major, minor)) < 0)
+            throw new NotSupportedException($"{what} needs TF32 tensor cores (compute capability {major}.{minor} or newer); {Info.Name} is {cuda.Major}.{cuda.Minor}: use --precision fp32");
+    }
+
     static Kernel LoadPromoted(Accelerator accelerator, System.Reflection.MethodInfo method)
     {
         var cuda = (CudaAccelerator)accelerator;
@@ -50,7 +61,7 @@ public sealed partial class ComputeDevice
     /// internal: the rewritten text goes into the property's backing field (the version is pinned;
     /// InlinePtxTests fails if the field is gone).
     /// </summary>
-    internal static void SetPtx(PTXCompiledKernel compiled, string ptx)
+    public static void SetPtx(PTXCompiledKernel compiled, string ptx)
     {
         var field = typeof(PTXCompiledKernel).GetField("<PTXAssembly>k__BackingField",
             System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)

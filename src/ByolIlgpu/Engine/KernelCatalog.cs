@@ -28,6 +28,10 @@ public static partial class KernelCatalog
 
     public static string NameOf(MethodInfo kernel) => $"{kernel.DeclaringType!.Name}.{kernel.Name}";
 
+    /// <summary>The compute capability a kernel's PTX needs (<see cref="RequiresComputeCapabilityAttribute"/>), or null for any CUDA GPU.</summary>
+    public static (int Major, int Minor)? RequiredComputeCapability(MethodInfo kernel) =>
+        kernel.GetCustomAttribute<RequiresComputeCapabilityAttribute>() is { } a ? (a.Major, a.Minor) : null;
+
     /// <summary>Compiles and loads one kernel on the accelerator; returns the error message or null.</summary>
     public static string? TryCompile(Accelerator accelerator, MethodInfo kernel)
     {

@@ -107,8 +107,11 @@ public sealed record KernelAudit(MethodInfo Kernel, CudaTarget Target, PtxasRepo
 {
     public string Name => KernelCatalog.NameOf(Kernel);
 
+    /// <summary>Why the kernel was not assembled for this target (it needs a newer GPU), or null.</summary>
+    public string? NotFor { get; init; }
+
     /// <summary>The failure to report: ILGPU's or ptxas's error, or a spill.</summary>
-    public string? Problem =>
+    public string? Problem => NotFor is not null ? null :
         Error ?? (Ptxas is { Failed: true } p ? string.Join(" | ", p.Errors)
             : Ptxas is { Spills: true } s ? $"spills {s.SpillStoreBytes} bytes of stores, {s.SpillLoadBytes} bytes of loads" : null);
 }
@@ -144,6 +147,8 @@ public static class PtxAudit
 
     static KernelAudit One(NvidiaTools tools, MethodInfo kernel, CudaTarget target, bool sass, string stem)
     {
+        if (KernelCatalog.RequiredComputeCapability(kernel) is { } needed && needed.CompareTo((target.Architecture.Major, target.Architecture.Minor)) > 0)
+            return new KernelAudit(kernel, target, null, null, null) { NotFor = $"needs sm_{needed.Major}{needed.Minor}" };
         string ptx;
         try
         {
@@ -185,6 +190,11 @@ public static class PtxAudit
             string name = shortNames[a.Kernel.Name] ? a.Kernel.Name : a.Name;
             var launch = GpuGroups.LaunchOf(a.Kernel);
             int group = launch is null ? 0 : GpuGroups.Threads(launch.Value);
+            if (a.NotFor is not null)
+            {
+                rows.Add([name, Group(group), a.NotFor, .. Enumerable.Repeat("", Header.Length - 3)]);
+                continue;
+            }
             if (a.Ptxas is not { Failed: false } p)
             {
                 rows.Add([name, Group(group), "failed: " + a.Problem, .. Enumerable.Repeat("", Header.Length - 3)]);

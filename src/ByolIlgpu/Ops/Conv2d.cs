@@ -65,8 +65,13 @@ public static class Conv2d
     }
 
     /// <summary>The caller's version, else one forced on the device (tests run whole networks on version 1), else the default.</summary>
-    static int Resolve(ComputeDevice dev, Conv2dShape g, Conv2dPass pass, int version) =>
-        dev.ResolveVersion(DevicePolicy.Conv2dOp, version, () => VersionFor(dev, g, pass));
+    static int Resolve(ComputeDevice dev, Conv2dShape g, Conv2dPass pass, int version)
+    {
+        version = dev.ResolveVersion(DevicePolicy.Conv2dOp, version, () => VersionFor(dev, g, pass));
+        if (Tf32Versions.Contains(version))
+            dev.RequireComputeCapability($"conv2d version {version}", 8, 0);
+        return version;
+    }
 
     /// <summary>Channels per block of versions 2 and 4: their operands' columns are padded to a multiple of this.</summary>
     static int BlockWidth(int version) => version == 2 ? Conv2dKernels.Block2 : Conv2dKernels.Tile;
