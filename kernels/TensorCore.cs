@@ -28,7 +28,12 @@ public static class TensorCore
 {
     public const int WarpLanes = 32;
 
-    /// <summary>Floats of emulation scratch per warp: each lane's a0..a3, b0, b1.</summary>
+    /// <summary>
+    /// Floats of emulation scratch per warp: each lane's a0..a3, b0, b1. The kernels allocate it on
+    /// every backend (ILGPU needs a shared allocation's size to be a plain constant: one chosen by
+    /// <see cref="CudaAsm.IsSupported"/> fails to compile); on CUDA its 3 KB per group sit unused and
+    /// do not limit occupancy, which registers do.
+    /// </summary>
     public const int ScratchPerWarp = WarpLanes * 6;
 
     // ---- the fragment layout (which lane holds which element), shared by kernels and tests --------
