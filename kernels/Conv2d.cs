@@ -1277,6 +1277,7 @@ public static partial class Conv2dKernels
         var tileA = SharedMemory.Allocate<float>(2 * TcStrip * TcRow);   // (2, 16, 72): A[posBase + col, t0 + kk] at [buffer, kk, col], TF32
         var tileB = SharedMemory.Allocate<float>(2 * TcStrip * TcRow);   // (2, 16, 72): B[t0 + kk, mBase + col] at [buffer, kk, col], TF32
         var scratch = SharedMemory.Allocate<float>(TensorCore.ScratchPerWarp * TcThreads / TensorCore.WarpLanes);   // the emulation's fragments
+        var offsets = SharedMemory.Allocate<int>(2 * TcStrip);   // (2, 16): off(t) of strip s at [s mod 2, t mod 16]
         int lin = Group.IdxX, lane = lin & 31, warp = lin >> 5;
         var warpScratch = scratch.SubView(warp * TensorCore.ScratchPerWarp, TensorCore.ScratchPerWarp);
         int posBase = Grid.IdxX * TcTile, mBase = Grid.IdxY * TcTile;
@@ -1288,8 +1289,12 @@ public static partial class Conv2dKernels
         var acc = default(WarpTile);
         int strips = (g.T + TcStrip - 1) / TcStrip;
 
-        float a0 = GatherA(src, g, myBase, kk0), a1 = GatherA(src, g, myBase, kk0 + 2), a2 = GatherA(src, g, myBase, kk0 + 4), a3 = GatherA(src, g, myBase, kk0 + 6);
-        float a4 = GatherA(src, g, myBase, kk0 + 8), a5 = GatherA(src, g, myBase, kk0 + 10), a6 = GatherA(src, g, myBase, kk0 + 12), a7 = GatherA(src, g, myBase, kk0 + 14);
+        // off(t) of the next two strips, computed by 16 threads a strip ahead (no division in the loads).
+        if (lin < 2 * TcStrip)
+            offsets[lin] = GatherOffset(g, lin);
+        Group.Barrier();
+        float a0 = GatherA(src, g, offsets, myBase, kk0), a1 = GatherA(src, g, offsets, myBase, kk0 + 2), a2 = GatherA(src, g, offsets, myBase, kk0 + 4), a3 = GatherA(src, g, offsets, myBase, kk0 + 6);
+        float a4 = GatherA(src, g, offsets, myBase, kk0 + 8), a5 = GatherA(src, g, offsets, myBase, kk0 + 10), a6 = GatherA(src, g, offsets, myBase, kk0 + 12), a7 = GatherA(src, g, offsets, myBase, kk0 + 14);
         float b0 = LoadB(bmat, g, bCol, kk0), b1 = LoadB(bmat, g, bCol, kk0 + 2), b2 = LoadB(bmat, g, bCol, kk0 + 4), b3 = LoadB(bmat, g, bCol, kk0 + 6);
         float b4 = LoadB(bmat, g, bCol, kk0 + 8), b5 = LoadB(bmat, g, bCol, kk0 + 10), b6 = LoadB(bmat, g, bCol, kk0 + 12), b7 = LoadB(bmat, g, bCol, kk0 + 14);
         StoreStrip(tileA, kk0 * TcRow + col, a0, a1, a2, a3, a4, a5, a6, a7);
@@ -1302,11 +1307,14 @@ public static partial class Conv2dKernels
             if (more)
             {
                 int t = (s + 1) * TcStrip + kk0;
-                a0 = GatherA(src, g, myBase, t); a1 = GatherA(src, g, myBase, t + 2); a2 = GatherA(src, g, myBase, t + 4); a3 = GatherA(src, g, myBase, t + 6);
-                a4 = GatherA(src, g, myBase, t + 8); a5 = GatherA(src, g, myBase, t + 10); a6 = GatherA(src, g, myBase, t + 12); a7 = GatherA(src, g, myBase, t + 14);
+                a0 = GatherA(src, g, offsets, myBase, t); a1 = GatherA(src, g, offsets, myBase, t + 2); a2 = GatherA(src, g, offsets, myBase, t + 4); a3 = GatherA(src, g, offsets, myBase, t + 6);
+                a4 = GatherA(src, g, offsets, myBase, t + 8); a5 = GatherA(src, g, offsets, myBase, t + 10); a6 = GatherA(src, g, offsets, myBase, t + 12); a7 = GatherA(src, g, offsets, myBase, t + 14);
                 b0 = LoadB(bmat, g, bCol, t); b1 = LoadB(bmat, g, bCol, t + 2); b2 = LoadB(bmat, g, bCol, t + 4); b3 = LoadB(bmat, g, bCol, t + 6);
                 b4 = LoadB(bmat, g, bCol, t + 8); b5 = LoadB(bmat, g, bCol, t + 10); b6 = LoadB(bmat, g, bCol, t + 12); b7 = LoadB(bmat, g, bCol, t + 14);
             }
+            // The offsets of strip s + 2 go where strip s's were (read before the last barrier).
+            if (lin < TcStrip && s + 2 < strips)
+                offsets[(s & 1) * TcStrip + lin] = GatherOffset(g, (s + 2) * TcStrip + lin);
             TensorCore.WarpTileStep(ref acc, tileA, current + warpRow, tileB, current + warpCol, TcRow, warpScratch, lane);
             TensorCore.WarpTileStep(ref acc, tileA, current + 8 * TcRow + warpRow, tileB, current + 8 * TcRow + warpCol, TcRow, warpScratch, lane);
             if (more)
@@ -1324,13 +1332,15 @@ public static partial class Conv2dKernels
         TensorCore.StoreWarpTile(dst, ref acc, o0, in0, o1, in1, o2, in2, o3, in3, column, g.M, g.OutM, 1f, g.Accumulate);
     }
 
-    /// <summary>A[pos, t] = src[base(pos) + off(t)] of <see cref="Conv2dGemm"/>, 0 past the reduction's end.</summary>
-    static float GatherA(ArrayView<float> src, Conv2dGemm g, int sourceBase, int t)
+    /// <summary>A[pos, t] = src[base(pos) + off(t)] of <see cref="Conv2dGemm"/> with off(t) from the strip's offsets, 0 past the reduction's end.</summary>
+    static float GatherA(ArrayView<float> src, Conv2dGemm g, ArrayView<int> offsets, int sourceBase, int t) =>
+        t < g.T ? src[sourceBase + offsets[t & (2 * TcStrip - 1)]] : 0f;
+
+    /// <summary>off(t) = a·SrcA + Dir·(i·SrcRow + j) of <see cref="Conv2dGemm"/> for t = (a·RI + i)·SJ + j.</summary>
+    static int GatherOffset(Conv2dGemm g, int t)
     {
-        if (t >= g.T)
-            return 0f;
         int q1 = t / g.SJ, a = q1 / g.RI;
-        return src[sourceBase + a * g.SrcA + g.Dir * ((q1 - a * g.RI) * g.SrcRow + t - q1 * g.SJ)];
+        return a * g.SrcA + g.Dir * ((q1 - a * g.RI) * g.SrcRow + t - q1 * g.SJ);
     }
 
     /// <summary>B[t, m] of <see cref="Conv2dGemm"/>, 0 past the reduction's end.</summary>
