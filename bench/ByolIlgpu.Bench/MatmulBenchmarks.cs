@@ -40,9 +40,15 @@ public class MatmulBenchmarks : IWork
         var oracle = Run(1);
         foreach (var v in Versions)
             Verify.Close(Run(v), oracle, $"matmul v{v} {Shape}");
+        // Version 4 (TF32 tensor cores) rounds operands to 10 mantissa bits: ~2⁻¹⁰·Σ|a·b| off.
+        if (TensorCores)
+            Verify.Close(Run(4), oracle, $"matmul v4 (TF32) {Shape}", atol: 1e-3 * K, rtol: 2e-3);
     }
 
     int[] Versions => dev.Accelerator.MaxNumThreadsPerGroup >= 256 ? [1, 2, 3] : [1, 2];
+
+    /// <summary>Version 4 runs on CUDA GPUs of compute capability 8.0+ (and, emulated, wherever a group holds 128 threads: not a speed).</summary>
+    bool TensorCores => dev.Kind == DeviceKind.Cuda ? dev.Info.Cuda is { Major: >= 8 } : dev.Accelerator.MaxNumThreadsPerGroup >= 128;
 
     float[] Run(int version)
     {
@@ -65,6 +71,15 @@ public class MatmulBenchmarks : IWork
         if (!Versions.Contains(3))
             throw new NotSupportedException("matmul version 3 needs groups of 256 threads");
         Launch(3);
+    }
+
+    /// <summary>TF32 tensor cores (mma.sync m16n8k8), groups of 128 threads; on a non-CUDA device the emulation (correct, not fast).</summary>
+    [Benchmark]
+    public void ForwardV4()
+    {
+        if (!TensorCores)
+            throw new NotSupportedException("matmul version 4 needs a CUDA GPU of compute capability 8.0 (or groups of 128 threads for its emulation)");
+        Launch(4);
     }
 
 #if WITH_TORCH
