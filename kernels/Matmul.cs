@@ -15,14 +15,20 @@ namespace ByolIlgpu.Kernels;
 ///     transposes a transposed B first (O(K·N) work against O(M·N·K)).
 ///  3. shared-memory tiled for GPUs: a group of 16×16 threads computes a 64×64 tile of C,
 ///     each thread a 4×4 block, staging 64×16 strips of op(A) and op(B) in shared memory.
+///  5. FP32 CUDA cores (full FP32, no tensor cores): a group of 16×16 threads computes a 128×128 tile,
+///     each thread 8×8 read as float4s from k-major shared tiles (4 128-bit shared loads per 64 FMAs),
+///     8-deep strips double-buffered through registers, one barrier per strip (kernels/Matmul.Generated.cs).
 /// </summary>
-public static class MatmulKernels
+public static partial class MatmulKernels
 {
     /// <summary>Block of outputs per thread in version 2: rows × columns.</summary>
     public const int Block2Rows = 2, Block2Cols = 64;
 
     /// <summary>Version 3 tile: 64×64 outputs per group of 16×16 threads, k-strips of 16.</summary>
     public const int Tile3 = 64, Tile3K = 16, Threads3 = 16;
+
+    /// <summary>Version 5 tile: 128×128 outputs per group of 16×16 threads (8×8 each), k-strips of 8.</summary>
+    public const int Tile5 = 128, Tile5K = 8, Threads5 = 16;
 
     /// <summary>C[i,j] = α·Σ_p op(A)[i,p]·op(B)[p,j] + β·C[i,j]. Version 1: one output per thread.</summary>
     public static void MatmulKernel1(
@@ -338,6 +344,17 @@ public static class MatmulKernels
         StoreIfInside(c, r0 + 48, s0, m, n, c30, alpha, beta); StoreIfInside(c, r0 + 48, s0 + 16, m, n, c31, alpha, beta);
         StoreIfInside(c, r0 + 48, s0 + 32, m, n, c32, alpha, beta); StoreIfInside(c, r0 + 48, s0 + 48, m, n, c33, alpha, beta);
     }
+
+    /// <summary>
+    /// C[i,j] = α·Σ_p op(A)[i,p]·op(B)[p,j] + β·C[i,j], version 5 (FP32 CUDA cores): group (gx, gy) computes the 128×128
+    /// tile at rows 128·gy, columns 128·gx (<see cref="MatmulTiled5"/>). Launch with groups of 16×16.
+    /// </summary>
+    public static void MatmulKernel5(
+        ArrayView<float> a,     // (M, K) or (K, M) when transA
+        ArrayView<float> b,     // (K, N) or (N, K) when transB
+        ArrayView<float> c,     // (M, N)
+        int m, int n, int k, int transA, int transB, float alpha, float beta) =>
+        MatmulTiled5(a, b, c, m, n, k, transA, transB, alpha, beta);
 
     static void StoreIfInside(ArrayView<float> c, int i, int j, int m, int n, float acc, float alpha, float beta)
     {
