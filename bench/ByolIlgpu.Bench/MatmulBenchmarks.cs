@@ -42,7 +42,7 @@ public class MatmulBenchmarks : IWork
             Verify.Close(Run(v), oracle, $"matmul v{v} {Shape}");
     }
 
-    int[] Versions => dev.Accelerator.MaxNumThreadsPerGroup >= 256 ? [1, 2, 3] : [1, 2];
+    int[] Versions => dev.Accelerator.MaxNumThreadsPerGroup >= 256 ? [1, 2, 3, 5] : [1, 2];
 
     float[] Run(int version)
     {
@@ -65,6 +65,15 @@ public class MatmulBenchmarks : IWork
         if (!Versions.Contains(3))
             throw new NotSupportedException("matmul version 3 needs groups of 256 threads");
         Launch(3);
+    }
+
+    /// <summary>FP32 CUDA-core tiles, 8×8 per thread (256 threads): NA on the CPU accelerator.</summary>
+    [Benchmark]
+    public void ForwardV5()
+    {
+        if (!Versions.Contains(5))
+            throw new NotSupportedException("matmul version 5 needs groups of 256 threads");
+        Launch(5);
     }
 
 #if WITH_TORCH
