@@ -129,6 +129,11 @@ public struct Conv2dRowWeightGemm
 ///     an exact emulation of the instruction elsewhere, see <see cref="TensorCore"/>): 64×64 outputs
 ///     per group of 128 threads (4 warps × 32×32), operands rounded to TF32 as they are staged,
 ///     16-deep strips double-buffered in shared memory; the operands of version 4.
+///  6. implicit GEMM on FP32 CUDA cores (full FP32, no tensor cores): 128×128 outputs per group of
+///     16×16 threads, 8×8 per thread read as float4s from k-major shared tiles (4 128-bit shared loads
+///     per 64 FMAs), 8-deep strips double-buffered through registers (one barrier per strip), the
+///     gathers' offsets read from tables made on the host once per geometry (no division in the loop).
+///     Same operands as version 4, columns padded to 128 (kernels/Conv2d.Fp32.Generated.cs).
 /// Versions 2–4 read operands prepared by the small kernels below (O(input + weights) work against
 /// the convolution's O(input·K·R·S), one row per thread): a zero-padded copy of the gathered source,
 /// so the inner loops need no bounds checks, and the weights (or dY for the weight gradient)
@@ -159,6 +164,8 @@ public static partial class Conv2dKernels
     /// (72 ≡ 8 mod 32: fragment loads without bank conflicts).
     /// </summary>
     public const int TcTile = 64, TcStrip = 16, TcThreads = 128, TcRow = TcTile + 8;
+    /// <summary>Version 6 tile: 128×128 outputs per group of 16×16 threads (8×8 each), reduction strips of 8.</summary>
+    public const int Tile6 = 128, TileK6 = 8, TileThreads6 = 16;
 
     /// <summary>Channels per work-item: 64 in version 2, 2 in version 3 (whose 64-wide direction is positions).</summary>
     public const int Block2 = 64, Block3 = 2, Run3 = 64;
@@ -518,6 +525,41 @@ public static partial class Conv2dKernels
         ArrayView<float> dyT,   // (N·P·Q, KPad)
         ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C, R, S) dWt accumulated into
         Conv2dWeightGemm g) => WeightGradTensorCore(xPad, dyT, dst, g);
+    /// <summary>
+    /// Version 6 forward (FP32 CUDA cores): Y[n,k,p,q] = Σ_t A[pos, t]·B[t, k], the <see cref="Conv2dGemm"/> of padded X
+    /// (A[pos, t] = xPad[base(pos) + off(t)], t = (c, r, s)) and B[(c,r,s), k] = Wt[k,c,r,s]; launch groups of 16×16
+    /// over (⌈positions/128⌉, MPad/128).
+    /// </summary>
+    public static void Conv2dForwardKernel6(
+        ArrayView<float> xPad,     // (N, C, H + 2·pad, W + 2·pad)
+        ArrayView<float> b,        // (C·R·S, MPad)
+        ArrayView<int> offsets,    // (C·R·S): off(c, r, s) = c·SrcA + r·SrcRow + s
+        ArrayView<float> y,        // (N, K, P, Q)
+        Conv2dGemm g) => GatherGemmTiled6(xPad, b, offsets, y, g);
+
+    /// <summary>
+    /// Version 6 backward-input (FP32 CUDA cores), one stride-parity class of dX per launch:
+    /// dX[n, c, st·oy + ph, st·ox + pw] += Σ_{k,i,j} dY[n, k, oy + Eh − i, ox + Ew − j]·Wt[k, c, rc + st·i, sc + st·j] (dY zero
+    /// outside), the <see cref="Conv2dGemm"/> of padded dY and the class's flipped weights; groups of 16×16 over (⌈positions/128⌉, MPad/128).
+    /// </summary>
+    public static void Conv2dBackwardInputKernel6(
+        ArrayView<float> dYPad,    // (N, K, Pp, Qp)
+        ArrayView<float> b,        // (K·RI·SJ, MPad)
+        ArrayView<int> offsets,    // (K·RI·SJ): off(k, i, j) = k·SrcA − (i·SrcRow + j)
+        ArrayView<float> dX,       // (N, C, H, W), accumulated into
+        Conv2dGemm g) => GatherGemmTiled6(dYPad, b, offsets, dX, g);
+
+    /// <summary>
+    /// Version 6 backward-weight (FP32 CUDA cores): dWt[k,c,r,s] (+)= Σ_{n,p,q} dY[n,k,p,q]·X[n,c,p·st+r−pad, q·st+s−pad],
+    /// the <see cref="Conv2dWeightGemm"/> of dYᵀ and the gathered padded X (xPad[base(pos) + tap(crs)]), chunk z of the
+    /// positions per group z; groups of 16×16 over (⌈CRS/128⌉, KPad/128, chunks).
+    /// </summary>
+    public static void Conv2dBackwardWeightKernel6(
+        ArrayView<float> xPad,     // (N, C, H + 2·pad, W + 2·pad)
+        ArrayView<float> dyT,      // (N·P·Q, KPad)
+        ArrayView<int> bases,      // (N·P·Q): base(n, p, q) = n·SrcN + p·st·SrcRow + q·st
+        ArrayView<float> dst,      // (Chunks, K, C·R·S) partials, or (K, C, R, S) dWt accumulated into
+        Conv2dWeightGemm g) => WeightGradTiled6(xPad, dyT, bases, dst, g);
 
     // ---- shared helpers ------------------------------------------------------------------------
 
@@ -571,7 +613,8 @@ public static partial class Conv2dKernels
     }
 
     // ---- register blocks and tiles, unrolled (ILGPU unrolls nothing) ----------------------------
-    // GatherGemmBlock, WeightGradBlock and RowWeightGradBlock are written by tools/KernelGen into Conv2d.Generated.cs (`dotnet run --project tools/KernelGen`);
+    // GatherGemmBlock, WeightGradBlock and RowWeightGradBlock are written by tools/KernelGen into Conv2d.Generated.cs (`dotnet run --project tools/KernelGen`),
+    // version 6's GatherGemmTiled6 and WeightGradTiled6 into Conv2d.Fp32.Generated.cs;
     // the regions below are still unrolled by hand (not yet generated).
 
     #region hand-unrolled RowGemmBlock

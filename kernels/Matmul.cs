@@ -18,14 +18,20 @@ namespace ByolIlgpu.Kernels;
 ///  4. TF32 tensor cores (mma.sync m16n8k8) for CUDA GPUs of compute capability 8.0 and newer, an
 ///     exact emulation of the instruction elsewhere (<see cref="TensorCore"/>): 64×64 tiles per group
 ///     of 128 threads, operands rounded to TF32 (10-bit mantissa), FP32 accumulation.
+///  5. FP32 CUDA cores (full FP32, no tensor cores): a group of 16×16 threads computes a 128×128 tile,
+///     each thread 8×8 read as float4s from k-major shared tiles (4 128-bit shared loads per 64 FMAs),
+///     8-deep strips double-buffered through registers, one barrier per strip (kernels/Matmul.Generated.cs).
 /// </summary>
-public static class MatmulKernels
+public static partial class MatmulKernels
 {
     /// <summary>Block of outputs per thread in version 2: rows × columns.</summary>
     public const int Block2Rows = 2, Block2Cols = 64;
 
     /// <summary>Version 3 tile: 64×64 outputs per group of 16×16 threads, k-strips of 16.</summary>
     public const int Tile3 = 64, Tile3K = 16, Threads3 = 16;
+
+    /// <summary>Version 5 tile: 128×128 outputs per group of 16×16 threads (8×8 each), k-strips of 8.</summary>
+    public const int Tile5 = 128, Tile5K = 8, Threads5 = 16;
 
     /// <summary>C[i,j] = α·Σ_p op(A)[i,p]·op(B)[p,j] + β·C[i,j]. Version 1: one output per thread.</summary>
     public static void MatmulKernel1(
@@ -437,6 +443,16 @@ public static class MatmulKernels
         tile[at + 6 * step] = TensorCore.RoundToTf32(v6);
         tile[at + 7 * step] = TensorCore.RoundToTf32(v7);
     }
+    /// <summary>
+    /// C[i,j] = α·Σ_p op(A)[i,p]·op(B)[p,j] + β·C[i,j], version 5 (FP32 CUDA cores): group (gx, gy) computes the 128×128
+    /// tile at rows 128·gy, columns 128·gx (<see cref="MatmulTiled5"/>). Launch with groups of 16×16.
+    /// </summary>
+    public static void MatmulKernel5(
+        ArrayView<float> a,     // (M, K) or (K, M) when transA
+        ArrayView<float> b,     // (K, N) or (N, K) when transB
+        ArrayView<float> c,     // (M, N)
+        int m, int n, int k, int transA, int transB, float alpha, float beta) =>
+        MatmulTiled5(a, b, c, m, n, k, transA, transB, alpha, beta);
 
     static void StoreIfInside(ArrayView<float> c, int i, int j, int m, int n, float acc, float alpha, float beta)
     {

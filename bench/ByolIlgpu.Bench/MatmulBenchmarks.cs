@@ -45,7 +45,7 @@ public class MatmulBenchmarks : IWork
             Verify.Close(Run(4), oracle, $"matmul v4 (TF32) {Shape}", atol: 1e-3 * K, rtol: 2e-3);
     }
 
-    int[] Versions => dev.Accelerator.MaxNumThreadsPerGroup >= 256 ? [1, 2, 3] : [1, 2];
+    int[] Versions => dev.Accelerator.MaxNumThreadsPerGroup >= 256 ? [1, 2, 3, 5] : [1, 2];
 
     /// <summary>Version 4 runs on CUDA GPUs of compute capability 8.0+ (and, emulated, wherever a group holds 128 threads: not a speed).</summary>
     bool TensorCores => dev.Kind == DeviceKind.Cuda ? dev.Info.Cuda is { Major: >= 8 } : dev.Accelerator.MaxNumThreadsPerGroup >= 128;
@@ -80,6 +80,15 @@ public class MatmulBenchmarks : IWork
         if (!TensorCores)
             throw new NotSupportedException("matmul version 4 needs a CUDA GPU of compute capability 8.0 (or groups of 128 threads for its emulation)");
         Launch(4);
+    }
+
+    /// <summary>FP32 CUDA-core tiles, 8×8 per thread (256 threads): NA on the CPU accelerator.</summary>
+    [Benchmark]
+    public void ForwardV5()
+    {
+        if (!Versions.Contains(5))
+            throw new NotSupportedException("matmul version 5 needs groups of 256 threads");
+        Launch(5);
     }
 
 #if WITH_TORCH

@@ -62,7 +62,10 @@ public abstract class Conv2dTests : BackendTest
         CheckEveryVersion(new Conv2dShape(n, c, h, w, k, r, r, stride, pad));
     }
 
-    void CheckEveryVersion(Conv2dShape g)
+    void CheckEveryVersion(Conv2dShape g) => CheckVersions(Device, Versions, g);
+
+    /// <summary>Each version's three passes on <paramref name="device"/> against the double reference, atol scaled by the reduction length.</summary>
+    internal static void CheckVersions(ComputeDevice device, IReadOnlyList<int> versions, Conv2dShape g)
     {
         var x = Rand.UniformF(1, (int)g.InputLength);
         var wt = Rand.UniformF(2, (int)g.WeightLength);
@@ -71,23 +74,23 @@ public abstract class Conv2dTests : BackendTest
         var (dXRef, dWRef) = Ref.Conv2dBackward(x, wt, dY, g);
         // Sums of C·R·S (forward), K·R·S (input) and N·P·Q (weight) float products.
         double atolF = 1e-5 * g.C * g.R * g.S, atolI = 1e-5 * g.K * g.R * g.S, atolW = 1e-5 * g.N * g.P * g.Q;
-        foreach (var version in Versions)
+        foreach (var version in versions)
         {
-            Device.Pool.ReleaseAll();
-            var tx = Tensor.FromHost(Device, "x", x.ToFloat(), g.N, g.C, g.H, g.W);
-            var tw = Tensor.FromHost(Device, "w", wt.ToFloat(), g.K, g.C, g.R, g.S);
-            var tdy = Tensor.FromHost(Device, "dY", dY.ToFloat(), g.N, g.K, g.P, g.Q);
-            var y = Tensor.Temp(Device, "y", g.N, g.K, g.P, g.Q);
-            Ops.Conv2d.LaunchForward(Device, tx.Data, tw.Data, y.Data, g, version);
+            device.Pool.ReleaseAll();
+            var tx = Tensor.FromHost(device, "x", x.ToFloat(), g.N, g.C, g.H, g.W);
+            var tw = Tensor.FromHost(device, "w", wt.ToFloat(), g.K, g.C, g.R, g.S);
+            var tdy = Tensor.FromHost(device, "dY", dY.ToFloat(), g.N, g.K, g.P, g.Q);
+            var y = Tensor.Temp(device, "y", g.N, g.K, g.P, g.Q);
+            Ops.Conv2d.LaunchForward(device, tx.Data, tw.Data, y.Data, g, version);
             Check.Close(y.ToHost(), yRef, $"conv2d forward v{version} {g}", atol: atolF);
 
             // Backward kernels accumulate: start from a known non-zero gradient.
             var seedX = Rand.UniformF(4, (int)g.InputLength);
             var seedW = Rand.UniformF(5, (int)g.WeightLength);
-            var dx = Tensor.FromHost(Device, "dX", seedX.ToFloat(), g.N, g.C, g.H, g.W);
-            var dw = Tensor.FromHost(Device, "dW", seedW.ToFloat(), g.K, g.C, g.R, g.S);
-            Ops.Conv2d.LaunchBackwardInput(Device, tdy.Data, tw.Data, dx.Data, g, version);
-            Ops.Conv2d.LaunchBackwardWeight(Device, tx.Data, tdy.Data, dw.Data, g, version);
+            var dx = Tensor.FromHost(device, "dX", seedX.ToFloat(), g.N, g.C, g.H, g.W);
+            var dw = Tensor.FromHost(device, "dW", seedW.ToFloat(), g.K, g.C, g.R, g.S);
+            Ops.Conv2d.LaunchBackwardInput(device, tdy.Data, tw.Data, dx.Data, g, version);
+            Ops.Conv2d.LaunchBackwardWeight(device, tx.Data, tdy.Data, dw.Data, g, version);
             Check.Close(dx.ToHost(), dXRef.Select((v, i) => v + seedX[i]).ToArray(), $"conv2d backward-input v{version} {g}", atol: atolI);
             Check.Close(dw.ToHost(), dWRef.Select((v, i) => v + seedW[i]).ToArray(), $"conv2d backward-weight v{version} {g}", atol: atolW);
         }

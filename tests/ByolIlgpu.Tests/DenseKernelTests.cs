@@ -353,7 +353,7 @@ public sealed class OpenClDenseKernelTests : DenseKernelTests
 {
     protected override ComputeDevice Device => TestDevices.OpenCl;
     protected override bool Large => true;
-    protected override int[] MatmulVersions => [1, 2, 3];
+    protected override int[] MatmulVersions => [1, 2, 3, 5];
 }
 
 [Trait("Backend", "CUDA")]
@@ -361,5 +361,5 @@ public sealed class CudaDenseKernelTests : DenseKernelTests
 {
     protected override ComputeDevice Device => TestDevices.Cuda;
     protected override bool Large => true;
-    protected override int[] MatmulVersions => [1, 2, 3];
+    protected override int[] MatmulVersions => [1, 2, 3, 5];
 }

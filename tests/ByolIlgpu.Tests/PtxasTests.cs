@@ -14,7 +14,7 @@ namespace ByolIlgpu.Tests;
 public class PtxasTests
 {
     /// <summary>ptxas, or a skip (a failure under BYOL_REQUIRE_PTXAS=1, as CI sets it) saying why there is none.</summary>
-    static NvidiaTools RequireTools()
+    internal static NvidiaTools RequireTools()
     {
         var tools = NvidiaTools.Locate(out var reason);
         if (tools is not null)

@@ -24,6 +24,8 @@ public static class KernelGenerator
     public static IEnumerable<(string Path, string Text)> Files()
     {
         yield return ("kernels/Conv2d.Generated.cs", Conv2dFile());
+        foreach (var file in FmaTileGenerator.Files())
+            yield return file;
     }
 
     public static string? FindRepositoryRoot(string start)

@@ -53,8 +53,8 @@ public sealed record DevicePolicy(
     /// <summary>The versions each op family has (version 1 is the naive oracle everywhere).</summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<int>> VersionsOf { get; } = new Dictionary<string, IReadOnlyList<int>>
     {
-        [Conv2dOp] = [1, 2, 3, 4, 5],
-        [MatmulOp] = [1, 2, 3, 4],
+        [Conv2dOp] = [1, 2, 3, 4, 5, 6],   // 5: TF32 tensor cores; 6: FP32 CUDA cores, 8×8 per thread (runs that ask for full FP32)
+        [MatmulOp] = [1, 2, 3, 4, 5],      // likewise 4 and 5
         [BatchNormOp] = [1, 2],
     };
 

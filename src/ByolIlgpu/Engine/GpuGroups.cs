@@ -16,6 +16,10 @@ public enum GpuLaunch
     MatmulTile,
     /// <summary>Conv2d version 5's and Matmul version 4's 4 warps (128 threads) per 64 × 64 tensor-core tile.</summary>
     TensorCoreTile,
+    /// <summary>Conv2d version 6's 16 × 16 threads per 128 × 128 output tile, 8 × 8 each (Ops/Conv2d.cs).</summary>
+    Conv2dTile6,
+    /// <summary>Matmul version 5's 16 × 16 threads per 128 × 128 output tile, 8 × 8 each (Ops/Matmul.cs).</summary>
+    MatmulTile5,
     /// <summary>One group per sample (<c>Augmentation.PerSampleConfig</c>).</summary>
     PerSample,
     /// <summary>A single thread (Reduce's final, ordered sum).</summary>
@@ -44,6 +48,8 @@ public static class GpuGroups
     public const int Conv2dTile = Conv2dKernels.TileThreads * Conv2dKernels.TileThreads;
     public const int MatmulTile = MatmulKernels.Threads3 * MatmulKernels.Threads3;
     public const int TensorCoreTile = Conv2dKernels.TcThreads;
+    public const int Conv2dTile6 = Conv2dKernels.TileThreads6 * Conv2dKernels.TileThreads6;
+    public const int MatmulTile5 = MatmulKernels.Threads5 * MatmulKernels.Threads5;
 
     /// <summary>Threads per group of a launch shape on a GPU; 0 for <see cref="GpuLaunch.None"/>.</summary>
     public static int Threads(GpuLaunch launch) => launch switch
@@ -53,6 +59,8 @@ public static class GpuGroups
         GpuLaunch.Conv2dTile => Conv2dTile,
         GpuLaunch.MatmulTile => MatmulTile,
         GpuLaunch.TensorCoreTile => TensorCoreTile,
+        GpuLaunch.Conv2dTile6 => Conv2dTile6,
+        GpuLaunch.MatmulTile5 => MatmulTile5,
         GpuLaunch.PerSample => PerSample,
         GpuLaunch.SingleThread => 1,
         _ => 0,
@@ -83,17 +91,20 @@ public static class GpuGroups
         ["Conv2dKernels.Conv2dBackwardInputKernel3"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dBackwardInputKernel4"] = GpuLaunch.Conv2dTile,
         ["Conv2dKernels.Conv2dBackwardInputKernel5"] = GpuLaunch.TensorCoreTile,
+        ["Conv2dKernels.Conv2dBackwardInputKernel6"] = GpuLaunch.Conv2dTile6,
         ["Conv2dKernels.Conv2dBackwardWeightKernel1"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dBackwardWeightKernel2"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dBackwardWeightKernel3"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dBackwardWeightKernel4"] = GpuLaunch.Conv2dTile,
         ["Conv2dKernels.Conv2dBackwardWeightKernel5"] = GpuLaunch.TensorCoreTile,
+        ["Conv2dKernels.Conv2dBackwardWeightKernel6"] = GpuLaunch.Conv2dTile6,
         ["Conv2dKernels.Conv2dClassWeightsKernel"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dForwardKernel1"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dForwardKernel2"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dForwardKernel3"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dForwardKernel4"] = GpuLaunch.Conv2dTile,
         ["Conv2dKernels.Conv2dForwardKernel5"] = GpuLaunch.TensorCoreTile,
+        ["Conv2dKernels.Conv2dForwardKernel6"] = GpuLaunch.Conv2dTile6,
         ["Conv2dKernels.Conv2dForwardWeightsKernel"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dPadKernel"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dRowLayoutKernel"] = GpuLaunch.GridStride,
@@ -120,6 +131,7 @@ public static class GpuGroups
         ["MatmulKernels.MatmulKernel2"] = GpuLaunch.GridStride,
         ["MatmulKernels.MatmulKernel3"] = GpuLaunch.MatmulTile,
         ["MatmulKernels.MatmulKernel4"] = GpuLaunch.TensorCoreTile,
+        ["MatmulKernels.MatmulKernel5"] = GpuLaunch.MatmulTile5,
         ["PoolKernels.GlobalAvgPoolBackwardKernel"] = GpuLaunch.GridStride,
         ["PoolKernels.GlobalAvgPoolForwardKernel"] = GpuLaunch.GridStride,
         ["ReduceKernels.SumFinalizeKernel"] = GpuLaunch.SingleThread,

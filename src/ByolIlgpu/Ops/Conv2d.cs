@@ -11,19 +11,23 @@ public enum Conv2dPass { Forward, BackwardInput, BackwardWeight }
 /// <summary>
 /// Launchers for <see cref="Conv2dKernels"/> and the differentiable Conv2d (no bias).
 /// Version 0 picks per accelerator, pass and width (<see cref="VersionFor"/>); tests and
-/// benchmarks force one. Versions 2–4 rent their prepared operands (padded source, transposed
+/// benchmarks force one. Versions 2–4 and 6 rent their prepared operands (padded source, transposed
 /// weights or dY, partial sums) from the device's pool: they live until the pool's next release.
+/// Version 6 also reads offset tables made once per layer geometry (<see cref="ComputeDevice.ConstantTable"/>).
 /// </summary>
 public static class Conv2d
 {
     /// <summary>Every version number, for tests and benchmarks.</summary>
-    public static IReadOnlyList<int> Versions { get; } = [1, 2, 3, 4, 5];
+    public static IReadOnlyList<int> Versions { get; } = [1, 2, 3, 4, 5, 6];
 
     /// <summary>The versions that round their operands to TF32 (tensor cores): checked against a TF32 error bound, not FP32's.</summary>
     public static IReadOnlyList<int> Tf32Versions { get; } = [5];
 
     /// <summary>The versions that compute in full FP32.</summary>
     public static IReadOnlyList<int> Fp32Versions { get; } = [.. Versions.Except(Tf32Versions)];
+
+    /// <summary>The versions with groups of 16×16 threads (GPU shared-memory tiles): they run on the CPU accelerator only with 256-thread groups.</summary>
+    public static IReadOnlyList<int> GpuTileVersions { get; } = [4, 6];
 
     /// <summary>Versions whose groups fit ILGPU's CPU accelerator (at most 16 threads per group): all but the GPU tiles.</summary>
     public static IReadOnlyList<int> CpuVersions { get; } = [1, 2, 3];
@@ -73,8 +77,15 @@ public static class Conv2d
         return version;
     }
 
-    /// <summary>Channels per block of versions 2 and 4: their operands' columns are padded to a multiple of this.</summary>
-    static int BlockWidth(int version) => version == 2 ? Conv2dKernels.Block2 : Conv2dKernels.Tile;
+    /// <summary>Channels per block of versions 2, 4 and 6: their operands' columns are padded to a multiple of this.</summary>
+    static int BlockWidth(int version) => version switch
+    {
+        2 => Conv2dKernels.Block2,
+        6 => Conv2dKernels.Tile6,
+        _ => Conv2dKernels.Tile,
+    };
+
+    static string VersionList => string.Join(", ", Versions);
 
     static int RoundUp(int v, int m) => (v + m - 1) / m * m;
 
@@ -130,6 +141,15 @@ public static class Conv2d
 
     static void LaunchGemm(ComputeDevice dev, int version, bool backwardInput, ArrayView<float> src, ArrayView<float> b, ArrayView<float> dst, Conv2dGemm gg)
     {
+        if (version == 6)
+        {
+            var tiled = backwardInput
+                ? TableGemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel6), Conv2dKernels.Conv2dBackwardInputKernel6)
+                : TableGemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel6), Conv2dKernels.Conv2dForwardKernel6);
+            int t = Conv2dKernels.Tile6, th = Conv2dKernels.TileThreads6;
+            tiled(new KernelConfig(new Index2D((gg.Positions + t - 1) / t, gg.MPad / t), new Index2D(th, th)), src, b, GatherOffsets(dev, gg), dst, gg);
+            return;
+        }
         var kernel = (version, backwardInput) switch
         {
             (2, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel2), Conv2dKernels.Conv2dForwardKernel2),
@@ -174,6 +194,44 @@ public static class Conv2d
     /// </summary>
     const int SliceRows = 512;
 
+    static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, Conv2dGemm> TableGemmKernel(
+        ComputeDevice dev, string name, Action<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, Conv2dGemm> kernel) =>
+        dev.Kernel(name, a => a.LoadStreamKernel(kernel));
+
+    /// <summary>
+    /// Version 6's gather offsets off(t) = a·SrcA + Dir·(i·SrcRow + j) of <see cref="Conv2dGemm"/> for t = (a, i, j) &lt; T,
+    /// made once per geometry and kept on the device (the kernel then needs no division by RI·SJ or SJ).
+    /// </summary>
+    internal static ArrayView<int> GatherOffsets(ComputeDevice dev, Conv2dGemm gg) =>
+        dev.ConstantTable($"conv2d.off T={gg.T} RI={gg.RI} SJ={gg.SJ} SrcA={gg.SrcA} SrcRow={gg.SrcRow} Dir={gg.Dir}", () =>
+        {
+            var off = new int[gg.T];
+            int rs = gg.RI * gg.SJ;
+            for (int t = 0; t < gg.T; t++)
+            {
+                int a = t / rs, i = t % rs / gg.SJ, j = t % gg.SJ;
+                off[t] = a * gg.SrcA + gg.Dir * (i * gg.SrcRow + j);
+            }
+            return off;
+        });
+
+    /// <summary>
+    /// Version 6's position bases base(n, p, q) = n·SrcN + p·Stride·SrcRow + q·Stride of <see cref="Conv2dWeightGemm"/>
+    /// for pos = (n, p, q) &lt; N·P·Q, made once per geometry and kept on the device.
+    /// </summary>
+    internal static ArrayView<int> PositionBases(ComputeDevice dev, Conv2dWeightGemm gw) =>
+        dev.ConstantTable($"conv2d.base N·P·Q={gw.Positions} P={gw.P} Q={gw.Q} Stride={gw.Stride} SrcN={gw.SrcN} SrcRow={gw.SrcRow}", () =>
+        {
+            var bases = new int[gw.Positions];
+            int pq = gw.P * gw.Q;
+            for (int pos = 0; pos < gw.Positions; pos++)
+            {
+                int n = pos / pq, p = pos % pq / gw.Q, q = pos % gw.Q;
+                bases[pos] = n * gw.SrcN + p * gw.Stride * gw.SrcRow + q * gw.Stride;
+            }
+            return bases;
+        });
+
     static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dGemm> GemmKernel(
         ComputeDevice dev, string name, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dGemm> kernel) =>
         dev.Kernel(name, a => a.LoadStreamKernel(kernel));
@@ -197,7 +255,7 @@ public static class Conv2d
             case 3:
                 ForwardRows(dev, x, w, y, g);
                 break;
-            case 2 or 4 or 5:
+            case 2 or 4 or 5 or 6:
             {
                 int hp = g.H + 2 * g.Pad, wp = g.W + 2 * g.Pad, crs = g.C * g.R * g.S;
                 int mPad = RoundUp(g.K, BlockWidth(version));
@@ -218,7 +276,7 @@ public static class Conv2d
                 break;
             }
             default:
-                throw new ArgumentOutOfRangeException(nameof(version), version, "conv2d versions are 1 to 5");
+                throw new ArgumentOutOfRangeException(nameof(version), version, $"conv2d versions are {VersionList}");
         }
     }
 
@@ -256,7 +314,7 @@ public static class Conv2d
                     ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape>(Conv2dKernels.Conv2dBackwardInputKernel1));
                 k(dev.GridStrideConfig(g.InputLength), dY, w, dX, g);
                 break;
-            case 2 or 3 or 4 or 5:
+            case 2 or 3 or 4 or 5 or 6:
             {
                 var classes = ParityClasses(g);
                 if (classes.Count == 0)
@@ -290,7 +348,7 @@ public static class Conv2d
                 break;
             }
             default:
-                throw new ArgumentOutOfRangeException(nameof(version), version, "conv2d versions are 1 to 5");
+                throw new ArgumentOutOfRangeException(nameof(version), version, $"conv2d versions are {VersionList}");
         }
     }
 
@@ -308,11 +366,11 @@ public static class Conv2d
             case 3:
                 WeightRows(dev, x, dY, dW, g);
                 break;
-            case 2 or 4 or 5:
+            case 2 or 4 or 5 or 6:
                 LaunchWeightGemm(dev, x, dY, dW, g, version);
                 break;
             default:
-                throw new ArgumentOutOfRangeException(nameof(version), version, "conv2d versions are 1 to 5");
+                throw new ArgumentOutOfRangeException(nameof(version), version, $"conv2d versions are {VersionList}");
         }
     }
 
@@ -320,12 +378,13 @@ public static class Conv2d
     static int ChunkLength(ComputeDevice dev, Conv2dShape g, int version, int kPad, int crs)
     {
         int positions = g.N * g.P * g.Q;
-        if (version is 4 or 5)
+        if (version is 4 or 5 or 6)
         {
-            // GPUs: enough groups for a few waves; chunks of at least 256 positions.
-            int tiles = (crs + Conv2dKernels.Tile - 1) / Conv2dKernels.Tile * (kPad / Conv2dKernels.Tile);
+            // GPUs: enough groups for a few waves; chunks of at least 256 positions, whole strips.
+            int tile = BlockWidth(version), strip = version == 6 ? Conv2dKernels.TileK6 : Conv2dKernels.TileK;
+            int tiles = (crs + tile - 1) / tile * (kPad / tile);
             int wanted = Math.Max(1, 4 * Math.Max(1, dev.Accelerator.NumMultiprocessors) / tiles);
-            return Math.Max(256, RoundUp((positions + wanted - 1) / wanted, Conv2dKernels.TileK));
+            return Math.Max(256, RoundUp((positions + wanted - 1) / wanted, strip));
         }
         // CPUs: a chunk of dYᵀ (length × block width) stays in the core's cache while every tap block reads it.
         return ChunkPositions;
@@ -353,6 +412,15 @@ public static class Conv2d
             SrcN = g.C * hp * wp, SrcA = hp * wp, SrcRow = wp,
             ChunkLength = chunk, Chunks = chunks, OutChunk = chunks == 1 ? 0 : (int)len, Accumulate = chunks == 1 ? 1 : 0,
         };
+        if (version == 6)
+        {
+            var tiled = dev.Kernel(nameof(Conv2dKernels.Conv2dBackwardWeightKernel6), a => a.LoadStreamKernel<
+                ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, Conv2dWeightGemm>(Conv2dKernels.Conv2dBackwardWeightKernel6));
+            int t6 = Conv2dKernels.Tile6, th6 = Conv2dKernels.TileThreads6;
+            tiled(new KernelConfig(new Index3D((crs + t6 - 1) / t6, kPad / t6, chunks), new Index3D(th6, th6, 1)), xPad, dyT, PositionBases(dev, gg), dst, gg);
+            SumPartials(dev, dst, dW, chunks, len);
+            return;
+        }
         var kernel = version switch
         {
             2 => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel2), Conv2dKernels.Conv2dBackwardWeightKernel2),

@@ -8,7 +8,7 @@ namespace ByolIlgpu.Ops;
 /// <summary>
 /// Launchers for <see cref="MatmulKernels"/>: C = α·op(A)·op(B) + β·C, row-major.
 /// Version 0 picks per accelerator: 2 (register blocks) on the CPU and CPU-like OpenCL devices,
-/// 3 (shared-memory tiles) on GPUs. Versions can be forced for tests and benchmarks.
+/// 3 (shared-memory tiles) on GPUs; 5 is the FP32 CUDA-core tile (8×8 per thread). Versions can be forced for tests and benchmarks.
 /// </summary>
 public static class Matmul
 {
@@ -68,8 +68,20 @@ public static class Matmul
                 kernel(config, a, b, c, m, n, k, transA ? 1 : 0, transB ? 1 : 0, alpha, beta);
                 break;
             }
+            case 5:
+            {
+                if (k == 0)
+                    goto case 1;   // its loads clamp the reduction index to k − 1: nothing to clamp to (C = β·C)
+                var kernel = dev.Kernel(nameof(MatmulKernels.MatmulKernel5), acc => acc.LoadStreamKernel<
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, float, float>(MatmulKernels.MatmulKernel5));
+                int t = MatmulKernels.Tile5, th = MatmulKernels.Threads5;
+                var config = new KernelConfig(new Index2D((n + t - 1) / t, (m + t - 1) / t), new Index2D(th, th));
+                kernel(config, a, b, c, m, n, k, transA ? 1 : 0, transB ? 1 : 0, alpha, beta);
+                break;
+            }
             default:
-                throw new ArgumentOutOfRangeException(nameof(version), version, "matmul versions are 1 to 4");
+                throw new ArgumentOutOfRangeException(nameof(version), version,
+                    $"matmul versions are {string.Join(", ", DevicePolicy.VersionsOf[DevicePolicy.MatmulOp])}");
         }
     }
 
