@@ -29,12 +29,13 @@ public static class TensorCore
     public const int WarpLanes = 32;
 
     /// <summary>
-    /// Floats of emulation scratch per warp: each lane's a0..a3, b0, b1. The kernels allocate it on
+    /// Floats of emulation scratch per warp: each lane's registers of one <see cref="WarpTileStep"/>
+    /// (2 × a0..a3, 4 × b0, b1; one instruction uses the first 6). The kernels allocate it on
     /// every backend (ILGPU needs a shared allocation's size to be a plain constant: one chosen by
     /// <see cref="CudaAsm.IsSupported"/> fails to compile); on CUDA its 3 KB per group sit unused and
-    /// do not limit occupancy, which registers do.
+    /// do not limit occupancy, which registers do (8 KB per group of 4 warps).
     /// </summary>
-    public const int ScratchPerWarp = WarpLanes * 6;
+    public const int ScratchPerWarp = WarpLanes * 16;
 
     // ---- the fragment layout (which lane holds which element), shared by kernels and tests --------
 
@@ -173,6 +174,11 @@ public static class TensorCore
         float b10 = tileB[rb + 8], b11 = tileB[rb + four + 8];
         float b20 = tileB[rb + 16], b21 = tileB[rb + four + 16];
         float b30 = tileB[rb + 24], b31 = tileB[rb + four + 24];
+        if (!CudaAsm.IsSupported)
+        {
+            WarpTileStepEmulated(ref acc, a00, a01, a02, a03, a10, a11, a12, a13, b00, b01, b10, b11, b20, b21, b30, b31, scratch, lane);
+            return;
+        }
         Mma(ref acc.C000, ref acc.C001, ref acc.C002, ref acc.C003, a00, a01, a02, a03, b00, b01, scratch, lane);
         Mma(ref acc.C010, ref acc.C011, ref acc.C012, ref acc.C013, a00, a01, a02, a03, b10, b11, scratch, lane);
         Mma(ref acc.C020, ref acc.C021, ref acc.C022, ref acc.C023, a00, a01, a02, a03, b20, b21, scratch, lane);
@@ -181,6 +187,72 @@ public static class TensorCore
         Mma(ref acc.C110, ref acc.C111, ref acc.C112, ref acc.C113, a10, a11, a12, a13, b10, b11, scratch, lane);
         Mma(ref acc.C120, ref acc.C121, ref acc.C122, ref acc.C123, a10, a11, a12, a13, b20, b21, scratch, lane);
         Mma(ref acc.C130, ref acc.C131, ref acc.C132, ref acc.C133, a10, a11, a12, a13, b30, b31, scratch, lane);
+    }
+
+    /// <summary>
+    /// The 8 instructions of <see cref="WarpTileStep"/> emulated at once, with 2 barriers instead of 16:
+    /// lane ℓ stores its registers a0..a3 of both m16 tiles and b0, b1 of the four n8 tiles at
+    /// scratch[16ℓ .. 16ℓ + 15]; then every output register of tile (m, n) adds Σ_{k&lt;8} A_m[i, k]·B_n[k, j]
+    /// exactly as <see cref="MmaEmulated"/> computes it (the same lanes' registers, the same order).
+    /// </summary>
+    static void WarpTileStepEmulated(
+        ref WarpTile acc,
+        float a00, float a01, float a02, float a03, float a10, float a11, float a12, float a13,
+        float b00, float b01, float b10, float b11, float b20, float b21, float b30, float b31,
+        ArrayView<float> scratch, int lane)
+    {
+        int mine = lane * 16;
+        scratch[mine + 0] = Tf32Bits(a00); scratch[mine + 1] = Tf32Bits(a01); scratch[mine + 2] = Tf32Bits(a02); scratch[mine + 3] = Tf32Bits(a03);
+        scratch[mine + 4] = Tf32Bits(a10); scratch[mine + 5] = Tf32Bits(a11); scratch[mine + 6] = Tf32Bits(a12); scratch[mine + 7] = Tf32Bits(a13);
+        scratch[mine + 8] = Tf32Bits(b00); scratch[mine + 9] = Tf32Bits(b01); scratch[mine + 10] = Tf32Bits(b10); scratch[mine + 11] = Tf32Bits(b11);
+        scratch[mine + 12] = Tf32Bits(b20); scratch[mine + 13] = Tf32Bits(b21); scratch[mine + 14] = Tf32Bits(b30); scratch[mine + 15] = Tf32Bits(b31);
+        Group.Barrier();
+        acc.C000 += EmulatedDot16(scratch, CRow(lane, 0), CCol(lane, 0), 0, 0);
+        acc.C001 += EmulatedDot16(scratch, CRow(lane, 1), CCol(lane, 1), 0, 0);
+        acc.C002 += EmulatedDot16(scratch, CRow(lane, 2), CCol(lane, 2), 0, 0);
+        acc.C003 += EmulatedDot16(scratch, CRow(lane, 3), CCol(lane, 3), 0, 0);
+        acc.C010 += EmulatedDot16(scratch, CRow(lane, 0), CCol(lane, 0), 0, 1);
+        acc.C011 += EmulatedDot16(scratch, CRow(lane, 1), CCol(lane, 1), 0, 1);
+        acc.C012 += EmulatedDot16(scratch, CRow(lane, 2), CCol(lane, 2), 0, 1);
+        acc.C013 += EmulatedDot16(scratch, CRow(lane, 3), CCol(lane, 3), 0, 1);
+        acc.C020 += EmulatedDot16(scratch, CRow(lane, 0), CCol(lane, 0), 0, 2);
+        acc.C021 += EmulatedDot16(scratch, CRow(lane, 1), CCol(lane, 1), 0, 2);
+        acc.C022 += EmulatedDot16(scratch, CRow(lane, 2), CCol(lane, 2), 0, 2);
+        acc.C023 += EmulatedDot16(scratch, CRow(lane, 3), CCol(lane, 3), 0, 2);
+        acc.C030 += EmulatedDot16(scratch, CRow(lane, 0), CCol(lane, 0), 0, 3);
+        acc.C031 += EmulatedDot16(scratch, CRow(lane, 1), CCol(lane, 1), 0, 3);
+        acc.C032 += EmulatedDot16(scratch, CRow(lane, 2), CCol(lane, 2), 0, 3);
+        acc.C033 += EmulatedDot16(scratch, CRow(lane, 3), CCol(lane, 3), 0, 3);
+        acc.C100 += EmulatedDot16(scratch, CRow(lane, 0), CCol(lane, 0), 1, 0);
+        acc.C101 += EmulatedDot16(scratch, CRow(lane, 1), CCol(lane, 1), 1, 0);
+        acc.C102 += EmulatedDot16(scratch, CRow(lane, 2), CCol(lane, 2), 1, 0);
+        acc.C103 += EmulatedDot16(scratch, CRow(lane, 3), CCol(lane, 3), 1, 0);
+        acc.C110 += EmulatedDot16(scratch, CRow(lane, 0), CCol(lane, 0), 1, 1);
+        acc.C111 += EmulatedDot16(scratch, CRow(lane, 1), CCol(lane, 1), 1, 1);
+        acc.C112 += EmulatedDot16(scratch, CRow(lane, 2), CCol(lane, 2), 1, 1);
+        acc.C113 += EmulatedDot16(scratch, CRow(lane, 3), CCol(lane, 3), 1, 1);
+        acc.C120 += EmulatedDot16(scratch, CRow(lane, 0), CCol(lane, 0), 1, 2);
+        acc.C121 += EmulatedDot16(scratch, CRow(lane, 1), CCol(lane, 1), 1, 2);
+        acc.C122 += EmulatedDot16(scratch, CRow(lane, 2), CCol(lane, 2), 1, 2);
+        acc.C123 += EmulatedDot16(scratch, CRow(lane, 3), CCol(lane, 3), 1, 2);
+        acc.C130 += EmulatedDot16(scratch, CRow(lane, 0), CCol(lane, 0), 1, 3);
+        acc.C131 += EmulatedDot16(scratch, CRow(lane, 1), CCol(lane, 1), 1, 3);
+        acc.C132 += EmulatedDot16(scratch, CRow(lane, 2), CCol(lane, 2), 1, 3);
+        acc.C133 += EmulatedDot16(scratch, CRow(lane, 3), CCol(lane, 3), 1, 3);
+        Group.Barrier();
+    }
+
+    /// <summary>Σ_{k&lt;8} A_m[i, k]·B_n[k, j] from the lanes' registers of one <see cref="WarpTileStep"/> in the scratch.</summary>
+    static float EmulatedDot16(ArrayView<float> scratch, int i, int j, int m, int n)
+    {
+        float sum = 0f;
+        for (int k = 0; k < 8; k++)
+        {
+            float a = scratch[((i & 7) * 4 + (k & 3)) * 16 + 4 * m + (i >> 3) + 2 * (k >> 2)];
+            float b = scratch[(j * 4 + (k & 3)) * 16 + 8 + 2 * n + (k >> 2)];
+            sum += a * b;
+        }
+        return sum;
     }
 
     /// <summary>
