@@ -104,8 +104,18 @@ public static class BatchNorm
         var norm = dev.Kernel(nameof(BatchNormKernels.BatchNormNormalizeKernel2), a => a.LoadStreamKernel<
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(BatchNormKernels.BatchNormNormalizeKernel2));
-        norm(dev.GridStrideConfig2D(count, c), x, gamma, beta, mean, squarePartials, residual, y, rstd, runningMean, runningVar, args);
+        norm(ChannelConfig(dev, count, c), x, gamma, beta, mean, squarePartials, residual, y, rstd, runningMean, runningVar, args);
     }
+
+    /// <summary>
+    /// Version 2's element-wise launches: a row of groups per channel, each thread walking at least
+    /// <see cref="ElementsPerThread"/> of the channel's elements, over which its own sum of the channel's
+    /// <see cref="PartialsPerChannel"/> partials is spread.
+    /// </summary>
+    static KernelConfig ChannelConfig(ComputeDevice dev, long count, int channels) =>
+        dev.GridStrideConfig2D((count + ElementsPerThread - 1) / ElementsPerThread, channels);
+
+    const int ElementsPerThread = 16;
 
     /// <summary>An absent residual is replaced by <paramref name="y"/> (a valid view the kernels never read); AddRelu needs one of y's length.</summary>
     static void CheckResidual(ArrayView<float> y, ref ArrayView<float> residual, int activation)
@@ -167,6 +177,6 @@ public static class BatchNorm
         var kx = dev.Kernel(nameof(BatchNormKernels.BatchNormBackwardInputKernel2), a => a.LoadStreamKernel<
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(BatchNormKernels.BatchNormBackwardInputKernel2));
-        kx(dev.GridStrideConfig2D((long)n * s, c), x, y, gamma, mean, rstd, partials, dY, dX, dGamma, dBeta, dResidual, args);
+        kx(ChannelConfig(dev, (long)n * s, c), x, y, gamma, mean, rstd, partials, dY, dX, dGamma, dBeta, dResidual, args);
     }
 }
