@@ -171,6 +171,29 @@ public abstract class BackboneOpsTests : BackendTest
     }
 
     [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void BatchNormBackwardWritesAFreshGradientAndAddsIntoAnExistingOne(int version)
+    {
+        // y = max(BN(x) + x, 0): the join's backward reaches x first (creating x.grad), the BatchNorm's second (adding into it).
+        int n = 2, c = 3, s = Large ? 40 : 10;
+        var gamma = Rand.UniformF(81, c, 0.5, 1.5);
+        var beta = Rand.UniformF(82, c, -0.5, 0.5);
+        var x = Rand.UniformF(80, n * c * s, -3, 3);
+        var dY = Rand.UniformF(83, n * c * s);
+        var tape = NewTape();
+        var tx = Tensor.FromHost(Device, "x", x.ToFloat(), n, c, s);
+        tx.RequiresGrad = true;
+        var bn = BatchNorm.Forward(tape, tx, Tensor.FromHost(Device, "g", gamma.ToFloat(), c), Tensor.FromHost(Device, "b", beta.ToFloat(), c),
+            Tensor.FromHost(Device, "rm", new float[c], c), Tensor.FromHost(Device, "rv", new float[c], c), training: true, version: version);
+        var y = Residual.AddRelu(tape, bn, tx);
+        tape.Backward(y, Tensor.FromHost(Device, "dY", dY.ToFloat(), n, c, s));
+        var (dX, _, _, g) = Ref.BatchNormReluBackward(x, gamma, beta, x, dY, n, c, s, Eps);
+        Check.NotAllZero(g, "masked gradient");
+        Check.Close(tx.Grad!.ToHost(), dX.Select((v, i) => v + g[i]).ToArray(), $"batch norm v{version} dX added to the join's");
+    }
+
+    [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public void BatchNormReluEvaluationUsesRunningStatistics(bool withResidual)

@@ -66,9 +66,14 @@ public static class BatchNorm
         ForwardTrain(dev, x.Data, gamma.Data, beta.Data, y.Data, mean.Data, rstd.Data, runningMean.Data, runningVar.Data, n, c, s, eps, momentum, version,
             r, activation);
         if (tape.ShouldRecord(x, gamma, beta, residual))
-            tape.Record(y, () => Backward(dev, x.Data, gamma.Data, mean.Data, rstd.Data, y.GradOrZeros().Data,
-                x.GradOrZeros().Data, gamma.GradOrZeros().Data, beta.GradOrZeros().Data, n, c, s, version,
-                y.Data, residual is null ? y.Data : residual.GradOrZeros().Data, activation));
+            tape.Record(y, () =>
+            {
+                // dX is written whole: the first backward to reach x (usually the only one) writes it instead of zeroing it first.
+                var dX = x.GradToWrite(out bool accumulate);
+                Backward(dev, x.Data, gamma.Data, mean.Data, rstd.Data, y.GradOrZeros().Data,
+                    dX.Data, gamma.GradOrZeros().Data, beta.GradOrZeros().Data, n, c, s, version,
+                    y.Data, residual is null ? y.Data : residual.GradOrZeros().Data, activation, accumulate);
+            });
         return y;
     }
 
@@ -148,18 +153,19 @@ public static class BatchNorm
 
     /// <summary>
     /// Training-mode backward; behind a fused ReLU it reads the op's output <paramref name="y"/>, and for AddRelu
-    /// adds the masked gradient into <paramref name="dResidual"/>. dX, dγ, dβ are accumulated into.
+    /// adds the masked gradient into <paramref name="dResidual"/>. dγ, dβ are accumulated into, dX too unless
+    /// <paramref name="accumulate"/> is false (then written).
     /// </summary>
     public static void Backward(ComputeDevice dev, ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> mean, ArrayView<float> rstd,
         ArrayView<float> dY, ArrayView<float> dX, ArrayView<float> dGamma, ArrayView<float> dBeta, int n, int c, int s, int version,
-        ArrayView<float> y = default, ArrayView<float> dResidual = default, int activation = BatchNormKernels.Plain)
+        ArrayView<float> y = default, ArrayView<float> dResidual = default, int activation = BatchNormKernels.Plain, bool accumulate = true)
     {
         if (activation == BatchNormKernels.Plain)
             y = dY;   // never read
         else if (y.Length != dY.Length)
             throw new ArgumentException($"batch norm + ReLU backward: an output of {y.Length} elements for a gradient of {dY.Length}");
         CheckResidual(dY, ref dResidual, activation);
-        var args = new BatchNormArgs { N = n, Channels = c, Spatial = s, PartialsPerChannel = PartialsPerChannel, Activation = activation, Accumulate = 1 };
+        var args = new BatchNormArgs { N = n, Channels = c, Spatial = s, PartialsPerChannel = PartialsPerChannel, Activation = activation, Accumulate = accumulate ? 1 : 0 };
         if (version == 1)
         {
             var k = dev.Kernel(nameof(BatchNormKernels.BatchNormBackwardKernel1), a => a.LoadStreamKernel<
