@@ -109,6 +109,8 @@ public class DeviceWorkTests
         Assert.Equal(1, epochStart.Copies);   // the epoch's order, once
         tiny.Step.Run(0, 0.1f, 0.99f);        // the first step fills the pool
         var before = dev.Counters;
+        var kernelsBefore = dev.LaunchesByKernel;
+        var memSetsBefore = dev.MemSetsByCaller;
         tiny.Step.Run(1, 0.1f, 0.99f);
         tiny.Step.Run(2, 0.1f, 0.99f);
         var two = dev.Counters - before;
@@ -116,6 +118,12 @@ public class DeviceWorkTests
         Assert.Equal(0, two.Copies);
         Assert.Equal(0, two.Allocations);
         Assert.True(two.Launches > 100 && two.Launches % 2 == 0, $"{two.Launches} launches in two identical steps");
+        // The per-kernel tally is complete, and every ReLU of the network runs inside a fused BatchNorm.
+        var byKernel = ComputeDevice.CountsBetween(kernelsBefore, dev.LaunchesByKernel);
+        Assert.Equal(two.Launches, byKernel.Values.Sum());
+        Assert.Equal(two.MemSets, ComputeDevice.CountsBetween(memSetsBefore, dev.MemSetsByCaller).Values.Sum());
+        foreach (var unfused in new[] { "ReluForwardKernel", "ReluBackwardKernel", "AddReluForwardKernel", "AddReluBackwardKernel" })
+            Assert.False(byKernel.ContainsKey(unfused), $"a training step launched {unfused} {byKernel.GetValueOrDefault(unfused)} times");
         double loss = tiny.Step.ReadLossSum() / 3;
         Assert.InRange(loss, 0.0, 8.0);
     }
