@@ -109,6 +109,8 @@ public class DeviceWorkTests
         Assert.Equal(1, epochStart.Copies);   // the epoch's order, once
         tiny.Step.Run(0, 0.1f, 0.99f);        // the first step fills the pool
         var before = dev.Counters;
+        var kernelsBefore = dev.LaunchesByKernel;
+        var memSetsBefore = dev.MemSetsByCaller;
         tiny.Step.Run(1, 0.1f, 0.99f);
         tiny.Step.Run(2, 0.1f, 0.99f);
         var two = dev.Counters - before;
@@ -116,6 +118,12 @@ public class DeviceWorkTests
         Assert.Equal(0, two.Copies);
         Assert.Equal(0, two.Allocations);
         Assert.True(two.Launches > 100 && two.Launches % 2 == 0, $"{two.Launches} launches in two identical steps");
+        // The per-kernel tally is complete, and every ReLU of the network runs inside a fused BatchNorm.
+        var byKernel = ComputeDevice.CountsBetween(kernelsBefore, dev.LaunchesByKernel);
+        Assert.Equal(two.Launches, byKernel.Values.Sum());
+        Assert.Equal(two.MemSets, ComputeDevice.CountsBetween(memSetsBefore, dev.MemSetsByCaller).Values.Sum());
+        foreach (var unfused in new[] { "ReluForwardKernel", "ReluBackwardKernel", "AddReluForwardKernel", "AddReluBackwardKernel" })
+            Assert.False(byKernel.ContainsKey(unfused), $"a training step launched {unfused} {byKernel.GetValueOrDefault(unfused)} times");
         double loss = tiny.Step.ReadLossSum() / 3;
         Assert.InRange(loss, 0.0, 8.0);
     }
@@ -166,14 +174,17 @@ public class DeviceWorkTests
         Assert.Contains(ComputeDevice.FormatBytes(at16), e.Message);
         Assert.Contains($"{ComputeDevice.FormatBytes(cap)} available", e.Message);
         Assert.Contains("the largest batch that fits is 11", e.Message);
-        // The batch it names does fit: its check passes and a real step runs within the cap.
-        using var fits = new TinyStep(dev, batch: 11);
+        // The batch it names does fit: its check passes and a real step runs within the cap — on a fresh
+        // device, as a run at that batch would start (this one's pool still holds the measured batches' views).
+        using var freshDev = ComputeDevice.Create("cpu");
+        freshDev.Pool.LimitBytes = cap;
+        using var fits = new TinyStep(freshDev, batch: 11);
         fits.Step.CheckMemory();
         fits.Step.BeginEpoch(0, EpochOrder.Permutation(fits.Images, 0, 0));
         fits.Step.Run(0, 0.1f, 0.99f);
-        Assert.True(dev.Pool.BytesHeld <= cap);
+        Assert.True(freshDev.Pool.BytesHeld <= cap, $"batch 11 held {freshDev.Pool.BytesHeld} bytes over the cap of {cap}");
         // Past the cap, any rent fails with the same kind of message, not ILGPU's exception.
-        var over = Assert.Throws<DeviceMemoryException>(() => dev.Pool.Rent(cap));
+        var over = Assert.Throws<DeviceMemoryException>(() => freshDev.Pool.Rent(cap));
         Assert.Contains("over its limit", over.Message);
     }
 

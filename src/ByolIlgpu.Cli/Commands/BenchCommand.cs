@@ -19,6 +19,7 @@ public static class BenchCommand
             Description = "Run the kernel versions another device family uses (cuda, gpu-opencl, pocl, cpu) on this device: " +
                 "e.g. count on PoCL the launches a CUDA step issues. Timings then say nothing about that family.",
         };
+        var perKernel = new Option<bool>("--per-kernel") { Description = "Also list the launches per step of each kernel and the memsets per step of each calling line, largest first." };
         var command = new Command("bench", "Time the trainer's own BYOL step (both views augmented on the device, student and teacher, loss, backward, LARS, EMA) " +
             "and report images/s, GFLOP/s and what the engine issues per step: kernel launches, memsets, copies and host synchronisations.");
         arch.AddTo(command);
@@ -27,6 +28,7 @@ public static class BenchCommand
         command.Options.Add(steps);
         command.Options.Add(json);
         command.Options.Add(versionsOf);
+        command.Options.Add(perKernel);
         command.SetAction(parse =>
         {
             var a = arch.Read(parse);
@@ -52,6 +54,15 @@ public static class BenchCommand
             output.WriteLine($"per step: {t.PerStep(c => c.Launches):G} kernel launches, {t.PerStep(c => c.MemSets):G} memsets, {t.PerStep(c => c.Copies):G} copies, " +
                 $"{t.PerStep(c => c.HostSyncs):G} host synchronisations, {t.PerStep(c => c.Allocations):G} allocations; pool {ComputeDevice.FormatBytes(t.PoolBytes)}");
             output.WriteLine($"{t.ImagesPerSecond:F1} images/s ({t.SecondsPerStep:F3} s/step), {t.GflopPerImage:F2} GFLOP/image, {t.Gflops:F1} GFLOP/s");
+            if (parse.GetValue(perKernel))
+            {
+                foreach (var (title, counts) in new[] { ("launches", t.LaunchesByKernel), ("memsets", t.MemSetsByCaller) })
+                {
+                    output.WriteLine($"{title} per step:");
+                    foreach (var (key, count) in counts.OrderByDescending(e => e.Value).ThenBy(e => e.Key, StringComparer.Ordinal))
+                        output.WriteLine($"  {count / (double)t.Steps,8:G} {key}");
+                }
+            }
             if (parse.GetValue(json) is string path)
                 File.WriteAllText(path, System.Text.Json.JsonSerializer.Serialize(new
                 {
@@ -60,6 +71,8 @@ public static class BenchCommand
                     launches_per_step = t.PerStep(c => c.Launches), memsets_per_step = t.PerStep(c => c.MemSets),
                     copies_per_step = t.PerStep(c => c.Copies), host_syncs_per_step = t.PerStep(c => c.HostSyncs),
                     allocations_per_step = t.PerStep(c => c.Allocations), pool_bytes = t.PoolBytes,
+                    launches_per_step_by_kernel = t.LaunchesByKernel.ToDictionary(e => e.Key, e => e.Value / (double)n),
+                    memsets_per_step_by_caller = t.MemSetsByCaller.ToDictionary(e => e.Key, e => e.Value / (double)n),
                 }, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
             return CommandLine.Ok;
         });

@@ -39,11 +39,13 @@ public sealed class ByolLearner
 
     /// <summary>
     /// Steps 1–3 of <see cref="Step"/>: the loss, and the student's gradients in <c>Model.Student.Grads</c>
-    /// (zeroed first); no parameter changes, only the running statistics of both networks. `byol parity`
-    /// compares exactly this with PyTorch.
+    /// (zeroed first); no parameter changes, only the running statistics of both networks (the weights are
+    /// frozen meanwhile: see <see cref="PreparedWeights"/>). `byol parity` compares exactly this with PyTorch.
     /// </summary>
     public ByolStepResult ForwardBackward(Tensor view1, Tensor view2)
     {
+        // No weight changes until the update: each conv's re-laid-out filters are made once for all four passes.
+        using var frozen = Model.Device.PreparedWeights.Freeze();
         Model.Student.ZeroGrad();
         var p1 = Model.StudentPrediction(Tape, view1);
         var p2 = Model.StudentPrediction(Tape, view2);

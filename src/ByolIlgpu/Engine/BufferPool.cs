@@ -62,6 +62,8 @@ public sealed class BufferPool : IDisposable
         if (!free.TryGetValue(length, out var stack) || !stack.TryPop(out var buffer))
         {
             long bytes = length * sizeof(float);
+            if (LimitBytes is long limit && BytesHeld + bytes > limit)
+                FreeUnused();   // e.g. an evaluation after training: the step's buffers of other lengths make room
             if (LimitBytes is long cap && BytesHeld + bytes > cap)
                 throw new DeviceMemoryException(
                     $"out of device memory on {device.Info.Spec}: the pool holds {ComputeDevice.FormatBytes(BytesHeld)} and needs {ComputeDevice.FormatBytes(bytes)} more, " +
@@ -73,6 +75,24 @@ public sealed class BufferPool : IDisposable
         }
         inUse.Add(buffer);
         return buffer.View;
+    }
+
+    /// <summary>
+    /// Gives back to the device every held buffer no tensor of this generation uses (after waiting for
+    /// the work queued on them): only when a rent would pass the limit, so steady steps never wait.
+    /// </summary>
+    void FreeUnused()
+    {
+        if (free.Values.All(stack => stack.Count == 0))
+            return;
+        device.Synchronize();
+        foreach (var stack in free.Values)
+            while (stack.TryPop(out var buffer))
+            {
+                BytesHeld -= buffer.LengthInBytes;
+                all.Remove(buffer);
+                buffer.Dispose();
+            }
     }
 
     /// <summary>Returns every rented buffer; tensors made before this call become unreadable.</summary>

@@ -1,4 +1,7 @@
+using System.Collections.Concurrent;
 using System.Linq.Expressions;
+using System.Reflection;
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
@@ -40,20 +43,43 @@ public sealed partial class ComputeDevice
     /// <summary>Bytes the engine has allocated on this device so far (buffers freed since are not subtracted).</summary>
     public long BytesAllocated => bytesAllocated;
 
-    internal void CountLaunch() => launches++;
+    // One counter per kernel key, created when the kernel is loaded; the wrapper increments it directly.
+    readonly ConcurrentDictionary<string, StrongBox<long>> launchesByKernel = new();
 
-    /// <summary>The loaded kernel wrapped so that each call counts one launch (an expression tree: no boxing of the arguments).</summary>
-    static T Counted<T>(T kernel, ComputeDevice device) where T : Delegate
+    internal void CountLaunch(StrongBox<long> tally)
     {
+        launches++;
+        tally.Value++;
+    }
+
+    /// <summary>Launches so far per kernel key (the name a launcher loads it under); subtract two snapshots for one step's.</summary>
+    public IReadOnlyDictionary<string, long> LaunchesByKernel =>
+        launchesByKernel.ToDictionary(e => e.Key, e => e.Value.Value);
+
+    readonly ConcurrentDictionary<string, long> memSetsByCaller = new();
+
+    /// <summary>Memsets so far per calling source line ("Conv2d.cs:120"), to see which ones a step could fold away.</summary>
+    public IReadOnlyDictionary<string, long> MemSetsByCaller => memSetsByCaller.ToDictionary(e => e.Key, e => e.Value);
+
+    /// <summary>Per-key counts issued between two snapshots (<see cref="LaunchesByKernel"/>, <see cref="MemSetsByCaller"/>), keys with none left out.</summary>
+    public static IReadOnlyDictionary<string, long> CountsBetween(IReadOnlyDictionary<string, long> before, IReadOnlyDictionary<string, long> after) =>
+        after.Select(e => (e.Key, Count: e.Value - before.GetValueOrDefault(e.Key)))
+            .Where(e => e.Count != 0).ToDictionary(e => e.Key, e => e.Count);
+
+    /// <summary>The loaded kernel wrapped so that each call counts one launch, in total and under <paramref name="key"/> (an expression tree: no boxing of the arguments).</summary>
+    static T Counted<T>(T kernel, ComputeDevice device, string key) where T : Delegate
+    {
+        var tally = device.launchesByKernel.GetOrAdd(key, _ => new StrongBox<long>());
         var invoke = typeof(T).GetMethod("Invoke")!;
         var parameters = invoke.GetParameters().Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
+        var count = typeof(ComputeDevice).GetMethod(nameof(CountLaunch), BindingFlags.Instance | BindingFlags.NonPublic, [typeof(StrongBox<long>)])!;
         var body = Expression.Block(
-            Expression.Call(Expression.Constant(device), typeof(ComputeDevice).GetMethod(nameof(CountLaunch), System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!),
+            Expression.Call(Expression.Constant(device), count, Expression.Constant(tally)),
             Expression.Invoke(Expression.Constant(kernel), parameters));
         return Expression.Lambda<T>(body, parameters).Compile();
     }
 
-    T Counted<T>(T kernel) where T : Delegate => Counted(kernel, this);
+    T Counted<T>(T kernel, string key) where T : Delegate => Counted(kernel, this, key);
 
     /// <summary>Waits until the device has finished everything issued so far.</summary>
     public void Synchronize()
@@ -63,9 +89,10 @@ public sealed partial class ComputeDevice
     }
 
     /// <summary>Sets a view to zero, asynchronously on the default stream.</summary>
-    public void MemSetToZero<T>(ArrayView<T> view) where T : unmanaged
+    public void MemSetToZero<T>(ArrayView<T> view, [CallerFilePath] string file = "", [CallerLineNumber] int line = 0) where T : unmanaged
     {
         memSets++;
+        memSetsByCaller.AddOrUpdate($"{Path.GetFileName(file)}:{line}", 1, (_, n) => n + 1);
         view.MemSetToZero(Accelerator.DefaultStream);
     }
 
@@ -91,7 +118,8 @@ public sealed partial class ComputeDevice
         Accelerator.Synchronize();
     }
 
-    public void MemSetToZero<T>(ArrayView1D<T, Stride1D.Dense> view) where T : unmanaged => MemSetToZero((ArrayView<T>)view);
+    public void MemSetToZero<T>(ArrayView1D<T, Stride1D.Dense> view, [CallerFilePath] string file = "", [CallerLineNumber] int line = 0) where T : unmanaged =>
+        MemSetToZero((ArrayView<T>)view, file, line);
     public void CopyFromHost<T>(ArrayView1D<T, Stride1D.Dense> target, ReadOnlySpan<T> source) where T : unmanaged => CopyFromHost((ArrayView<T>)target, source);
     public void CopyToHost<T>(ArrayView1D<T, Stride1D.Dense> source, Span<T> target) where T : unmanaged => CopyToHost((ArrayView<T>)source, target);
     public T[] ToHost<T>(ArrayView1D<T, Stride1D.Dense> source) where T : unmanaged => ToHost((ArrayView<T>)source);

@@ -180,7 +180,11 @@ public sealed class ParameterStore : IDisposable
     public float[] ValuesToHost() => CopyToHost(Built(values));
     public float[] GradsToHost() => CopyToHost(Built(grads));
     public float[] StateToHost() => CopyToHost(Built(state));
-    public void ValuesFromHost(float[] host) => CopyFromHost(Built(values), host, "parameter values");
+    public void ValuesFromHost(float[] host)
+    {
+        Device.PreparedWeights.ThrowIfFrozen("loading parameter values");
+        CopyFromHost(Built(values), host, "parameter values");
+    }
     public void StateFromHost(float[] host) => CopyFromHost(Built(state), host, "running statistics");
     public void GradsFromHost(float[] host) => CopyFromHost(Built(grads), host, "gradients");
 

@@ -48,7 +48,7 @@ public sealed class Tape
     {
         if (loss.Length != 1)
             throw new ArgumentException($"backward needs a scalar loss, got {loss}");
-        var grad = loss.GradOrZeros();
+        var grad = loss.GradToWrite(out _);   // the fill writes it whole
         Ops.Elementwise.Fill(grad, seed);
         RunReverse();
     }

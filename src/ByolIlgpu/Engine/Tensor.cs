@@ -97,6 +97,18 @@ public sealed class Tensor
         return Grad;
     }
 
+    /// <summary>
+    /// The gradient for a backward step that writes every element of it: when none exists yet it is
+    /// created without zeroing and <paramref name="accumulate"/> is false (the step writes, saving a
+    /// memset); otherwise the step adds into the existing one.
+    /// </summary>
+    public Tensor GradToWrite(out bool accumulate)
+    {
+        accumulate = Grad is not null;
+        Grad ??= Temp(Device, Name + ".grad", Shape);
+        return Grad;
+    }
+
     /// <summary>The same memory under another shape with the same element count.</summary>
     public Tensor Reshape(params int[] shape)
     {

@@ -38,4 +38,12 @@ public sealed class BatchNorm
             BatchesTracked++;
         return Ops.BatchNorm.Forward(tape, x, Gamma.Value, Beta.Value, RunningMean.Value, RunningVar.Value, training, Eps, Momentum);
     }
+
+    /// <summary>max(BN(x), 0), or max(BN(x) + residual, 0): the BatchNorm fused with the ReLU (and residual add) after it.</summary>
+    public Tensor ForwardRelu(Tape tape, Tensor x, bool training, Tensor? residual = null)
+    {
+        if (training)
+            BatchesTracked++;
+        return Ops.BatchNorm.ForwardRelu(tape, x, Gamma.Value, Beta.Value, RunningMean.Value, RunningVar.Value, training, residual, Eps, Momentum);
+    }
 }

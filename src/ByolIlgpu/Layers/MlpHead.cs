@@ -24,8 +24,7 @@ public sealed class MlpHead
     public Tensor Forward(Tape tape, Tensor x, bool training = true)
     {
         var h = First.Forward(tape, x);
-        h = Norm.Forward(tape, h, training);
-        h = Ops.Relu.Forward(tape, h);
+        h = Norm.ForwardRelu(tape, h, training);
         return Second.Forward(tape, h);
     }
 

@@ -32,10 +32,11 @@ public sealed class BasicBlock
 
     public Tensor Forward(Tape tape, Tensor x, bool training)
     {
-        var h = Ops.Relu.Forward(tape, Bn1.Forward(tape, Conv1.Forward(tape, x), training));
-        h = Bn2.Forward(tape, Conv2.Forward(tape, h), training);
+        var h = Bn1.ForwardRelu(tape, Conv1.Forward(tape, x), training);
+        h = Conv2.Forward(tape, h);
+        // The shortcut first, so that bn2, the join and its ReLU are one fused op.
         var shortcut = DownsampleConv is null ? x : DownsampleBn!.Forward(tape, DownsampleConv.Forward(tape, x), training);
-        return Ops.Residual.AddRelu(tape, h, shortcut);
+        return Bn2.ForwardRelu(tape, h, training, residual: shortcut);
     }
 }
 
@@ -81,7 +82,7 @@ public sealed class ResNet18
     /// <summary>(N, 3, H, W) images → (N, 8w) features.</summary>
     public Tensor Forward(Tape tape, Tensor images, bool training)
     {
-        var h = Ops.Relu.Forward(tape, Bn1.Forward(tape, Conv1.Forward(tape, images), training));
+        var h = Bn1.ForwardRelu(tape, Conv1.Forward(tape, images), training);
         foreach (var block in Blocks)
             h = block.Forward(tape, h, training);
         return Ops.Pool.GlobalAverage(tape, h);

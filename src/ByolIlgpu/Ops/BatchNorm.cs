@@ -26,19 +26,35 @@ public static class BatchNorm
     public static int DefaultVersion(ComputeDevice dev, int spatial) => dev.Policy.BatchNormVersion(spatial);
 
     public static Tensor Forward(Tape tape, Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
-        bool training, float eps = DefaultEps, float momentum = DefaultMomentum, int version = 0)
+        bool training, float eps = DefaultEps, float momentum = DefaultMomentum, int version = 0) =>
+        Fused(tape, x, gamma, beta, runningMean, runningVar, null, BatchNormKernels.Plain, training, eps, momentum, version);
+
+    /// <summary>
+    /// y = max(BN(x), 0), or y = max(BN(x) + residual, 0) with a <paramref name="residual"/> (the BasicBlock's
+    /// join): the BatchNorm and what follows it in one kernel per pass, where BN → ReLU (→ add) took two or three.
+    /// </summary>
+    public static Tensor ForwardRelu(Tape tape, Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+        bool training, Tensor? residual = null, float eps = DefaultEps, float momentum = DefaultMomentum, int version = 0) =>
+        Fused(tape, x, gamma, beta, runningMean, runningVar, residual, residual is null ? BatchNormKernels.Relu : BatchNormKernels.AddRelu,
+            training, eps, momentum, version);
+
+    static Tensor Fused(Tape tape, Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, Tensor? residual, int activation,
+        bool training, float eps, float momentum, int version)
     {
         if (x.Rank < 2)
             throw new ArgumentException($"batch norm: '{x.Name}' has shape {Tensor.Format(x.Shape)}, expected (N, C) or (N, C, H, W)");
         int n = x.Dim(0), c = x.Dim(1), s = x.Length / (n * c);
         foreach (var p in new[] { gamma, beta, runningMean, runningVar })
             Elementwise.CheckShape(p, "batch norm", c);
+        if (residual is not null)
+            Elementwise.CheckShape(residual, "batch norm + residual", x.Shape);
         var dev = tape.Device;
-        var y = Tensor.Temp(dev, "batchnorm", x.Shape);
+        var y = Tensor.Temp(dev, activation == BatchNormKernels.Plain ? "batchnorm" : "batchnorm_relu", x.Shape);
+        var r = (residual ?? y).Data;   // read only by the AddRelu epilogue
         if (!training)
         {
-            ForwardEval(dev, x.Data, gamma.Data, beta.Data, runningMean.Data, runningVar.Data, y.Data, n, c, s, eps);
-            if (tape.ShouldRecord(x, gamma, beta))
+            ForwardEval(dev, x.Data, gamma.Data, beta.Data, runningMean.Data, runningVar.Data, y.Data, n, c, s, eps, r, activation);
+            if (tape.ShouldRecord(x, gamma, beta, residual))
                 throw new InvalidOperationException("batch norm in evaluation mode has no backward here: run it under tape.NoGrad()");
             return y;
         }
@@ -47,44 +63,74 @@ public static class BatchNorm
         var mean = Tensor.Temp(dev, "batchnorm.mean", c);
         var rstd = Tensor.Temp(dev, "batchnorm.rstd", c);
         version = dev.ResolveVersion(DevicePolicy.BatchNormOp, version, () => DefaultVersion(dev, s));
-        ForwardTrain(dev, x.Data, gamma.Data, beta.Data, y.Data, mean.Data, rstd.Data, runningMean.Data, runningVar.Data, n, c, s, eps, momentum, version);
-        if (tape.ShouldRecord(x, gamma, beta))
-            tape.Record(y, () => Backward(dev, x.Data, gamma.Data, mean.Data, rstd.Data, y.GradOrZeros().Data,
-                x.GradOrZeros().Data, gamma.GradOrZeros().Data, beta.GradOrZeros().Data, n, c, s, version));
+        ForwardTrain(dev, x.Data, gamma.Data, beta.Data, y.Data, mean.Data, rstd.Data, runningMean.Data, runningVar.Data, n, c, s, eps, momentum, version,
+            r, activation);
+        if (tape.ShouldRecord(x, gamma, beta, residual))
+            tape.Record(y, () =>
+            {
+                // dX is written whole: the first backward to reach x (usually the only one) writes it instead of zeroing it first.
+                var dX = x.GradToWrite(out bool accumulate);
+                Backward(dev, x.Data, gamma.Data, mean.Data, rstd.Data, y.GradOrZeros().Data,
+                    dX.Data, gamma.GradOrZeros().Data, beta.GradOrZeros().Data, n, c, s, version,
+                    y.Data, residual is null ? y.Data : residual.GradOrZeros().Data, activation, accumulate);
+            });
         return y;
     }
 
+    /// <summary>
+    /// Training-mode forward with the epilogue <paramref name="activation"/> (<see cref="BatchNormKernels.Plain"/>,
+    /// <see cref="BatchNormKernels.Relu"/>, <see cref="BatchNormKernels.AddRelu"/> reading <paramref name="residual"/>).
+    /// </summary>
     public static void ForwardTrain(ComputeDevice dev, ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> beta, ArrayView<float> y,
         ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> runningMean, ArrayView<float> runningVar,
-        int n, int c, int s, float eps, float momentum, int version)
+        int n, int c, int s, float eps, float momentum, int version, ArrayView<float> residual = default, int activation = BatchNormKernels.Plain)
     {
+        CheckResidual(y, ref residual, activation);
+        var args = new BatchNormArgs { N = n, Channels = c, Spatial = s, PartialsPerChannel = PartialsPerChannel, Eps = eps, Momentum = momentum, Activation = activation };
         if (version == 1)
         {
             var k = dev.Kernel(nameof(BatchNormKernels.BatchNormForwardTrainKernel1), a => a.LoadStreamKernel<
-                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, ArrayView<float>, int, int, int, float, float>(BatchNormKernels.BatchNormForwardTrainKernel1));
-            k(dev.GridStrideConfig(c), x, gamma, beta, y, mean, rstd, runningMean, runningVar, n, c, s, eps, momentum);
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, BatchNormArgs>(BatchNormKernels.BatchNormForwardTrainKernel1));
+            k(dev.GridStrideConfig(c), x, gamma, beta, residual, y, mean, rstd, runningMean, runningVar, args);
             return;
         }
         CheckVersion(version);
         int count = n * s;
-        var partials = dev.Pool.Rent((long)c * PartialsPerChannel);
+        var sumPartials = dev.Pool.Rent((long)c * PartialsPerChannel);      // (C, T)
+        var squarePartials = dev.Pool.Rent((long)c * PartialsPerChannel);   // (C, T)
         var split = dev.ExactThreadsConfig2D(PartialsPerChannel, c);
         var sum = dev.Kernel(nameof(BatchNormKernels.BatchNormSumPartialsKernel2), a => a.LoadStreamKernel<
             ArrayView<float>, ArrayView<float>, int, int, int>(BatchNormKernels.BatchNormSumPartialsKernel2));
-        sum(split, x, partials, n, c, s);
-        var meanK = dev.Kernel(nameof(BatchNormKernels.BatchNormMeanKernel2), a => a.LoadStreamKernel<
-            ArrayView<float>, ArrayView<float>, int, int, int>(BatchNormKernels.BatchNormMeanKernel2));
-        meanK(dev.GridStrideConfig(c), partials, mean, c, PartialsPerChannel, count);
+        sum(split, x, sumPartials, n, c, s);
         var sq = dev.Kernel(nameof(BatchNormKernels.BatchNormCenteredSquarePartialsKernel2), a => a.LoadStreamKernel<
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(BatchNormKernels.BatchNormCenteredSquarePartialsKernel2));
-        sq(split, x, mean, partials, n, c, s);
-        var varK = dev.Kernel(nameof(BatchNormKernels.BatchNormVarianceKernel2), a => a.LoadStreamKernel<
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float, float>(BatchNormKernels.BatchNormVarianceKernel2));
-        varK(dev.GridStrideConfig(c), partials, mean, rstd, runningMean, runningVar, c, PartialsPerChannel, count, eps, momentum);
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(BatchNormKernels.BatchNormCenteredSquarePartialsKernel2));
+        sq(split, x, sumPartials, mean, squarePartials, n, c, s);
         var norm = dev.Kernel(nameof(BatchNormKernels.BatchNormNormalizeKernel2), a => a.LoadStreamKernel<
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(BatchNormKernels.BatchNormNormalizeKernel2));
-        norm(dev.GridStrideConfig((long)n * c * s), x, gamma, beta, mean, rstd, y, n, c, s);
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(BatchNormKernels.BatchNormNormalizeKernel2));
+        norm(ChannelConfig(dev, count, c), x, gamma, beta, mean, squarePartials, residual, y, rstd, runningMean, runningVar, args);
+    }
+
+    /// <summary>
+    /// Version 2's element-wise launches: a row of groups per channel, each thread walking at least
+    /// <see cref="ElementsPerThread"/> of the channel's elements, over which its own sum of the channel's
+    /// <see cref="PartialsPerChannel"/> partials is spread.
+    /// </summary>
+    static KernelConfig ChannelConfig(ComputeDevice dev, long count, int channels) =>
+        dev.GridStrideConfig2D((count + ElementsPerThread - 1) / ElementsPerThread, channels);
+
+    const int ElementsPerThread = 16;
+
+    /// <summary>An absent residual is replaced by <paramref name="y"/> (a valid view the kernels never read); AddRelu needs one of y's length.</summary>
+    static void CheckResidual(ArrayView<float> y, ref ArrayView<float> residual, int activation)
+    {
+        if (activation is < BatchNormKernels.Plain or > BatchNormKernels.AddRelu)
+            throw new ArgumentOutOfRangeException(nameof(activation), activation, "batch norm epilogues are Plain, Relu and AddRelu");
+        if (activation == BatchNormKernels.AddRelu && residual.Length != y.Length)
+            throw new ArgumentException($"batch norm + residual: a residual of {residual.Length} elements for an output of {y.Length}");
+        if (activation != BatchNormKernels.AddRelu)
+            residual = y;
     }
 
     static void CheckVersion(int version)
@@ -94,36 +140,49 @@ public static class BatchNorm
     }
 
     public static void ForwardEval(ComputeDevice dev, ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> beta,
-        ArrayView<float> runningMean, ArrayView<float> runningVar, ArrayView<float> y, int n, int c, int s, float eps)
+        ArrayView<float> runningMean, ArrayView<float> runningVar, ArrayView<float> y, int n, int c, int s, float eps,
+        ArrayView<float> residual = default, int activation = BatchNormKernels.Plain)
     {
+        CheckResidual(y, ref residual, activation);
         var k = dev.Kernel(nameof(BatchNormKernels.BatchNormForwardEvalKernel), a => a.LoadStreamKernel<
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            int, int, int, float>(BatchNormKernels.BatchNormForwardEvalKernel));
-        k(dev.GridStrideConfig((long)n * c * s), x, gamma, beta, runningMean, runningVar, y, n, c, s, eps);
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            BatchNormArgs>(BatchNormKernels.BatchNormForwardEvalKernel));
+        var args = new BatchNormArgs { N = n, Channels = c, Spatial = s, Eps = eps, Activation = activation };
+        k(dev.GridStrideConfig((long)n * c * s), x, gamma, beta, runningMean, runningVar, residual, y, args);
     }
 
+    /// <summary>
+    /// Training-mode backward; behind a fused ReLU it reads the op's output <paramref name="y"/>, and for AddRelu
+    /// adds the masked gradient into <paramref name="dResidual"/>. dγ, dβ are accumulated into, dX too unless
+    /// <paramref name="accumulate"/> is false (then written).
+    /// </summary>
     public static void Backward(ComputeDevice dev, ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> mean, ArrayView<float> rstd,
-        ArrayView<float> dY, ArrayView<float> dX, ArrayView<float> dGamma, ArrayView<float> dBeta, int n, int c, int s, int version)
+        ArrayView<float> dY, ArrayView<float> dX, ArrayView<float> dGamma, ArrayView<float> dBeta, int n, int c, int s, int version,
+        ArrayView<float> y = default, ArrayView<float> dResidual = default, int activation = BatchNormKernels.Plain, bool accumulate = true)
     {
+        if (activation == BatchNormKernels.Plain)
+            y = dY;   // never read
+        else if (y.Length != dY.Length)
+            throw new ArgumentException($"batch norm + ReLU backward: an output of {y.Length} elements for a gradient of {dY.Length}");
+        CheckResidual(dY, ref dResidual, activation);
+        var args = new BatchNormArgs { N = n, Channels = c, Spatial = s, PartialsPerChannel = PartialsPerChannel, Activation = activation, Accumulate = accumulate ? 1 : 0 };
         if (version == 1)
         {
             var k = dev.Kernel(nameof(BatchNormKernels.BatchNormBackwardKernel1), a => a.LoadStreamKernel<
-                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, ArrayView<float>, int, int, int>(BatchNormKernels.BatchNormBackwardKernel1));
-            k(dev.GridStrideConfig(c), x, gamma, mean, rstd, dY, dX, dGamma, dBeta, n, c, s);
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(BatchNormKernels.BatchNormBackwardKernel1));
+            k(dev.GridStrideConfig(c), x, y, gamma, mean, rstd, dY, dX, dGamma, dBeta, dResidual, args);
             return;
         }
         CheckVersion(version);
-        var partials = dev.Pool.Rent((long)c * PartialsPerChannel * 2);
-        var means = dev.Pool.Rent((long)c * 2);
+        var partials = dev.Pool.Rent((long)c * PartialsPerChannel * 2);   // (C, T, 2)
         var kp = dev.Kernel(nameof(BatchNormKernels.BatchNormBackwardPartialsKernel2), a => a.LoadStreamKernel<
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(BatchNormKernels.BatchNormBackwardPartialsKernel2));
-        kp(dev.ExactThreadsConfig2D(PartialsPerChannel, c), x, mean, rstd, dY, partials, n, c, s);
-        var kr = dev.Kernel(nameof(BatchNormKernels.BatchNormBackwardReduceKernel2), a => a.LoadStreamKernel<
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(BatchNormKernels.BatchNormBackwardReduceKernel2));
-        kr(dev.GridStrideConfig(c), partials, dGamma, dBeta, means, c, PartialsPerChannel, n * s);
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(
+            BatchNormKernels.BatchNormBackwardPartialsKernel2));
+        kp(dev.ExactThreadsConfig2D(PartialsPerChannel, c), x, y, mean, rstd, dY, partials, n, c, s, activation);
         var kx = dev.Kernel(nameof(BatchNormKernels.BatchNormBackwardInputKernel2), a => a.LoadStreamKernel<
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(BatchNormKernels.BatchNormBackwardInputKernel2));
-        kx(dev.GridStrideConfig((long)n * c * s), x, gamma, mean, rstd, means, dY, dX, n, c, s);
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(BatchNormKernels.BatchNormBackwardInputKernel2));
+        kx(ChannelConfig(dev, (long)n * s, c), x, y, gamma, mean, rstd, partials, dY, dX, dGamma, dBeta, dResidual, args);
     }
 }

@@ -9,6 +9,17 @@ namespace ByolIlgpu.Ops;
 public enum Conv2dPass { Forward, BackwardInput, BackwardWeight }
 
 /// <summary>
+/// x as a forward prepared it — zero-padded by Pad on every side (versions 2 and 4) or split into
+/// stride parity planes (version 3) — for the weight gradient of the same layout to read again
+/// instead of preparing it anew. Default: nothing kept.
+/// </summary>
+public readonly record struct Conv2dPreparedInput(ArrayView<float> View, bool RowPlanes)
+{
+    public bool IsPadded => View.Length != 0 && !RowPlanes;
+    public bool IsRowPlanes => View.Length != 0 && RowPlanes;
+}
+
+/// <summary>
 /// Launchers for <see cref="Conv2dKernels"/> and the differentiable Conv2d (no bias).
 /// Version 0 picks per accelerator, pass and width (<see cref="VersionFor"/>); tests and
 /// benchmarks force one. Versions 2–4 and 6 rent their prepared operands (padded source, transposed
@@ -57,13 +68,14 @@ public static class Conv2d
         var g = ShapeOf(x, w, stride, pad);
         var dev = tape.Device;
         var y = Tensor.Temp(dev, "conv2d", g.N, g.K, g.P, g.Q);
-        LaunchForward(dev, x.Data, w.Data, y.Data, g, version);
+        var prepared = LaunchForward(dev, x.Data, w.Data, y.Data, g, version, keepPreparedInput: true);
         if (tape.ShouldRecord(x, w))
             tape.Record(y, () =>
             {
                 var dy = y.GradOrZeros().Data;
                 if (x.RequiresGrad) LaunchBackwardInput(dev, dy, w.Data, x.GradOrZeros().Data, g, version);
-                if (w.RequiresGrad) LaunchBackwardWeight(dev, x.Data, dy, w.GradOrZeros().Data, g, version);
+                // The step's pool still holds the forward's padded copy of x: the weight gradient reads it again.
+                if (w.RequiresGrad) LaunchBackwardWeight(dev, x.Data, dy, w.GradOrZeros().Data, g, version, prepared);
             });
         return y;
     }
@@ -132,11 +144,14 @@ public static class Conv2d
     /// <summary>Rents and fills the GEMM operand of one parity class of filter taps (see <see cref="Conv2dKernels.Conv2dClassWeightsKernel"/>).</summary>
     static ArrayView<float> ClassWeights(ComputeDevice dev, ArrayView<float> w, Conv2dShape g, int rc, int sc, int ri, int sj, int mPad, bool forward, bool byColumn)
     {
-        var b = dev.Pool.Rent((long)(forward ? g.C : g.K) * ri * sj * mPad);
-        var k = dev.Kernel(nameof(Conv2dKernels.Conv2dClassWeightsKernel), a => a.LoadStreamKernel<
-            ArrayView<float>, ArrayView<float>, Conv2dShape, int, int, int, int, int, int, int>(Conv2dKernels.Conv2dClassWeightsKernel));
-        k(dev.GridStrideConfig(byColumn ? mPad : (forward ? g.C : g.K) * ri * sj), w, b, g, rc, sc, ri, sj, mPad, forward ? 1 : 0, byColumn ? 1 : 0);
-        return b;
+        // Depends on the weights alone: made once per weight update inside a freeze (Engine/PreparedWeights.cs).
+        string layout = $"conv2d.class {g.K}x{g.C}x{g.R}x{g.S}/{g.Stride} {rc},{sc},{ri},{sj} {mPad} {(forward ? "f" : "b")}{(byColumn ? "c" : "r")}";
+        return dev.PreparedWeights.Get(w, layout, (long)(forward ? g.C : g.K) * ri * sj * mPad, b =>
+        {
+            var k = dev.Kernel(nameof(Conv2dKernels.Conv2dClassWeightsKernel), a => a.LoadStreamKernel<
+                ArrayView<float>, ArrayView<float>, Conv2dShape, int, int, int, int, int, int, int>(Conv2dKernels.Conv2dClassWeightsKernel));
+            k(dev.GridStrideConfig(byColumn ? mPad : (forward ? g.C : g.K) * ri * sj), w, b, g, rc, sc, ri, sj, mPad, forward ? 1 : 0, byColumn ? 1 : 0);
+        });
     }
 
     static void LaunchGemm(ComputeDevice dev, int version, bool backwardInput, ArrayView<float> src, ArrayView<float> b, ArrayView<float> dst, Conv2dGemm gg)
@@ -241,9 +256,15 @@ public static class Conv2d
         ComputeDevice dev, string name, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, TGemm> kernel) where TGemm : struct =>
         dev.Kernel(name, a => ComputeDevice.LoadInlinePtxKernel(a, kernel));
 
-    public static void LaunchForward(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, Conv2dShape g, int version = 0)
+    public static void LaunchForward(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, Conv2dShape g, int version = 0) =>
+        LaunchForward(dev, x, w, y, g, version, keepPreparedInput: false);
+
+    /// <summary>The forward; returns x as it prepared it (see <see cref="Conv2dPreparedInput"/>), for <see cref="LaunchBackwardWeight"/>.</summary>
+    static Conv2dPreparedInput LaunchForward(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, Conv2dShape g, int version,
+        bool keepPreparedInput)
     {
         CheckLengths(g, x, w, y, "forward");
+        var prepared = default(Conv2dPreparedInput);
         version = Resolve(dev, g, Conv2dPass.Forward, version);
         switch (version)
         {
@@ -253,17 +274,24 @@ public static class Conv2d
                 k(dev.GridStrideConfig(g.OutputLength), x, w, y, g);
                 break;
             case 3:
-                ForwardRows(dev, x, w, y, g);
+                var planes = ForwardRows(dev, x, w, y, g);
+                if (keepPreparedInput)
+                    prepared = new Conv2dPreparedInput(planes, RowPlanes: true);
                 break;
             case 2 or 4 or 5 or 6:
             {
                 int hp = g.H + 2 * g.Pad, wp = g.W + 2 * g.Pad, crs = g.C * g.R * g.S;
                 int mPad = RoundUp(g.K, BlockWidth(version));
                 var xPad = Padded(dev, x, g.N * g.C, g.H, g.W, g.Pad, g.Pad, g.Pad, g.Pad);
-                var b = dev.Pool.Rent((long)crs * mPad);   // (C·R·S, MPad)
-                var prep = dev.Kernel(nameof(Conv2dKernels.Conv2dForwardWeightsKernel), a => a.LoadStreamKernel<
-                    ArrayView<float>, ArrayView<float>, int, int, int>(Conv2dKernels.Conv2dForwardWeightsKernel));
-                prep(dev.GridStrideConfig(crs), w, b, g.K, crs, mPad);
+                if (keepPreparedInput)
+                    prepared = new Conv2dPreparedInput(xPad, RowPlanes: false);
+                // (C·R·S, MPad), made once per weight update inside a freeze (Engine/PreparedWeights.cs).
+                var b = dev.PreparedWeights.Get(w, $"conv2d.forward {g.K}x{crs} {mPad}", (long)crs * mPad, b =>
+                {
+                    var prep = dev.Kernel(nameof(Conv2dKernels.Conv2dForwardWeightsKernel), a => a.LoadStreamKernel<
+                        ArrayView<float>, ArrayView<float>, int, int, int>(Conv2dKernels.Conv2dForwardWeightsKernel));
+                    prep(dev.GridStrideConfig(crs), w, b, g.K, crs, mPad);
+                });
                 var gg = new Conv2dGemm
                 {
                     Positions = g.N * g.P * g.Q, OH = g.P, OW = g.Q,
@@ -278,6 +306,7 @@ public static class Conv2d
             default:
                 throw new ArgumentOutOfRangeException(nameof(version), version, $"conv2d versions are {VersionList}");
         }
+        return prepared;
     }
 
     /// <summary>
@@ -352,7 +381,12 @@ public static class Conv2d
         }
     }
 
-    public static void LaunchBackwardWeight(ComputeDevice dev, ArrayView<float> x, ArrayView<float> dY, ArrayView<float> dW, Conv2dShape g, int version = 0)
+    /// <summary>
+    /// dW += the weight gradient; <paramref name="prepared"/>, when given, is x as a forward prepared it,
+    /// read instead of preparing x again where its layout is the one this version reads.
+    /// </summary>
+    public static void LaunchBackwardWeight(ComputeDevice dev, ArrayView<float> x, ArrayView<float> dY, ArrayView<float> dW, Conv2dShape g, int version = 0,
+        Conv2dPreparedInput prepared = default)
     {
         CheckLengths(g, x, dW, dY, "backward-weight");
         version = Resolve(dev, g, Conv2dPass.BackwardWeight, version);
@@ -364,10 +398,10 @@ public static class Conv2d
                 k(dev.GridStrideConfig(g.WeightLength), x, dY, dW, g);
                 break;
             case 3:
-                WeightRows(dev, x, dY, dW, g);
+                WeightRows(dev, x, dY, dW, g, prepared.IsRowPlanes ? prepared.View : default);
                 break;
             case 2 or 4 or 5 or 6:
-                LaunchWeightGemm(dev, x, dY, dW, g, version);
+                LaunchWeightGemm(dev, x, dY, dW, g, version, prepared.IsPadded ? prepared.View : default);
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(version), version, $"conv2d versions are {VersionList}");
@@ -392,11 +426,14 @@ public static class Conv2d
 
     const int ChunkPositions = 1024;   // best of 256–2048 measured on PoCL (a shared, noisy machine)
 
-    static void LaunchWeightGemm(ComputeDevice dev, ArrayView<float> x, ArrayView<float> dY, ArrayView<float> dW, Conv2dShape g, int version)
+    static void LaunchWeightGemm(ComputeDevice dev, ArrayView<float> x, ArrayView<float> dY, ArrayView<float> dW, Conv2dShape g, int version,
+        ArrayView<float> paddedInput)
     {
         int hp = g.H + 2 * g.Pad, wp = g.W + 2 * g.Pad, crs = g.C * g.R * g.S, positions = g.N * g.P * g.Q;
         int kPad = RoundUp(g.K, BlockWidth(version));
-        var xPad = Padded(dev, x, g.N * g.C, g.H, g.W, g.Pad, g.Pad, g.Pad, g.Pad);
+        if (paddedInput.Length != 0 && paddedInput.Length != (long)g.N * g.C * hp * wp)
+            throw new ArgumentException($"conv2d backward-weight ({g}): a padded input of {paddedInput.Length} elements, expected {(long)g.N * g.C * hp * wp}");
+        var xPad = paddedInput.Length != 0 ? paddedInput : Padded(dev, x, g.N * g.C, g.H, g.W, g.Pad, g.Pad, g.Pad, g.Pad);
         var dyT = dev.Pool.Rent((long)positions * kPad);   // (N·P·Q, KPad)
         var prep = dev.Kernel(nameof(Conv2dKernels.Conv2dTransposeOutputGradKernel), a => a.LoadStreamKernel<
             ArrayView<float>, ArrayView<float>, int, int, int, int, int>(Conv2dKernels.Conv2dTransposeOutputGradKernel));
@@ -474,7 +511,8 @@ public static class Conv2d
         return new RowSource(hq, wq, plane, srcA, srcN, vBlocks, Math.Max((long)g.N * srcN, need));
     }
 
-    static void ForwardRows(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, Conv2dShape g)
+    /// <summary>Version 3's forward; returns the parity planes of x it made.</summary>
+    static ArrayView<float> ForwardRows(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, Conv2dShape g)
     {
         var rs = RowSourceOf(g);
         int st = g.Stride;
@@ -499,6 +537,7 @@ public static class Conv2d
                 kernel(BlockConfig(dev, (long)g.N * rs.VBlocks * (mPad / Conv2dKernels.Block3)), xPlanes, b, y, gg);
                 first = false;
             }
+        return xPlanes;
     }
 
     static void BackwardInputRows(ComputeDevice dev, ArrayView<float> dY, ArrayView<float> w, ArrayView<float> dX, Conv2dShape g,
@@ -530,11 +569,14 @@ public static class Conv2d
         }
     }
 
-    static void WeightRows(ComputeDevice dev, ArrayView<float> x, ArrayView<float> dY, ArrayView<float> dW, Conv2dShape g)
+    /// <summary>Version 3's weight gradient; <paramref name="planes"/>, when given, are the forward's parity planes of x.</summary>
+    static void WeightRows(ComputeDevice dev, ArrayView<float> x, ArrayView<float> dY, ArrayView<float> dW, Conv2dShape g, ArrayView<float> planes)
     {
         var rs = RowSourceOf(g);
         int run = Conv2dKernels.Run3, crs = g.C * g.R * g.S;
-        var xPlanes = Planes(dev, x, g.N * g.C, g.H, g.W, rs.Hq, rs.Wq, g.Pad, g.Pad, g.Stride, rs.Length);
+        if (planes.Length != 0 && planes.Length != rs.Length)
+            throw new ArgumentException($"conv2d backward-weight ({g}): parity planes of {planes.Length} elements, expected {rs.Length}");
+        var xPlanes = planes.Length != 0 ? planes : Planes(dev, x, g.N * g.C, g.H, g.W, rs.Hq, rs.Wq, g.Pad, g.Pad, g.Stride, rs.Length);
         int planeLength = rs.VBlocks * run;
         var dYRows = dev.Pool.Rent((long)g.N * g.K * planeLength);   // (N, K, VBlocks·64)
         var layout = dev.Kernel(nameof(Conv2dKernels.Conv2dRowLayoutKernel), a => a.LoadStreamKernel<

@@ -36,6 +36,7 @@ public sealed class Adam : Optimizer
 
     public override void Step(float lr)
     {
+        CheckWeightsWritable();
         Steps++;
         float c1 = (float)(1 - Math.Pow(Beta1, Steps));
         float c2 = (float)(1 - Math.Pow(Beta2, Steps));

@@ -21,6 +21,7 @@ public static class Ema
     public static void Update(ComputeDevice dev, ArrayView<float> teacher, ArrayView<float> student, float tau)
     {
         Ops.Elementwise.CheckSameLength(teacher, student, "ema");
+        dev.PreparedWeights.ThrowIfFrozen("EMA update");
         var k = dev.Kernel(nameof(EmaKernels.EmaUpdateKernel),
             a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, float>(EmaKernels.EmaUpdateKernel));
         k(dev.GridStrideConfig(teacher.Length), teacher, student, (int)teacher.Length, tau);

@@ -43,6 +43,7 @@ public sealed class Lars : Optimizer
 
     public override void Step(float lr)
     {
+        CheckWeightsWritable();
         if (!(lr >= 0f))
             throw new ArgumentOutOfRangeException(nameof(lr), lr, "LARS needs a learning rate ≥ 0");
         var dev = Device;

@@ -50,6 +50,9 @@ public abstract class Optimizer : IDisposable
         Steps = steps;
     }
 
+    /// <summary>Every step starts here: an update inside a frozen forward and backward pass would leave stale prepared weights.</summary>
+    protected void CheckWeightsWritable() => Device.PreparedWeights.ThrowIfFrozen($"{GetType().Name} step");
+
     /// <summary>Launch shape for a 2-D walk over the tensor table.</summary>
     protected KernelConfig TableConfig()
     {

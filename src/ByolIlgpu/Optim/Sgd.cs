@@ -25,6 +25,7 @@ public sealed class Sgd : Optimizer
 
     public override void Step(float lr)
     {
+        CheckWeightsWritable();
         var k = Device.Kernel(nameof(SgdKernels.SgdUpdateKernel), a => a.LoadStreamKernel<
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, float, float, float>(SgdKernels.SgdUpdateKernel));
         k(TableConfig(), Store.Values, Store.Grads, velocity.View, Store.TensorOffsets, Store.TensorDecayFlags, lr, Momentum, WeightDecay);

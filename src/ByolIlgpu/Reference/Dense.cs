@@ -120,6 +120,30 @@ public static class Dense
         return (dX, dGamma, dBeta);
     }
 
+    /// <summary>
+    /// The fused op: y = max(BN(x) + r, 0), or y = max(BN(x), 0) without <paramref name="residual"/>;
+    /// BN in training mode as <see cref="BatchNormTrain"/>.
+    /// </summary>
+    public static double[] BatchNormReluTrain(double[] x, double[] gamma, double[] beta, double[]? residual, int n, int c, int s, double eps)
+    {
+        var (pre, _, _) = BatchNormTrain(x, gamma, beta, n, c, s, eps);
+        if (residual is not null)
+            for (int i = 0; i < pre.Length; i++)
+                pre[i] += residual[i];
+        return Relu(pre);
+    }
+
+    /// <summary>
+    /// Its backward: g = dy·[y > 0]; dx, dγ, dβ = the BatchNorm backward of g (<see cref="BatchNormBackward"/>); dr = g.
+    /// </summary>
+    public static (double[] dX, double[] dGamma, double[] dBeta, double[] dResidual) BatchNormReluBackward(
+        double[] x, double[] gamma, double[] beta, double[]? residual, double[] dY, int n, int c, int s, double eps)
+    {
+        var g = ReluBackward(BatchNormReluTrain(x, gamma, beta, residual, n, c, s, eps), dY);
+        var (dX, dGamma, dBeta) = BatchNormBackward(x, gamma, g, n, c, s, eps);
+        return (dX, dGamma, dBeta, g);
+    }
+
     /// <summary>Flat indices of channel <paramref name="ch"/> in an (N, C, S) array.</summary>
     public static IEnumerable<int> ChannelIndices(int n, int c, int s, int ch)
     {

@@ -12,6 +12,12 @@ namespace ByolIlgpu.Training;
 public sealed record StepTiming(int BatchSize, int Steps, double SecondsPerStep, double ImagesPerSecond, double GflopPerImage, double Gflops,
     DeviceCounters TimedSteps, long PoolBytes)
 {
+    /// <summary>Launches of the timed steps per kernel key (<see cref="ComputeDevice.LaunchesByKernel"/>).</summary>
+    public IReadOnlyDictionary<string, long> LaunchesByKernel { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>Memsets of the timed steps per calling source line (<see cref="ComputeDevice.MemSetsByCaller"/>).</summary>
+    public IReadOnlyDictionary<string, long> MemSetsByCaller { get; init; } = new Dictionary<string, long>();
+
     /// <summary>A counter of the timed steps per step (every step issues the same work, so these are whole numbers).</summary>
     public double PerStep(Func<DeviceCounters, long> counter) => counter(TimedSteps) / (double)Steps;
 }
@@ -46,14 +52,22 @@ public static class StepBenchmark
         device.Synchronize();
         long poolBytes = device.Pool.BytesHeld;
         var before = device.Counters;
+        var kernelsBefore = device.LaunchesByKernel;
+        var memSetsBefore = device.MemSetsByCaller;
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < steps; i++)
             step.Run(warmup + i, lr, tau);
         var issued = device.Counters - before;
+        var byKernel = ComputeDevice.CountsBetween(kernelsBefore, device.LaunchesByKernel);
+        var byCaller = ComputeDevice.CountsBetween(memSetsBefore, device.MemSetsByCaller);
         device.Synchronize();
         double seconds = clock.Elapsed.TotalSeconds / steps;
         double gflopPerImage = ByolFlops.PerImage(architecture) / 1e9;
         double imagesPerSecond = batchSize / seconds;
-        return new StepTiming(batchSize, steps, seconds, imagesPerSecond, gflopPerImage, gflopPerImage * imagesPerSecond, issued, poolBytes);
+        return new StepTiming(batchSize, steps, seconds, imagesPerSecond, gflopPerImage, gflopPerImage * imagesPerSecond, issued, poolBytes)
+        {
+            LaunchesByKernel = byKernel,
+            MemSetsByCaller = byCaller,
+        };
     }
 }
