@@ -40,20 +40,30 @@ public sealed partial class ComputeDevice
     /// <summary>Bytes the engine has allocated on this device so far (buffers freed since are not subtracted).</summary>
     public long BytesAllocated => bytesAllocated;
 
-    internal void CountLaunch() => launches++;
+    readonly Dictionary<string, long> launchesByKernel = [];
+
+    /// <summary>Launches so far per kernel (the key it was compiled under): what the performance model's launch list is checked against.</summary>
+    public IReadOnlyDictionary<string, long> LaunchesByKernel() => new Dictionary<string, long>(launchesByKernel);
+
+    internal void CountLaunch(string key)
+    {
+        launches++;
+        System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(launchesByKernel, key, out _)++;
+    }
 
     /// <summary>The loaded kernel wrapped so that each call counts one launch (an expression tree: no boxing of the arguments).</summary>
-    static T Counted<T>(T kernel, ComputeDevice device) where T : Delegate
+    static T Counted<T>(T kernel, ComputeDevice device, string key) where T : Delegate
     {
         var invoke = typeof(T).GetMethod("Invoke")!;
         var parameters = invoke.GetParameters().Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
         var body = Expression.Block(
-            Expression.Call(Expression.Constant(device), typeof(ComputeDevice).GetMethod(nameof(CountLaunch), System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!),
+            Expression.Call(Expression.Constant(device), typeof(ComputeDevice).GetMethod(nameof(CountLaunch), System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!,
+                Expression.Constant(key)),
             Expression.Invoke(Expression.Constant(kernel), parameters));
         return Expression.Lambda<T>(body, parameters).Compile();
     }
 
-    T Counted<T>(T kernel) where T : Delegate => Counted(kernel, this);
+    T Counted<T>(T kernel, string key) where T : Delegate => Counted(kernel, this, key);
 
     /// <summary>Waits until the device has finished everything issued so far.</summary>
     public void Synchronize()

@@ -242,7 +242,7 @@ public sealed partial class ComputeDevice : IDisposable
             throw new InvalidOperationException($"kernel '{key}' was not compiled: an earlier kernel failed to compile on {Info.Name}: {firstCompileError.Message}", firstCompileError);
         try
         {
-            var kernel = Counted(load(Accelerator));
+            var kernel = Counted(load(Accelerator), key);
             kernels[key] = kernel;
             return kernel;
         }
