@@ -213,7 +213,7 @@ public class PerformanceModelAuditTests
         Assert.Contains($"fp32: Conv2d v", output);
         Assert.Contains($" {launches} launches", output);
         Assert.Contains("| this engine, tf32 (model) |", output);
-        Assert.Contains("| measured on this GPU (bench/gpu/run-gpu.sh) |", output);
+        Assert.Contains("| measured (bench/gpu/run-gpu.sh: summary.md) |", output);
         Assert.Contains("| FLOP bound at the FP32 peak | 34.244 |", output);
     }
 }

@@ -31,6 +31,7 @@ public static class KernelsCommand
         var gpu = new Option<string>("--gpu") { Description = "GPU of --model: " + string.Join(", ", GpuSpec.All.Select(g => g.Key)) + ".", DefaultValueFactory = _ => GpuSpec.H100Sxm.Key };
         var batch = new Option<int>("--batch") { Description = "Images per view per step of --model.", DefaultValueFactory = _ => 256 };
         var detail = new Option<bool>("--detail") { Description = "With --model, list every kernel and GEMM row." };
+        var json = new Option<string?>("--json") { Description = "With --model, also write the modelled step (per precision) as JSON to this file (bench/gpu/run-gpu.sh puts the measured step beside it)." };
         var command = new Command("kernels", "List the kernels and their GPU group sizes; with --ptx-audit, what NVIDIA's assembler makes of each.");
         command.Options.Add(audit);
         command.Options.Add(arch);
@@ -39,11 +40,12 @@ public static class KernelsCommand
         command.Options.Add(gpu);
         command.Options.Add(batch);
         command.Options.Add(detail);
+        command.Options.Add(json);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(model))
-                return ModelReport.Run(output, parse.InvocationConfiguration.Error, parse.GetValue(gpu)!, parse.GetValue(batch), parse.GetValue(markdown), parse.GetValue(detail));
+                return ModelReport.Run(output, parse.InvocationConfiguration.Error, parse.GetValue(gpu)!, parse.GetValue(batch), parse.GetValue(markdown), parse.GetValue(detail), parse.GetValue(json));
             var target = CudaTarget.FromSmName(parse.GetValue(arch)!)
                 ?? throw new UsageException($"--arch '{parse.GetValue(arch)}': expected one of {string.Join(", ", CudaTarget.All.Select(t => t.SmName))}");
             if (!parse.GetValue(audit))

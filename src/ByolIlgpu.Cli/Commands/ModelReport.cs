@@ -10,7 +10,7 @@ namespace ByolIlgpu.Cli;
 /// </summary>
 public static class ModelReport
 {
-    public static int Run(TextWriter output, TextWriter error, string gpuKey, int batch, bool markdown, bool detail)
+    public static int Run(TextWriter output, TextWriter error, string gpuKey, int batch, bool markdown, bool detail, string? jsonPath = null)
     {
         var gpu = GpuSpec.FromKey(gpuKey)
             ?? throw new UsageException($"--gpu '{gpuKey}': expected one of {string.Join(", ", GpuSpec.All.Select(g => g.Key))}");
@@ -45,6 +45,18 @@ public static class ModelReport
             return PerformanceModel.Predict(gpu, arch, batch, precision, conv, matmul, figures, notes);
         }).ToList();
         output.Write(PerformanceModel.Format(predictions, arch, markdown, detail));
+        if (jsonPath is not null)
+            File.WriteAllText(jsonPath, System.Text.Json.JsonSerializer.Serialize(new
+            {
+                model = "a model, not a measurement (byol kernels --model)", gpu = gpu.Key, gpu_name = gpu.Name, batch_size = batch,
+                steps_per_epoch = predictions[0].StepsPerEpoch,
+                predictions = predictions.Select(p => new
+                {
+                    precision = p.Precision, conv2d_version = p.ConvVersion, matmul_version = p.MatmulVersion,
+                    seconds_per_step = p.Seconds, images_per_s = p.ImagesPerSecond, epoch_s = p.EpochSeconds, launches_per_step = p.Launches,
+                    held_back_by = p.ByKernel[0].Kernel, bound = p.ByKernel[0].Bound.ToString(), notes = p.Notes,
+                }),
+            }, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
         output.WriteLine($"(GEMM kernels {string.Join(", ", kernels.Select(k => k.Name))} assembled by {tools.Ptxas} for sm_90 in {clock.Elapsed.TotalSeconds:F0} s)");
         return CommandLine.Ok;
 

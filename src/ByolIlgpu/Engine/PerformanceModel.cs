@@ -226,10 +226,17 @@ public static class PerformanceModel
             + $"{N(gpu.Tf32WgmmaTflops, "0")} TFLOP/s dense TF32 with wgmma, mma.sync assumed {N(gpu.Tf32MmaSyncTflops, "0.#")}, {N(gpu.DramTBps, "0.00")} TB/s, "
             + $"{N(gpu.LaunchMicroseconds, "0")} µs per launch), batch {first.Batch} per view, ResNet-18 width {a.Width}, heads {a.ProjectorHidden}→{a.ProjectorOut}.");
         o.AppendLine();
-        foreach (var p in predictions)
+        for (int i = 0; i < predictions.Count; i++)
         {
+            var p = predictions[i];
             o.AppendLine($"{p.Precision}: Conv2d v{p.ConvVersion}, Matmul v{p.MatmulVersion}: {p.Launches} launches, {N(p.Flops / 1e12, "0.000")} TFLOP, "
                 + $"{N(p.Bytes / 1e9, "0.00")} GB DRAM (at least), {Ms(p.Seconds)} ms per step");
+            if (predictions.Take(i).FirstOrDefault(q => q.ConvVersion == p.ConvVersion && q.MatmulVersion == p.MatmulVersion) is { } same)
+            {
+                o.AppendLine($"(the same kernels as {same.Precision}: its tables stand)");
+                o.AppendLine();
+                continue;
+            }
             Table(o, markdown, ["kernel", "launches", "time ms", "share", "bound"],
                 p.ByKernel.Take(detail ? int.MaxValue : 12).Select(k => new[] { k.Kernel, k.Launches.ToString(CultureInfo.InvariantCulture), Ms(k.Seconds),
                     N(100 * k.Seconds / p.Seconds, "0.0") + "%", k.Bound.ToString() }).ToList());
@@ -260,7 +267,7 @@ public static class PerformanceModel
             double s = perStepFlops / (tflops * 1e12);
             rows.Add([what, Ms(s), N(first.Batch / s, "0"), N(first.StepsPerEpoch * s, "0.0"), "—"]);
         }
-        rows.Add([$"measured on this GPU (bench/gpu/run-gpu.sh)", "—", "—", "—", "not yet: no GPU lent"]);
+        rows.Add(["measured (bench/gpu/run-gpu.sh: summary.md)", "—", "—", "—", "where a GPU is lent"]);
         o.AppendLine($"The step: {N(flopsPerImage / 1e9, "0.00")} GFLOP per image (ByolFlops), {first.StepsPerEpoch} steps per CIFAR-10 epoch of {StepPrediction.TrainImages:N0} images");
         Table(o, markdown, ["", "ms per step", "images/s", "epoch s", "held back by"], rows);
         o.AppendLine();
