@@ -11,6 +11,9 @@ namespace ByolIlgpu.Engine;
 /// </summary>
 public sealed record KernelWork(string Kernel, string What, int Launches, double FlopsPerLaunch, double BytesPerLaunch, long BlocksPerLaunch)
 {
+    /// <summary>The FLOPs the tiles execute, padding included (rows and columns to whole 64-wide tiles, the reduction to whole 16-deep strips); the true FLOPs where unknown.</summary>
+    public double ExecutedFlopsPerLaunch { get; init; } = FlopsPerLaunch;
+
     public bool IsGemm => FlopsPerLaunch > 0;
     public double Flops => FlopsPerLaunch * Launches;
     public double Bytes => BytesPerLaunch * Launches;
@@ -64,7 +67,7 @@ public static class ByolStepWork
         readonly Dictionary<(string, string), KernelWork> rows = [];
         readonly List<(string, string)> order = [];
 
-        public void Add(string kernel, string what, int launches, double flops, double bytes, long blocks = 0)
+        public void Add(string kernel, string what, int launches, double flops, double bytes, long blocks = 0, double executed = 0)
         {
             var key = (kernel, what);
             if (rows.TryGetValue(key, out var row))
@@ -72,7 +75,7 @@ public static class ByolStepWork
                 rows[key] = row with { Launches = row.Launches + launches };
                 return;
             }
-            rows[key] = new KernelWork(kernel, what, launches, flops, bytes, blocks);
+            rows[key] = new KernelWork(kernel, what, launches, flops, bytes, blocks) { ExecutedFlopsPerLaunch = executed > 0 ? executed : flops };
             order.Add(key);
         }
 
@@ -93,7 +96,7 @@ public static class ByolStepWork
         int n = batch;
         const int forwards = 4, backwards = 2;   // student and teacher on two views; the student's backward on both
         string conv = $"v{convVersion}";
-        int tile = Conv2dKernels.Tile;
+        int tile = Conv2dKernels.Tile, strip = Conv2dKernels.TileK;
 
         // Augmentation, per view.
         rows.Add("AugmentDrawKernel", "augmentation parameters", 2, 0, n * 64 * F);
@@ -112,7 +115,8 @@ public static class ByolStepWork
                 rows.Add("Conv2dPadKernel", "pad X " + at, forwards, 0, x + xPad);
             rows.Add("Conv2dForwardWeightsKernel", "Wᵀ " + at, forwards, 0, w + crs * mPad * F);
             rows.Add($"Conv2dForwardKernel{convVersion}", $"forward {conv} " + at, forwards,
-                2.0 * g.MultiplyAdds, xPad + crs * mPad * F + y, Blocks(positions, tile) * (mPad / tile));
+                2.0 * g.MultiplyAdds, xPad + crs * mPad * F + y, Blocks(positions, tile) * (mPad / tile),
+                2.0 * Blocks(positions, tile) * tile * mPad * RoundUp(crs, strip));
 
             // BatchNorm2d v2 after every convolution, on its output (E elements).
             double e = y;
@@ -144,7 +148,8 @@ public static class ByolStepWork
                     string cls = classes.Count == 1 ? "" : $" class {c.Ph}{c.Pw}";
                     rows.Add("Conv2dClassWeightsKernel", "W class " + at + cls, backwards, 0, w + t * cPad * F);
                     rows.Add($"Conv2dBackwardInputKernel{convVersion}", $"dX {conv} " + at + cls, backwards,
-                        2.0 * classPositions * g.C * t, dyPad + t * cPad * F + 2 * classPositions * g.C * F, Blocks(classPositions, tile) * (cPad / tile));
+                        2.0 * classPositions * g.C * t, dyPad + t * cPad * F + 2 * classPositions * g.C * F, Blocks(classPositions, tile) * (cPad / tile),
+                        2.0 * Blocks(classPositions, tile) * tile * cPad * RoundUp(t, strip));
                 }
             }
 
@@ -158,7 +163,8 @@ public static class ByolStepWork
                 rows.Add("Conv2dPadKernel", "pad X (dW) " + at, backwards, 0, x + xPad);
             rows.Add("Conv2dTransposeOutputGradKernel", "dYᵀ " + at, backwards, 0, y + (double)positions * kPad * F);
             rows.Add($"Conv2dBackwardWeightKernel{convVersion}", $"dW {conv} " + at, backwards,
-                2.0 * g.MultiplyAdds, xPad + (double)positions * kPad * F + chunks * w + (chunks == 1 ? w : 0), (long)tiles * chunks);
+                2.0 * g.MultiplyAdds, xPad + (double)positions * kPad * F + chunks * w + (chunks == 1 ? w : 0), (long)tiles * chunks,
+                2.0 * tiles * tile * tile * ((double)(chunks - 1) * RoundUp(chunk, strip) + RoundUp(positions - (chunks - 1) * chunk, strip)));
             if (chunks > 1)
                 rows.Add("Conv2dSumPartialsKernel", "dW partials " + at, backwards, 0, chunks * w + 2 * w);
         }
@@ -207,7 +213,8 @@ public static class ByolStepWork
         double h = (double)n * hidden * F;
         void Gemm(string what, int launches, int m, int cols, int k, bool accumulate) =>
             rows.Add(mm, $"{name} {what} ({m}×{cols}×{k})", launches, 2.0 * m * cols * k,
-                ((double)m * k + (double)k * cols + (accumulate ? 2.0 : 1.0) * m * cols) * F, Blocks(cols, MatmulKernels.Tile3) * Blocks(m, MatmulKernels.Tile3));
+                ((double)m * k + (double)k * cols + (accumulate ? 2.0 : 1.0) * m * cols) * F, Blocks(cols, MatmulKernels.Tile3) * Blocks(m, MatmulKernels.Tile3),
+                2.0 * RoundUp(m, MatmulKernels.Tile3) * RoundUp(cols, MatmulKernels.Tile3) * RoundUp(k, MatmulKernels.Tile3K));
         Gemm("first linear", forwards, n, hidden, inF, false);
         rows.Add("LinearBiasForwardKernel", $"{name} bias {hidden}", forwards, 0, 2 * h);
         rows.Add("BatchNormForwardTrainKernel1", $"{name} BatchNorm1d {hidden}", forwards, 0, 4 * h);

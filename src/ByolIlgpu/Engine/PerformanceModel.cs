@@ -62,7 +62,7 @@ public enum Bound { FmaIssue, Tensor, SharedMemory, Dram, Launch }
 /// <summary>
 /// The model's time for one <see cref="KernelWork"/> row, per launch, for each limit (seconds):
 /// <list type="bullet">
-/// <item>FMA issue: the GEMM's FLOPs at the FP32 peak scaled by the inner loop's FFMA share of its
+/// <item>FMA issue: the FLOPs the tiles execute (padding included) at the FP32 peak scaled by the inner loop's FFMA share of its
 ///   instructions (an SM issues 4 warp instructions per clock and needs all 4 to be FFMAs for the peak);
 ///   for tensor-core loops, the loop's instructions at 4 per clock per SM;</item>
 /// <item>tensor: the HMMAs' FLOPs (2,048 per m16n8k8) at the mma.sync TF32 rate;</item>
@@ -99,11 +99,11 @@ public sealed record KernelEstimate(KernelWork Work, KernelFigures? Figures, dou
         double flopsPerWarpIteration = 64.0 * loop.Ffma + 2048.0 * loop.Hmma;
         if (flopsPerWarpIteration == 0)
             throw new ArgumentException($"{work.Kernel}: its SASS has neither FFMA nor HMMA, so it cannot be a GEMM");
-        double warpIterations = work.FlopsPerLaunch / flopsPerWarpIteration;
+        double executed = work.ExecutedFlopsPerLaunch, warpIterations = executed / flopsPerWarpIteration;
         double waves = WaveShare(work.BlocksPerLaunch, gpu.Multiprocessors);
         double fma = loop.Hmma > 0
             ? warpIterations * loop.Total / gpu.IssueSlotsPerSecond
-            : work.FlopsPerLaunch / (gpu.Fp32Tflops * 1e12 * loop.Ffma / loop.Total);
+            : executed / (gpu.Fp32Tflops * 1e12 * loop.Ffma / loop.Total);
         double tensor = loop.Hmma == 0 ? 0 : warpIterations * 2048.0 * loop.Hmma / (gpu.Tf32MmaSyncTflops * 1e12);
         double shared = warpIterations * (loop.Lds32 + 2.0 * loop.Lds64 + 4.0 * loop.Lds128 + loop.Sts) / gpu.SharedWavefrontsPerSecond;
         return new KernelEstimate(work, figures, fma / waves, tensor / waves, shared / waves, dram, launch, waves);
@@ -237,6 +237,8 @@ public static class PerformanceModel
                 o.AppendLine();
                 continue;
             }
+            o.AppendLine("time by bound: " + string.Join(", ", p.Kernels.GroupBy(k => k.Bound).OrderByDescending(g => g.Sum(k => k.Seconds))
+                .Select(g => $"{g.Key} {Ms(g.Sum(k => k.Seconds))} ms ({g.Sum(k => k.Work.Launches)} launches)")));
             Table(o, markdown, ["kernel", "launches", "time ms", "share", "bound"],
                 p.ByKernel.Take(detail ? int.MaxValue : 12).Select(k => new[] { k.Kernel, k.Launches.ToString(CultureInfo.InvariantCulture), Ms(k.Seconds),
                     N(100 * k.Seconds / p.Seconds, "0.0") + "%", k.Bound.ToString() }).ToList());
