@@ -11,8 +11,9 @@ namespace ByolIlgpu.Kernels;
 ///  1. naive: one output per thread, grid-stride; the oracle.
 ///  2. register-blocked for CPU-like OpenCL devices (PoCL): each thread owns a 2×64 block of
 ///     contiguous outputs held in 128 scalar registers, the k-loop updates them in straight-line
-///     code that PoCL vectorises; no shared memory. B must be (K, N) row-major: the launcher
-///     transposes a transposed B first (O(K·N) work against O(M·N·K)).
+///     code that PoCL vectorises (MatmulBlock2, written by tools/KernelGen into Matmul.Generated.cs);
+///     no shared memory. B must be (K, N) row-major: the launcher transposes a transposed B first
+///     (O(K·N) work against O(M·N·K)).
 ///  3. shared-memory tiled for GPUs: a group of 16×16 threads computes a 64×64 tile of C,
 ///     each thread a 4×4 block, staging 64×16 strips of op(A) and op(B) in shared memory.
 ///  4. TF32 tensor cores (mma.sync m16n8k8) for CUDA GPUs of compute capability 8.0 and newer, an
@@ -20,7 +21,7 @@ namespace ByolIlgpu.Kernels;
 ///     of 128 threads, operands rounded to TF32 (10-bit mantissa), FP32 accumulation.
 ///  5. FP32 CUDA cores (full FP32, no tensor cores): a group of 16×16 threads computes a 128×128 tile,
 ///     each thread 8×8 read as float4s from k-major shared tiles (4 128-bit shared loads per 64 FMAs),
-///     8-deep strips double-buffered through registers, one barrier per strip (kernels/Matmul.Generated.cs).
+///     8-deep strips double-buffered through registers, one barrier per strip (kernels/Matmul.Fp32.Generated.cs).
 /// </summary>
 public static partial class MatmulKernels
 {
@@ -90,207 +91,7 @@ public static partial class MatmulKernels
                         c[i * n + j] = DotRowColumn(a, bv, c[i * n + j], i, j, m, n, k, transA, 0, alpha, beta);
                 continue;
             }
-            float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f, c0_16 = 0f, c0_17 = 0f, c0_18 = 0f, c0_19 = 0f, c0_20 = 0f, c0_21 = 0f, c0_22 = 0f, c0_23 = 0f, c0_24 = 0f, c0_25 = 0f, c0_26 = 0f, c0_27 = 0f, c0_28 = 0f, c0_29 = 0f, c0_30 = 0f, c0_31 = 0f, c0_32 = 0f, c0_33 = 0f, c0_34 = 0f, c0_35 = 0f, c0_36 = 0f, c0_37 = 0f, c0_38 = 0f, c0_39 = 0f, c0_40 = 0f, c0_41 = 0f, c0_42 = 0f, c0_43 = 0f, c0_44 = 0f, c0_45 = 0f, c0_46 = 0f, c0_47 = 0f, c0_48 = 0f, c0_49 = 0f, c0_50 = 0f, c0_51 = 0f, c0_52 = 0f, c0_53 = 0f, c0_54 = 0f, c0_55 = 0f, c0_56 = 0f, c0_57 = 0f, c0_58 = 0f, c0_59 = 0f, c0_60 = 0f, c0_61 = 0f, c0_62 = 0f, c0_63 = 0f;
-            float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f, c1_16 = 0f, c1_17 = 0f, c1_18 = 0f, c1_19 = 0f, c1_20 = 0f, c1_21 = 0f, c1_22 = 0f, c1_23 = 0f, c1_24 = 0f, c1_25 = 0f, c1_26 = 0f, c1_27 = 0f, c1_28 = 0f, c1_29 = 0f, c1_30 = 0f, c1_31 = 0f, c1_32 = 0f, c1_33 = 0f, c1_34 = 0f, c1_35 = 0f, c1_36 = 0f, c1_37 = 0f, c1_38 = 0f, c1_39 = 0f, c1_40 = 0f, c1_41 = 0f, c1_42 = 0f, c1_43 = 0f, c1_44 = 0f, c1_45 = 0f, c1_46 = 0f, c1_47 = 0f, c1_48 = 0f, c1_49 = 0f, c1_50 = 0f, c1_51 = 0f, c1_52 = 0f, c1_53 = 0f, c1_54 = 0f, c1_55 = 0f, c1_56 = 0f, c1_57 = 0f, c1_58 = 0f, c1_59 = 0f, c1_60 = 0f, c1_61 = 0f, c1_62 = 0f, c1_63 = 0f;
-            for (int p = 0; p < k; p++)
-            {
-                float a0 = a[i0 * aRow + p * aCol];
-                float a1 = a[(i0 + 1) * aRow + p * aCol];
-                int bRow = p * n + j0;
-                float b;
-                    b = bv[bRow + 0]; c0_0 += a0 * b; c1_0 += a1 * b;
-                    b = bv[bRow + 1]; c0_1 += a0 * b; c1_1 += a1 * b;
-                    b = bv[bRow + 2]; c0_2 += a0 * b; c1_2 += a1 * b;
-                    b = bv[bRow + 3]; c0_3 += a0 * b; c1_3 += a1 * b;
-                    b = bv[bRow + 4]; c0_4 += a0 * b; c1_4 += a1 * b;
-                    b = bv[bRow + 5]; c0_5 += a0 * b; c1_5 += a1 * b;
-                    b = bv[bRow + 6]; c0_6 += a0 * b; c1_6 += a1 * b;
-                    b = bv[bRow + 7]; c0_7 += a0 * b; c1_7 += a1 * b;
-                    b = bv[bRow + 8]; c0_8 += a0 * b; c1_8 += a1 * b;
-                    b = bv[bRow + 9]; c0_9 += a0 * b; c1_9 += a1 * b;
-                    b = bv[bRow + 10]; c0_10 += a0 * b; c1_10 += a1 * b;
-                    b = bv[bRow + 11]; c0_11 += a0 * b; c1_11 += a1 * b;
-                    b = bv[bRow + 12]; c0_12 += a0 * b; c1_12 += a1 * b;
-                    b = bv[bRow + 13]; c0_13 += a0 * b; c1_13 += a1 * b;
-                    b = bv[bRow + 14]; c0_14 += a0 * b; c1_14 += a1 * b;
-                    b = bv[bRow + 15]; c0_15 += a0 * b; c1_15 += a1 * b;
-                    b = bv[bRow + 16]; c0_16 += a0 * b; c1_16 += a1 * b;
-                    b = bv[bRow + 17]; c0_17 += a0 * b; c1_17 += a1 * b;
-                    b = bv[bRow + 18]; c0_18 += a0 * b; c1_18 += a1 * b;
-                    b = bv[bRow + 19]; c0_19 += a0 * b; c1_19 += a1 * b;
-                    b = bv[bRow + 20]; c0_20 += a0 * b; c1_20 += a1 * b;
-                    b = bv[bRow + 21]; c0_21 += a0 * b; c1_21 += a1 * b;
-                    b = bv[bRow + 22]; c0_22 += a0 * b; c1_22 += a1 * b;
-                    b = bv[bRow + 23]; c0_23 += a0 * b; c1_23 += a1 * b;
-                    b = bv[bRow + 24]; c0_24 += a0 * b; c1_24 += a1 * b;
-                    b = bv[bRow + 25]; c0_25 += a0 * b; c1_25 += a1 * b;
-                    b = bv[bRow + 26]; c0_26 += a0 * b; c1_26 += a1 * b;
-                    b = bv[bRow + 27]; c0_27 += a0 * b; c1_27 += a1 * b;
-                    b = bv[bRow + 28]; c0_28 += a0 * b; c1_28 += a1 * b;
-                    b = bv[bRow + 29]; c0_29 += a0 * b; c1_29 += a1 * b;
-                    b = bv[bRow + 30]; c0_30 += a0 * b; c1_30 += a1 * b;
-                    b = bv[bRow + 31]; c0_31 += a0 * b; c1_31 += a1 * b;
-                    b = bv[bRow + 32]; c0_32 += a0 * b; c1_32 += a1 * b;
-                    b = bv[bRow + 33]; c0_33 += a0 * b; c1_33 += a1 * b;
-                    b = bv[bRow + 34]; c0_34 += a0 * b; c1_34 += a1 * b;
-                    b = bv[bRow + 35]; c0_35 += a0 * b; c1_35 += a1 * b;
-                    b = bv[bRow + 36]; c0_36 += a0 * b; c1_36 += a1 * b;
-                    b = bv[bRow + 37]; c0_37 += a0 * b; c1_37 += a1 * b;
-                    b = bv[bRow + 38]; c0_38 += a0 * b; c1_38 += a1 * b;
-                    b = bv[bRow + 39]; c0_39 += a0 * b; c1_39 += a1 * b;
-                    b = bv[bRow + 40]; c0_40 += a0 * b; c1_40 += a1 * b;
-                    b = bv[bRow + 41]; c0_41 += a0 * b; c1_41 += a1 * b;
-                    b = bv[bRow + 42]; c0_42 += a0 * b; c1_42 += a1 * b;
-                    b = bv[bRow + 43]; c0_43 += a0 * b; c1_43 += a1 * b;
-                    b = bv[bRow + 44]; c0_44 += a0 * b; c1_44 += a1 * b;
-                    b = bv[bRow + 45]; c0_45 += a0 * b; c1_45 += a1 * b;
-                    b = bv[bRow + 46]; c0_46 += a0 * b; c1_46 += a1 * b;
-                    b = bv[bRow + 47]; c0_47 += a0 * b; c1_47 += a1 * b;
-                    b = bv[bRow + 48]; c0_48 += a0 * b; c1_48 += a1 * b;
-                    b = bv[bRow + 49]; c0_49 += a0 * b; c1_49 += a1 * b;
-                    b = bv[bRow + 50]; c0_50 += a0 * b; c1_50 += a1 * b;
-                    b = bv[bRow + 51]; c0_51 += a0 * b; c1_51 += a1 * b;
-                    b = bv[bRow + 52]; c0_52 += a0 * b; c1_52 += a1 * b;
-                    b = bv[bRow + 53]; c0_53 += a0 * b; c1_53 += a1 * b;
-                    b = bv[bRow + 54]; c0_54 += a0 * b; c1_54 += a1 * b;
-                    b = bv[bRow + 55]; c0_55 += a0 * b; c1_55 += a1 * b;
-                    b = bv[bRow + 56]; c0_56 += a0 * b; c1_56 += a1 * b;
-                    b = bv[bRow + 57]; c0_57 += a0 * b; c1_57 += a1 * b;
-                    b = bv[bRow + 58]; c0_58 += a0 * b; c1_58 += a1 * b;
-                    b = bv[bRow + 59]; c0_59 += a0 * b; c1_59 += a1 * b;
-                    b = bv[bRow + 60]; c0_60 += a0 * b; c1_60 += a1 * b;
-                    b = bv[bRow + 61]; c0_61 += a0 * b; c1_61 += a1 * b;
-                    b = bv[bRow + 62]; c0_62 += a0 * b; c1_62 += a1 * b;
-                    b = bv[bRow + 63]; c0_63 += a0 * b; c1_63 += a1 * b;
-            }
-            Store(c, (i0 + 0) * n + j0 + 0, c0_0, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 1, c0_1, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 2, c0_2, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 3, c0_3, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 4, c0_4, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 5, c0_5, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 6, c0_6, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 7, c0_7, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 8, c0_8, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 9, c0_9, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 10, c0_10, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 11, c0_11, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 12, c0_12, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 13, c0_13, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 14, c0_14, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 15, c0_15, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 16, c0_16, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 17, c0_17, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 18, c0_18, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 19, c0_19, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 20, c0_20, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 21, c0_21, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 22, c0_22, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 23, c0_23, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 24, c0_24, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 25, c0_25, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 26, c0_26, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 27, c0_27, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 28, c0_28, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 29, c0_29, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 30, c0_30, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 31, c0_31, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 32, c0_32, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 33, c0_33, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 34, c0_34, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 35, c0_35, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 36, c0_36, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 37, c0_37, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 38, c0_38, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 39, c0_39, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 40, c0_40, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 41, c0_41, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 42, c0_42, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 43, c0_43, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 44, c0_44, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 45, c0_45, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 46, c0_46, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 47, c0_47, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 48, c0_48, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 49, c0_49, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 50, c0_50, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 51, c0_51, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 52, c0_52, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 53, c0_53, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 54, c0_54, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 55, c0_55, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 56, c0_56, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 57, c0_57, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 58, c0_58, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 59, c0_59, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 60, c0_60, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 61, c0_61, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 62, c0_62, alpha, beta);
-            Store(c, (i0 + 0) * n + j0 + 63, c0_63, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 0, c1_0, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 1, c1_1, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 2, c1_2, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 3, c1_3, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 4, c1_4, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 5, c1_5, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 6, c1_6, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 7, c1_7, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 8, c1_8, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 9, c1_9, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 10, c1_10, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 11, c1_11, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 12, c1_12, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 13, c1_13, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 14, c1_14, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 15, c1_15, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 16, c1_16, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 17, c1_17, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 18, c1_18, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 19, c1_19, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 20, c1_20, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 21, c1_21, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 22, c1_22, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 23, c1_23, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 24, c1_24, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 25, c1_25, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 26, c1_26, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 27, c1_27, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 28, c1_28, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 29, c1_29, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 30, c1_30, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 31, c1_31, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 32, c1_32, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 33, c1_33, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 34, c1_34, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 35, c1_35, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 36, c1_36, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 37, c1_37, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 38, c1_38, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 39, c1_39, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 40, c1_40, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 41, c1_41, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 42, c1_42, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 43, c1_43, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 44, c1_44, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 45, c1_45, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 46, c1_46, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 47, c1_47, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 48, c1_48, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 49, c1_49, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 50, c1_50, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 51, c1_51, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 52, c1_52, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 53, c1_53, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 54, c1_54, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 55, c1_55, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 56, c1_56, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 57, c1_57, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 58, c1_58, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 59, c1_59, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 60, c1_60, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 61, c1_61, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 62, c1_62, alpha, beta);
-            Store(c, (i0 + 1) * n + j0 + 63, c1_63, alpha, beta);
+            MatmulBlock2(a, bv, c, i0, j0, n, k, aRow, aCol, alpha, beta);
         }
     }
 

@@ -21,6 +21,12 @@ rm -f "$app"/libmscordaccore.so "$app"/libmscordbi.so "$app"/createdump "$app"/l
   "$app"/libclrgc.so "$app"/libclrgcexp.so
 # The commit the bundle was built from, for the GPU run's summary (the GPU machine has no git).
 echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src kernels tests bench || echo '+uncommitted changes')" > "$app/COMMIT"
+# The performance model of a step on each GPU it knows (it reads the kernels' SASS, so it is made here, where ptxas is),
+# for the GPU run's summary to set the measured step beside.
+for gpu in h100-sxm h200; do
+  "$app/byol" kernels --model --gpu "$gpu" --json "$app/model-$gpu.json" >/dev/null ||
+    echo "make-bundle: no model-$gpu.json (byol kernels --model needs ptxas and cuobjdump: ../shared/cuda/setup-ptxas)" >&2
+done
 tar -C "$out" -cf - byol-linux-x64 | xz -T0 -9 > "$out/byol-linux-x64.tar.xz"
 bytes=$(stat -c %s "$out/byol-linux-x64.tar.xz")
 echo "$out/byol-linux-x64.tar.xz: $((bytes / 1000000)).$(( (bytes % 1000000) / 100000 )) MB ($bytes bytes; unpacked $(du -sm "$app" | cut -f1) MiB)"

@@ -5,7 +5,8 @@
 #   unpack the bundle; nvidia-smi and `byol devices` (stop at once, with the driver's words, if there
 #   is no CUDA device); the CUDA kernel tests; the one-step parity check against PyTorch
 #   (byol parity + parity_torch.py); `byol bench` at batch 128 and 256, full width; the PyTorch peer
-#   (byol_step_torch.py); a short `byol train --synthetic` with kNN; the kernel benchmarks (BenchmarkDotNet).
+#   (byol_step_torch.py); the performance model's step beside the measured one; a short `byol train --synthetic`
+#   with kNN; the kernel benchmarks (BenchmarkDotNet).
 # Each stage runs under `timeout -k 5 LIMIT`, LIMIT = min(its own cap, budget left − RESERVE_S); a stage
 # with less than MIN_STAGE_S left is skipped. Each stage writes OUT/NN-name/{command, output.txt,
 # exit_code, seconds, limit_s} as it finishes; OUT/summary.md (summarize.py) is written at the end
@@ -23,7 +24,7 @@ bundle=bench/gpu/bundle/byol-linux-x64.tar.xz
 for arg in "$@"; do
   case $arg in
     --rehearse) rehearse=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) bundle=$arg ;;
   esac
 done
@@ -142,6 +143,9 @@ for b in "${batches[@]}"; do
     stage "bench-$b" 60 "${byol[@]}" bench --device "$device" --batch-size "$b" --steps "$steps" "${arch[@]}"
   fi
 done
+
+# The model's step (made with the bundle, see make-bundle.sh), for the summary to set the measured step beside.
+stage model 20 bash -c 'ls "$1"/model-*.json >/dev/null && cp "$1"/model-*.json . && grep -h "\"seconds_per_step\"" model-*.json' _ "$app"
 
 stage torch-peer 90 "$PYTHON" "$here/byol_step_torch.py" --device "$torch_device" --batch "${batches[@]}" --steps "$steps" \
   $([ "$rehearse" = 1 ] && echo --width 8 --proj-hidden 64 --proj-out 32 --pred-hidden 64) --json torch.json

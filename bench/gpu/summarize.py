@@ -60,6 +60,37 @@ def ours_throughput(s):
     return {"images_per_s": float(m.group(1)), "seconds_per_step": float(m.group(2))} if m else None
 
 
+def model_section(model_stage, machine, benches, rehearsal):
+    """The performance model's step (byol kernels --model, made with the bundle) beside the measured one on this GPU."""
+    gpu_name = machine["output"].split(",")[0].strip() if machine and not rehearsal else ""
+    key = "h200" if "H200" in gpu_name else "h100-sxm"
+    model = read(os.path.join(model_stage["dir"], f"model-{key}.json"))
+    lines = ["", "## The performance model beside the measurement", ""]
+    if not model:
+        return lines + [f"no model-{key}.json ({model_stage['result']}: the bundle was made without ptxas?)"]
+    try:
+        model = json.loads(model)
+    except ValueError:
+        return lines + [f"model-{key}.json is not JSON"]
+    b = model["batch_size"]
+    spe = model["steps_per_epoch"]
+    lines += [f"{model['gpu_name']}, batch {b}: the model's rows are a model (bench/README.md), not a measurement."
+              + ("" if key == "h200" or "H100" in gpu_name and ("SXM" in gpu_name or "HBM3" in gpu_name) or rehearsal
+                 else f" This GPU is {gpu_name or 'unknown'}: the H100 SXM model is the nearest."), "",
+              "| step | s/step | images/s | epoch s | launches/step | held back by |", "| --- | --- | --- | --- | --- | --- |"]
+    for p in model["predictions"]:
+        lines.append(f"| model, {p['precision']} (Conv2d v{p['conv2d_version']}, Matmul v{p['matmul_version']}) | {p['seconds_per_step']:.4f} | "
+                     f"{p['images_per_s']:.0f} | {p['epoch_s']:.1f} | {p['launches_per_step']} | {p['held_back_by']} ({p['bound']}) |")
+    ours = ours_throughput(next((s for s in benches if s["name"].endswith(f"-{b}")), None))
+    if rehearsal or not ours:
+        why = "a rehearsal on PoCL at rehearsal sizes: nothing to compare" if rehearsal else f"no bench-{b} result"
+        lines.append(f"| measured (byol bench, batch {b}) | - | - | - | - | {why} |")
+    else:
+        lines.append(f"| measured (byol bench, batch {b}) on {gpu_name} | {ours['seconds_per_step']:.4f} | {ours['images_per_s']:.0f} | "
+                     f"{spe * ours['seconds_per_step']:.1f} | {ours.get('launches_per_step', '-')} | measured |")
+    return lines
+
+
 def main():
     out = sys.argv[1]
     env = dict(line.split("=", 1) for line in (read(os.path.join(out, "run.env"), "") or "").splitlines() if "=" in line)
@@ -110,6 +141,10 @@ def main():
             lines.append(f"| {b} | {f(v)} | {spp} | {g('launches_per_step')} | {g('host_syncs_per_step')} | {f(fp32)} | {r(fp32)} | {f(tf32)} | {r(tf32)} |")
         if torch_results:
             lines.append(f"\nPyTorch {torch_results[0].get('torch', '?')} on {torch_results[0].get('device', '?')}.")
+
+    model_stage = find(all_stages, "model")
+    if model_stage:
+        lines += model_section(model_stage, machine, benches, rehearsal)
 
     parity = find(all_stages, "parity-torch")
     if parity:

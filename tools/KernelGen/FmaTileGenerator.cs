@@ -11,7 +11,7 @@ namespace ByolIlgpu.KernelGen;
 /// 4 loads for 64 FMAs. Thread x owns tile columns 4x … 4x + 3 and 64 + 4x … 64 + 4x + 3 of the
 /// x-operand (likewise y): a warp's float4 reads are 16 consecutive float4s (no bank conflict) and one
 /// broadcast. Inputs are these constants; the output is kernels/Conv2d.Fp32.Generated.cs and
-/// kernels/Matmul.Generated.cs.
+/// kernels/Matmul.Fp32.Generated.cs.
 /// </summary>
 public static class FmaTileGenerator
 {
@@ -32,7 +32,7 @@ public static class FmaTileGenerator
     public static IEnumerable<(string Path, string Text)> Files()
     {
         yield return ("kernels/Conv2d.Fp32.Generated.cs", Conv2dFile());
-        yield return ("kernels/Matmul.Generated.cs", MatmulFile());
+        yield return ("kernels/Matmul.Fp32.Generated.cs", MatmulFile());
     }
 
     static string Header() =>

@@ -18,6 +18,15 @@ public static class KernelGenerator
     /// <summary>RowWeightGradBlock: rows k × taps per work-item, lanes (contiguous positions) per row; a v-block is 64 positions.</summary>
     public const int RowWeightGradRows = 4, RowWeightGradTaps = 4, RowWeightGradLanes = 8, RowVBlock = 64;
 
+    /// <summary>RowGemmBlock: channels m per work-item × a run of positions v per work-item.</summary>
+    public const int RowChannels = 2, RowRun = 64;
+
+    /// <summary>GatherGemmTiled and WeightGradTiled: a Tile×Tile tile per group of TileThreads×TileThreads threads, reduction strips TileK deep.</summary>
+    public const int Tile = 64, TileK = 16, TileThreads = 16;
+
+    /// <summary>MatmulBlock2: rows × columns of C per thread.</summary>
+    public const int MatmulRows = 2, MatmulColumns = 64;
+
     /// <summary>Columns m stored per line of the Put epilogue.</summary>
     const int PutsPerLine = 4;
 
@@ -26,6 +35,7 @@ public static class KernelGenerator
         yield return ("kernels/Conv2d.Generated.cs", Conv2dFile());
         foreach (var file in FmaTileGenerator.Files())
             yield return file;
+        yield return ("kernels/Matmul.Generated.cs", MatmulFile());
     }
 
     public static string? FindRepositoryRoot(string start)
@@ -42,13 +52,29 @@ public static class KernelGenerator
     public static string Conv2dFile()
     {
         var o = new StringBuilder();
-        o.Append(Header("tools/KernelGen/KernelGenerator.cs (GatherPositions, GatherColumns, WeightGradTaps, WeightGradRows, RowWeightGradRows, RowWeightGradTaps, RowWeightGradLanes)"));
+        o.Append(Header("tools/KernelGen/KernelGenerator.cs (GatherPositions, GatherColumns, WeightGradTaps, WeightGradRows, RowWeightGradRows, RowWeightGradTaps, RowWeightGradLanes, RowChannels, RowRun, Tile, TileK, TileThreads)"));
         o.Append("using ILGPU;\n\nnamespace ByolIlgpu.Kernels;\n\npublic static partial class Conv2dKernels\n{\n");
         GatherGemmBlock(o, GatherPositions, GatherColumns);
         o.Append("\n");
         WeightGradBlock(o, WeightGradTaps, WeightGradRows);
         o.Append("\n");
         RowWeightGradBlock(o, RowWeightGradRows, RowWeightGradTaps, RowWeightGradLanes);
+        o.Append("\n");
+        RowGemmBlock(o, RowChannels, RowRun);
+        o.Append("\n");
+        GatherGemmTiled(o, Tile, TileK, TileThreads);
+        o.Append("\n");
+        WeightGradTiled(o, Tile, TileK, TileThreads);
+        o.Append("}\n");
+        return o.ToString();
+    }
+
+    public static string MatmulFile()
+    {
+        var o = new StringBuilder();
+        o.Append(Header("tools/KernelGen/KernelGenerator.cs (MatmulRows, MatmulColumns)"));
+        o.Append("using ILGPU;\n\nnamespace ByolIlgpu.Kernels;\n\npublic static partial class MatmulKernels\n{\n");
+        MatmulBlock2(o, MatmulRows, MatmulColumns);
         o.Append("}\n");
         return o.ToString();
     }
@@ -227,6 +253,257 @@ public static class KernelGenerator
                 L($"            if (k0 + {b} <= lastK && t0 + {e} <= lastTap) {{ "
                     + string.Join(" ", ls.Select(l => $"dst[d + {b} * rowK + {e * ln + l}] = c{b * tn + e}_{l};")) + " }");
         L("        }");
+        L("    }");
+        L("    #endregion");
+    }
+
+    /// <summary>RowGemmBlock with <paramref name="mn"/> channels m × a run of <paramref name="vn"/> positions v per work-item.</summary>
+    public static void RowGemmBlock(StringBuilder o, int mn, int vn)
+    {
+        void L(string line) => o.Append(line.Length == 0 ? "\n" : line + "\n");
+        var ms = Enumerable.Range(0, mn);
+        L("    #region generated RowGemmBlock");
+        L("    /// <summary>");
+        L($"    /// <see cref=\"Conv2dRowGemm\"/> with a {mn}×{vn} register block per work-item: {mn} consecutive channels m ×");
+        L($"    /// a run of {vn} positions v; each reduction step multiplies {mn} weights by {vn} contiguous source values");
+        L("    /// (straight-line code PoCL vectorises, as in GatherGemmBlock with the roles of A and B swapped).");
+        L("    /// Blocks are numbered run-major, so neighbouring work-items (all channel pairs of one run) read the");
+        L("    /// same source rows while they are in cache.");
+        L("    /// </summary>");
+        L("    static void RowGemmBlock(");
+        L("        ArrayView<float> src,   // padded source with a zero tail (see Conv2dRowGemm)");
+        L("        ArrayView<float> bmat,  // (MPad, T)");
+        L("        ArrayView<float> dst,   // output, scattered (see Conv2dRowGemm)");
+        L("        Conv2dRowGemm g)");
+        L("    {");
+        L("        int runs = g.N * g.VBlocks;");
+        L($"        int pairs = g.MPad / {mn}, blocks = runs * pairs;");
+        L("        int rowJump = g.Dir * (g.VRow - g.SJ), chanJump = g.SrcA - g.Dir * g.RI * g.VRow;");
+        L("        int om = g.OutM, rowStep = g.OutSy * g.OutRow, colStep = g.OutSx;");
+        L("        for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)");
+        L("        {");
+        L("            int run = blk / pairs;");
+        L("            int mb = blk - run * pairs;");
+        L("            int n = run / g.VBlocks;");
+        L($"            int v0 = (run - n * g.VBlocks) * {vn}, m0 = mb * {mn};");
+        L("            int sb = n * g.SrcN + g.Base0 + v0;");
+        foreach (int m in ms)
+            L("            float " + string.Join(", ", Enumerable.Range(0, vn).Select(v => $"c{m}_{v} = 0f")) + ";");
+        L("            int off = 0, i = 0, j = 0, row = m0 * g.T;");
+        L("            for (int t = 0; t < g.T; t++)");
+        L("            {");
+        L("                float " + string.Join(", ", ms.Select(m => $"a{m} = bmat[row" + (m == 0 ? "" : m == 1 ? " + g.T" : $" + {m} * g.T") + "]"))
+            + $";   // weights of channels {string.Join(", ", ms.Select(m => m == 0 ? "m0" : $"m0 + {m}"))}: rows of B, not neighbours");
+        L("                int x = sb + off;");
+        L("                float bv;");
+        for (int v = 0; v < vn; v++)
+            L($"                bv = src[x + {v}];" + string.Concat(ms.Select(m => $" c{m}_{v} += a{m} * bv;")));
+        L("                row++;");
+        L("                off += g.Dir;");
+        L("                if (++j == g.SJ) { j = 0; off += rowJump; if (++i == g.RI) { i = 0; off += chanJump; } }");
+        L("            }");
+        L("            int oy0 = v0 / g.VRow, ox0 = v0 - oy0 * g.VRow;");
+        L("            int o0 = n * g.OutN + m0 * om + (oy0 * g.OutSy + g.OutY0) * g.OutRow + ox0 * colStep + g.OutX0;");
+        foreach (int m in ms)
+        {
+            L($"            if (m0 + {m} < g.M)");
+            L("            {");
+            L($"                int oy = oy0, ox = ox0, o = o0 + {m} * om;");
+            for (int v = 0; v < vn; v++)
+            {
+                L($"                if (ox < g.OW && oy < g.OH) Put(dst, o, c{m}_{v}, true, g.Accumulate);");
+                L("                o += colStep; if (++ox == g.VRow) { ox = 0; oy++; o += rowStep - g.VRow * colStep; }");
+            }
+            L("            }");
+        }
+        L("        }");
+        L("    }");
+        L("    #endregion");
+    }
+
+    /// <summary>
+    /// GatherGemmTiled: a <paramref name="tile"/>² tile per group of <paramref name="threads"/>² threads (each thread
+    /// tile/threads × tile/threads outputs, strided by <paramref name="threads"/>), strips <paramref name="tk"/> deep.
+    /// </summary>
+    public static void GatherGemmTiled(StringBuilder o, int tile, int tk, int threads)
+    {
+        void L(string line) => o.Append(line.Length == 0 ? "\n" : line + "\n");
+        var (per, loadStep, loads) = TileShape(tile, tk, threads);
+        L("    #region generated GatherGemmTiled");
+        L("    /// <summary>");
+        L($"    /// <see cref=\"Conv2dGemm\"/> for GPUs: group (gx, gy) of {threads}×{threads} threads computes the {tile}×{tile} tile of");
+        L($"    /// columns m = {tile}·gy + ty + {threads}·r and positions {tile}·gx + tx + {threads}·s (r, s in 0..{per - 1}), staging {tk}-deep");
+        L($"    /// strips of B ({tk} × {tile}) and of the gathered A ({tk} × {tile}) in shared memory. MPad must be a");
+        L($"    /// multiple of {tile}. Each thread loads the A values of one fixed position (one base offset).");
+        L("    /// </summary>");
+        L("    static void GatherGemmTiled(");
+        L("        ArrayView<float> src,   // padded source, gathered (see Conv2dGemm)");
+        L("        ArrayView<float> bmat,  // (T, MPad)");
+        L("        ArrayView<float> dst,   // output, scattered (see Conv2dGemm)");
+        L("        Conv2dGemm g)");
+        L("    {");
+        L($"        var tileB = SharedMemory.Allocate<float>(TileK * Tile);   // ({tk}, {tile}): B[t0 + kk, mBase + col]");
+        L($"        var tileA = SharedMemory.Allocate<float>(TileK * Tile);   // ({tk}, {tile}): A[posBase + col, t0 + kk]");
+        L("        int tx = Group.IdxX, ty = Group.IdxY, lin = ty * TileThreads + tx;");
+        L("        int posBase = Grid.IdxX * Tile, mBase = Grid.IdxY * Tile;");
+        L($"        int col = lin & (Tile - 1), kk0 = lin / Tile;   // this thread loads rows kk0 + {loadStep}u of column col");
+        L("        int last = g.Positions - 1;");
+        L("        int myBase = SourceBase(g, posBase + col < last ? posBase + col : last);");
+        L("        int ri = g.RI, sj = g.SJ;");
+        TileAccumulators(L, per);
+        L("        for (int t0 = 0; t0 < g.T; t0 += TileK)");
+        L("        {");
+        for (int u = 0; u < loads; u++)
+        {
+            L("            {");
+            L($"                int kk = kk0 + {u * loadStep}, t = t0 + kk;");
+            L("                int q1 = t / sj, a = q1 / ri;");
+            L("                int off = a * g.SrcA + g.Dir * ((q1 - a * ri) * g.SrcRow + t - q1 * sj);");
+            L("                tileB[kk * Tile + col] = t < g.T ? bmat[t * g.MPad + mBase + col] : 0f;");
+            L("                tileA[kk * Tile + col] = t < g.T ? src[myBase + off] : 0f;");
+            L("            }");
+        }
+        L("            Group.Barrier();");
+        for (int kk = 0; kk < tk; kk++)
+            TileStep(L, per, threads, "tileB", kk * tile, "tileA", kk * tile);
+        L("            Group.Barrier();");
+        L("        }");
+        L("        int mOk = g.M - mBase - ty, om = g.OutM;");
+        for (int s = 0; s < per; s++)
+        {
+            L($"        if (posBase + tx + {s * threads} <= last)");
+            L("        {");
+            L($"            int o = OutputBase(g, posBase + tx + {s * threads}) + (mBase + ty) * om;");
+            L("            " + string.Join(" ", Enumerable.Range(0, per).Select(r => $"Put(dst, o + {r * threads} * om, c{r}{s}, {r * threads} < mOk, g.Accumulate);")));
+            L("        }");
+        }
+        L("    }");
+        L("    #endregion");
+    }
+
+    /// <summary>WeightGradTiled: as <see cref="GatherGemmTiled"/>, the input strip's rows padded by one value against bank conflicts.</summary>
+    public static void WeightGradTiled(StringBuilder o, int tile, int tk, int threads)
+    {
+        void L(string line) => o.Append(line.Length == 0 ? "\n" : line + "\n");
+        var (per, loadStep, loads) = TileShape(tile, tk, threads);
+        int xStep = threads * threads / tk, xLoads = tile / xStep;   // input loads: one row, columns xcol + xStep·u
+        var xs = Enumerable.Range(0, xLoads);
+        L("    #region generated WeightGradTiled");
+        L("    /// <summary>");
+        L($"    /// <see cref=\"Conv2dWeightGemm\"/> for GPUs: group (gx, gy, gz) of {threads}×{threads} threads computes the {tile}×{tile}");
+        L($"    /// tile of k = {tile}·gy + ty + {threads}·r and taps crs = {tile}·gx + tx + {threads}·s over chunk gz of the positions,");
+        L($"    /// staging {tk}-position strips of dYᵀ ({tk} × {tile}) and of the gathered input ({tk} × {tile}, rows padded");
+        L($"    /// to {tile + 1} against bank conflicts) in shared memory. KPad must be a multiple of {tile}.");
+        L("    /// </summary>");
+        L("    static void WeightGradTiled(");
+        L("        ArrayView<float> src,   // (N, C, SrcH, SrcRow) zero-padded input");
+        L("        ArrayView<float> dyT,   // (N·P·Q, KPad)");
+        L("        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C·R·S) dWt");
+        L("        Conv2dWeightGemm g)");
+        L("    {");
+        L($"        var tileD = SharedMemory.Allocate<float>(TileK * Tile);         // ({tk}, {tile}): dYᵀ[pos0 + kk, kBase + col]");
+        L($"        var tileX = SharedMemory.Allocate<float>(TileK * (Tile + 1));   // ({tk}, {tile + 1}): X̃[pos0 + kk, tapBase + col]");
+        L("        int tx = Group.IdxX, ty = Group.IdxY, lin = ty * TileThreads + tx;");
+        L("        int tapBase = Grid.IdxX * Tile, kBase = Grid.IdxY * Tile, chunk = Grid.IdxZ;");
+        L($"        int col = lin & (Tile - 1), kk0 = lin / Tile;       // dYᵀ loads: rows kk0 + {loadStep}u of column col");
+        L($"        int xkk = lin & (TileK - 1), xcol = lin / TileK;    // input loads: row xkk, columns xcol + {xStep}u");
+        L("        int lastTap = g.CRS - 1, pq = g.P * g.Q;");
+        foreach (int u in xs)
+            L($"        int o{u} = Tap(g, tapBase + xcol + {u * xStep} < lastTap ? tapBase + xcol + {u * xStep} : lastTap);");
+        L("        int start = chunk * g.ChunkLength;");
+        L("        int end = start + g.ChunkLength < g.Positions ? start + g.ChunkLength : g.Positions;");
+        TileAccumulators(L, per);
+        L("        for (int p0 = start; p0 < end; p0 += TileK)");
+        L("        {");
+        for (int u = 0; u < loads; u++)
+            L($"            {{ int pos = p0 + kk0 + {u * loadStep}; tileD[(kk0 + {u * loadStep}) * Tile + col] = pos < end ? dyT[pos * g.KPad + kBase + col] : 0f; }}");
+        L("            int xpos = p0 + xkk;");
+        L("            if (xpos < end)");
+        L("            {");
+        L("                int n = xpos / pq, rem = xpos - n * pq, p = rem / g.Q;");
+        L("                int sb = n * g.SrcN + p * g.Stride * g.SrcRow + (rem - p * g.Q) * g.Stride;");
+        L("                " + string.Join(" ", xs.Select(u => $"tileX[xkk * (Tile + 1) + xcol + {u * xStep}] = src[sb + o{u}];")));
+        L("            }");
+        L("            else");
+        L("            {");
+        L("                " + string.Join(" ", xs.Select(u => $"tileX[xkk * (Tile + 1) + xcol + {u * xStep}] = 0f;")));
+        L("            }");
+        L("            Group.Barrier();");
+        for (int kk = 0; kk < tk; kk++)
+            TileStep(L, per, threads, "tileD", kk * tile, "tileX", kk * (tile + 1));
+        L("            Group.Barrier();");
+        L("        }");
+        L("        int kOk = g.K - kBase - ty, crs = g.CRS;");
+        for (int s = 0; s < per; s++)
+        {
+            L($"        if (tapBase + tx + {s * threads} <= lastTap)");
+            L("        {");
+            L($"            int o = chunk * g.OutChunk + (kBase + ty) * crs + tapBase + tx + {s * threads};");
+            L("            " + string.Join(" ", Enumerable.Range(0, per).Select(r => $"Put(dst, o + {r * threads} * crs, c{r}{s}, {r * threads} < kOk, g.Accumulate);")));
+            L("        }");
+        }
+        L("    }");
+        L("    #endregion");
+    }
+
+    /// <summary>Outputs per thread along each side; each thread's loads of a strip: rows kk0 + loadStep·u for u &lt; loads.</summary>
+    static (int PerThread, int LoadStep, int Loads) TileShape(int tile, int tk, int threads)
+    {
+        int perThread = tile / threads, loadStep = threads * threads / tile;
+        if (perThread * threads != tile || loadStep * tile != threads * threads || tk % loadStep != 0 || perThread > 10)
+            throw new ArgumentException($"tile {tile}, strip {tk}, threads {threads}: the tile must split evenly among the threads and their loads");
+        return (perThread, loadStep, tk / loadStep);
+    }
+
+    /// <summary>The per × per accumulators c{r}{s}, declared two columns s at a time (the order the hand-written tiles had).</summary>
+    static void TileAccumulators(Action<string> L, int per)
+    {
+        for (int s0 = 0; s0 < per; s0 += 2)
+            L("        " + string.Join(" ", Enumerable.Range(0, per).SelectMany(r => Enumerable.Range(s0, Math.Min(2, per - s0)).Select(s => $"float c{r}{s} = 0f;"))));
+        L("        float " + string.Join(", ", Enumerable.Range(0, per).Select(r => $"a{r}").Concat(Enumerable.Range(0, per).Select(s => $"b{s}"))) + ";");
+    }
+
+    /// <summary>One reduction step of a tile: per values of each strip from shared memory, then per × per multiply-adds.</summary>
+    static void TileStep(Action<string> L, int per, int threads, string rows, int rowsAt, string cols, int colsAt)
+    {
+        var rs = Enumerable.Range(0, per);
+        L("            " + string.Join(" ", rs.Select(r => $"a{r} = {rows}[{rowsAt + r * threads} + ty];").Concat(rs.Select(s => $"b{s} = {cols}[{colsAt + s * threads} + tx];"))));
+        foreach (int r in rs)
+            L("            " + string.Join(" ", rs.Select(s => $"c{r}{s} += a{r} * b{s};")));
+    }
+
+    /// <summary>MatmulBlock2 with <paramref name="rn"/> rows × <paramref name="cn"/> columns of C per thread.</summary>
+    public static void MatmulBlock2(StringBuilder o, int rn, int cn)
+    {
+        void L(string line) => o.Append(line.Length == 0 ? "\n" : line + "\n");
+        var rs = Enumerable.Range(0, rn);
+        L("    #region generated MatmulBlock2");
+        L("    /// <summary>");
+        L($"    /// The {rn}×{cn} register block of <see cref=\"MatmulKernel2\"/>: C[i0 + r, j0 + s] = α·Σ_p op(A)[i0 + r, p]·B[p, j0 + s] + β·C[i0 + r, j0 + s]");
+        L($"    /// for r &lt; {rn}, s &lt; {cn}, in {rn * cn} scalar accumulators updated in straight-line code: each row multiplies one");
+        L($"    /// broadcast value of op(A) by {cn} contiguous values of B, which PoCL turns into vector multiply-adds.");
+        L("    /// The whole block lies inside C (the kernel handles the blocks the edge cuts).");
+        L("    /// </summary>");
+        L("    static void MatmulBlock2(");
+        L("        ArrayView<float> a,     // (M, K) or (K, M) when transA: op(A)[i, p] = a[i·aRow + p·aCol]");
+        L("        ArrayView<float> bv,    // (K, N), never transposed");
+        L("        ArrayView<float> c,     // (M, N)");
+        L("        int i0, int j0, int n, int k, int aRow, int aCol, float alpha, float beta)");
+        L("    {");
+        foreach (int r in rs)
+            L("        float " + string.Join(", ", Enumerable.Range(0, cn).Select(s => $"c{r}_{s} = 0f")) + ";");
+        L("        for (int p = 0; p < k; p++)");
+        L("        {");
+        foreach (int r in rs)
+            L($"            float a{r} = a[{(r == 0 ? "i0" : $"(i0 + {r})")} * aRow + p * aCol];");
+        L("            int bRow = p * n + j0;");
+        L("            float b;");
+        for (int s = 0; s < cn; s++)
+            L($"            b = bv[bRow + {s}];" + string.Concat(rs.Select(r => $" c{r}_{s} += a{r} * b;")));
+        L("        }");
+        foreach (int r in rs)
+            for (int s = 0; s < cn; s++)
+                L($"        Store(c, (i0 + {r}) * n + j0 + {s}, c{r}_{s}, alpha, beta);");
         L("    }");
         L("    #endregion");
     }

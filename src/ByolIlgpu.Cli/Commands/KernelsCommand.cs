@@ -25,15 +25,31 @@ public static class KernelsCommand
         var markdown = new Option<bool>("--markdown") { Description = "Print the table as Markdown." };
         var only = new Option<string?>("--only") { Description = "Only the kernels whose name (Class.Method) contains this text." };
         var ptx = new Option<bool>("--ptx") { Description = "Print the PTX ILGPU generates for the kernels (with --only; no ptxas needed)." };
+        var model = new Option<bool>("--model")
+        {
+            Description = "Print the performance model of a BYOL step (a model, not a measurement): every launch, its FLOPs, DRAM bytes and bound "
+                + "(FMA issue, tensor, shared memory, DRAM, launch) from the GEMM kernels' SASS, in tf32 and fp32, beside PyTorch's anchors.",
+        };
+        var gpu = new Option<string>("--gpu") { Description = "GPU of --model: " + string.Join(", ", GpuSpec.All.Select(g => g.Key)) + ".", DefaultValueFactory = _ => GpuSpec.H100Sxm.Key };
+        var batch = new Option<int>("--batch") { Description = "Images per view per step of --model.", DefaultValueFactory = _ => 256 };
+        var detail = new Option<bool>("--detail") { Description = "With --model, list every kernel and GEMM row." };
+        var json = new Option<string?>("--json") { Description = "With --model, also write the modelled step (per precision) as JSON to this file (bench/gpu/run-gpu.sh puts the measured step beside it)." };
         var command = new Command("kernels", "List the kernels and their GPU group sizes; with --ptx-audit, what NVIDIA's assembler makes of each.");
         command.Options.Add(audit);
         command.Options.Add(arch);
         command.Options.Add(markdown);
         command.Options.Add(only);
         command.Options.Add(ptx);
+        command.Options.Add(model);
+        command.Options.Add(gpu);
+        command.Options.Add(batch);
+        command.Options.Add(detail);
+        command.Options.Add(json);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(model))
+                return ModelReport.Run(output, parse.InvocationConfiguration.Error, parse.GetValue(gpu)!, parse.GetValue(batch), parse.GetValue(markdown), parse.GetValue(detail), parse.GetValue(json));
             var target = CudaTarget.FromSmName(parse.GetValue(arch)!)
                 ?? throw new UsageException($"--arch '{parse.GetValue(arch)}': expected one of {string.Join(", ", CudaTarget.All.Select(t => t.SmName))}");
             string? filter = parse.GetValue(only);
@@ -95,5 +111,6 @@ public static class KernelsCommand
         }
         output.WriteLine();
         output.WriteLine("byol kernels --ptx-audit [--arch sm_90] [--markdown] assembles them with NVIDIA's ptxas (no GPU needed).");
+        output.WriteLine("byol kernels --model [--gpu h100-sxm|h200] [--batch 256] [--markdown] models a BYOL step on that GPU from their SASS.");
     }
 }

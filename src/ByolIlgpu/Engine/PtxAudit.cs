@@ -67,6 +67,43 @@ public sealed record SassCounts(
     // "/*0050*/   @!P0 LDS.U.128 R4, [R2+0x10] ;": the address, an optional predicate, the opcode.
     static readonly Regex Instruction = new(@"^\s*/\*[0-9a-fA-F]+\*/\s+(?:@!?U?P[T0-9]+\s+)?(?<op>[A-Z][A-Z0-9_.]*)", RegexOptions.Compiled);
 
+    // "/*0120*/   @!P1 BRA 0xc0 ;": a branch and its target address.
+    static readonly Regex Branch = new(@"^\s*/\*(?<at>[0-9a-fA-F]+)\*/\s+(?:@!?U?P[T0-9]+\s+)?BRA(?:\.[A-Z0-9_.]+)?\s+(?:`\()?0x(?<to>[0-9a-fA-F]+)", RegexOptions.Compiled);
+    static readonly Regex Address = new(@"^\s*/\*(?<at>[0-9a-fA-F]+)\*/", RegexOptions.Compiled);
+
+    /// <summary>
+    /// The counts of one iteration of the kernel's inner loop: of the address ranges a backward branch closes,
+    /// the one with the most FFMA + HMMA, then, while a loop inside it holds at least half of that work, that
+    /// inner loop (the innermost of nested loops, which runs the most iterations); null when no loop does
+    /// floating-point work.
+    /// </summary>
+    public static SassCounts? InnerLoop(string sass)
+    {
+        var lines = sass.Split('\n');
+        var at = lines.Select(l => Address.Match(l) is { Success: true } m ? Convert.ToInt64(m.Groups["at"].Value, 16) : -1).ToArray();
+        var loops = new List<(long From, long To, SassCounts Counts)>();
+        for (int i = 0; i < lines.Length; i++)
+        {
+            if (Branch.Match(lines[i]) is not { Success: true } b)
+                continue;
+            long to = Convert.ToInt64(b.Groups["to"].Value, 16);
+            if (to > at[i])
+                continue;
+            int first = Array.FindIndex(at, a => a >= to);
+            var counts = Count(string.Join('\n', lines[first..(i + 1)]));
+            if (counts.Ffma + counts.Hmma > 0)
+                loops.Add((to, at[i], counts));
+        }
+        if (loops.Count == 0)
+            return null;
+        static int Work(SassCounts c) => c.Ffma + c.Hmma;
+        var best = loops.OrderByDescending(l => Work(l.Counts)).ThenBy(l => l.Counts.Total).First();
+        while (loops.Where(l => l != best && l.From >= best.From && l.To <= best.To && 2 * Work(l.Counts) >= Work(best.Counts))
+                   .OrderByDescending(l => Work(l.Counts)).ThenBy(l => l.Counts.Total).FirstOrDefault() is { Counts: not null } inner)
+            best = inner;
+        return best.Counts;
+    }
+
     public static SassCounts Count(string sass)
     {
         int ffma = 0, fmul = 0, fadd = 0, hmma = 0, lds32 = 0, lds64 = 0, lds128 = 0, sts = 0, ldg32 = 0, ldg64 = 0, ldg128 = 0, ld = 0, total = 0;
@@ -105,6 +142,9 @@ public sealed record SassCounts(
 /// <summary>One kernel assembled for one target: ptxas's report, the SASS counts when asked for, or the error.</summary>
 public sealed record KernelAudit(MethodInfo Kernel, CudaTarget Target, PtxasReport? Ptxas, SassCounts? Sass, string? Error)
 {
+    /// <summary>The counts of one iteration of the hottest loop (<see cref="SassCounts.InnerLoop"/>), with the SASS counts; null without a floating-point loop.</summary>
+    public SassCounts? Loop { get; init; }
+
     public string Name => KernelCatalog.NameOf(Kernel);
 
     /// <summary>Why the kernel was not assembled for this target (it needs a newer GPU), or null.</summary>
@@ -166,7 +206,7 @@ public static class PtxAudit
         var dump = tools.DisassembleSass(stem + ".cubin");
         if (dump.ExitCode != 0)
             return new KernelAudit(kernel, target, report, null, $"cuobjdump exited with {dump.ExitCode}: {dump.Output.Trim()}");
-        return new KernelAudit(kernel, target, report, SassCounts.Count(dump.Output), null);
+        return new KernelAudit(kernel, target, report, SassCounts.Count(dump.Output), null) { Loop = SassCounts.InnerLoop(dump.Output) };
     }
 
     static readonly string[] Header =
