@@ -58,9 +58,12 @@ public static class Conv2d
         return y;
     }
 
-    /// <summary>The caller's version, else one forced on the device (tests run whole networks on version 1), else the default.</summary>
+    /// <summary>
+    /// The caller's version, else one forced on the device (tests run whole networks on version 1), else
+    /// one pinned to this pass and shape (a resumed run's), else the default; checked once on the device (<see cref="KernelVerification"/>).
+    /// </summary>
     static int Resolve(ComputeDevice dev, Conv2dShape g, Conv2dPass pass, int version) =>
-        dev.ResolveVersion(DevicePolicy.Conv2dOp, version, () => VersionFor(dev, g, pass));
+        dev.ResolveVersion(KernelSite.Conv2d(pass, g), version, () => VersionFor(dev, g, pass));
 
     /// <summary>Channels per block of versions 2 and 4: their operands' columns are padded to a multiple of this.</summary>
     static int BlockWidth(int version) => version == 2 ? Conv2dKernels.Block2 : Conv2dKernels.Tile;
