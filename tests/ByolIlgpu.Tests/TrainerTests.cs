@@ -1,8 +1,10 @@
 using ByolIlgpu.Byol;
 using ByolIlgpu.Checkpoints;
 using ByolIlgpu.Data;
+using ByolIlgpu.Engine;
 using ByolIlgpu.Tests.Infrastructure;
 using ByolIlgpu.Training;
+using System.Text.Json.Nodes;
 using Xunit;
 
 namespace ByolIlgpu.Tests;
@@ -24,10 +26,10 @@ public class TrainerTests
         RunDir = runDir,
     };
 
-    static TrainingResult Run(TrainingConfig config, int? stopAfter = null, string? resumeFrom = null, StringWriter? log = null)
+    static TrainingResult Run(TrainingConfig config, int? stopAfter = null, string? resumeFrom = null, StringWriter? log = null, ComputeDevice? device = null)
     {
         var (train, test) = TrainingRun.LoadData(config, new PlainProgress(TextWriter.Null));
-        using var trainer = new Trainer(config, TestDevices.Cpu, train, test, new PlainProgress(log ?? new StringWriter()));
+        using var trainer = new Trainer(config, device ?? TestDevices.Cpu, train, test, new PlainProgress(log ?? new StringWriter()));
         if (resumeFrom is not null)
             trainer.Resume(resumeFrom);
         return trainer.Run(stopAfter);
@@ -60,8 +62,157 @@ public class TrainerTests
         Assert.DoesNotContain("teacher.predictor.0.weight", tensors.Names);
         Assert.Contains("bn1.num_batches_tracked", tensors.Names);
         Assert.Contains("optimizer.velocity", tensors.Names);
-        var config = TrainingConfig.FromJson(File.ReadAllText(Path.Combine(dir.Path, "config.json")), "config.json");
-        Assert.Equal(Tiny(dir.Path), config);
+        var configJson = File.ReadAllText(Path.Combine(dir.Path, "config.json"));
+        var config = TrainingConfig.FromJson(configJson, "config.json");
+        Assert.Equal(Tiny(dir.Path) with { Precision = "fp32" }, config);   // auto, as it resolved on the CPU
+        // Beside the configuration, the kernel versions that ran; the checkpoint records the same.
+        var kernels = KernelRecord.FromJson(JsonNode.Parse(configJson)!["kernels"]!.ToJsonString(), "config.json");
+        Assert.Equal(Precision.Fp32, kernels.Precision);
+        Assert.Equal(DeviceFamily.CpuAccelerator, kernels.Family);
+        Assert.Contains(kernels.Versions, kv => kv.Key.Op == DevicePolicy.Conv2dOp && kv.Key.Variant == "backward-weight");
+        Assert.Contains(KernelSite.Matmul, kernels.Versions.Keys);
+        var recorded = KernelRecord.FromCheckpoint(TrainingCheckpoint.Load(CheckpointFolder.FindLatest(dir.Path)!));
+        Assert.False(recorded.IsLegacy);
+        Assert.Equal(kernels.Versions.OrderBy(kv => kv.Key.ToString()), recorded.Versions.OrderBy(kv => kv.Key.ToString()));
+    }
+
+    static void AssertSameTensors(string expectedCheckpoint, string actualCheckpoint, bool same = true)
+    {
+        var a = TensorsOf(expectedCheckpoint);
+        var b = TensorsOf(actualCheckpoint);
+        Assert.Equal(a.Names.Order(), b.Names.Order());
+        bool identical = a.Names.All(name => a[name].Bytes.AsSpan().SequenceEqual(b[name].Bytes));
+        Assert.True(identical == same, same ? "tensors differ after resume" : "tensors are identical, but the versions that ran differ");
+    }
+
+    static void Rewrite(string checkpoint, Action<TrainingCheckpoint> edit)
+    {
+        var c = TrainingCheckpoint.Load(checkpoint);
+        edit(c);
+        c.Save(checkpoint);
+    }
+
+    static void CopyFolder(string from, string to)
+    {
+        foreach (var file in Directory.EnumerateFiles(from))
+            File.Copy(file, Path.Combine(to, Path.GetFileName(file)), overwrite: true);
+    }
+
+    /// <summary>
+    /// The checkpoint records the versions that ran (here version 1 everywhere, forced); the resume
+    /// runs them though the table would choose 2 and 3, and ends as the uninterrupted run did. The
+    /// same resume without the record (the control) runs the table's versions and ends elsewhere.
+    /// </summary>
+    [Fact]
+    public void AResumeRunsTheKernelVersionsItsCheckpointRecorded()
+    {
+        using var straight = new Data.Scratch();
+        using var interrupted = new Data.Scratch();
+        using var control = new Data.Scratch();
+        var device = TestDevices.Cpu;
+        try
+        {
+            device.ForcedVersions[DevicePolicy.Conv2dOp] = 1;
+            Run(Tiny(straight.Path, epochs: 2));
+            Run(Tiny(interrupted.Path, epochs: 2), stopAfter: 1);
+        }
+        finally
+        {
+            device.ForcedVersions.Clear();
+        }
+        var epoch1 = CheckpointFolder.FindLatest(interrupted.Path)!;
+        Assert.All(KernelRecord.FromCheckpoint(TrainingCheckpoint.Load(epoch1)).Versions.Where(kv => kv.Key.Op == DevicePolicy.Conv2dOp),
+            kv => Assert.Equal(1, kv.Value));
+        CopyFolder(interrupted.Path, control.Path);
+        Run(Tiny(interrupted.Path, epochs: 2), resumeFrom: epoch1);
+        AssertSameTensors(CheckpointFolder.FindLatest(straight.Path)!, CheckpointFolder.FindLatest(interrupted.Path)!);
+        Assert.Empty(device.KernelLog.Pinned);   // the trainer gave the device back as it found it
+
+        var controlEpoch1 = CheckpointFolder.FindLatest(control.Path)!;
+        Rewrite(controlEpoch1, c => c.Kernels = null);
+        Run(Tiny(control.Path, epochs: 2), resumeFrom: controlEpoch1);
+        AssertSameTensors(CheckpointFolder.FindLatest(straight.Path)!, CheckpointFolder.FindLatest(control.Path)!, same: false);
+    }
+
+    /// <summary>A checkpoint from before precisions were recorded (no byol.kernels, no "precision" in its configuration) resumes in FP32, bit for bit.</summary>
+    [Fact]
+    public void ACheckpointWrittenBeforePrecisionsExistedResumesAsFp32()
+    {
+        using var straight = new Data.Scratch();
+        using var interrupted = new Data.Scratch();
+        Run(Tiny(straight.Path, epochs: 2));
+        Run(Tiny(interrupted.Path, epochs: 2), stopAfter: 1);
+        var epoch1 = CheckpointFolder.FindLatest(interrupted.Path)!;
+        Rewrite(epoch1, c =>
+        {
+            c.Kernels = null;
+            var config = JsonNode.Parse(c.Config!)!.AsObject();
+            Assert.True(config.Remove("precision"));
+            c.Config = config.ToJsonString();
+        });
+        var old = TrainingCheckpoint.Load(epoch1);
+        Assert.Null(old.Kernels);
+        Assert.Null(TrainingConfig.FromCheckpoint(old, epoch1).Precision);
+        Assert.True(KernelRecord.FromCheckpoint(old).IsLegacy);
+        Assert.Equal(Precision.Fp32, KernelRecord.FromCheckpoint(old).Precision);
+        var resumed = TrainingRun.ResumedConfig(old, epoch1, askedPrecision: null);
+        Assert.Equal("fp32", resumed.Precision);   // not auto: on a TF32 GPU auto would change the arithmetic mid-run
+        var log = new StringWriter();
+        Run(resumed, resumeFrom: epoch1, log: log);
+        Assert.DoesNotContain("warning", log.ToString());
+        AssertSameTensors(CheckpointFolder.FindLatest(straight.Path)!, CheckpointFolder.FindLatest(interrupted.Path)!);
+    }
+
+    /// <summary>
+    /// An explicit --precision other than the checkpoint's is honoured (the one way to continue a
+    /// TF32 run on a GPU without TF32), with a warning that the run is no longer bit-identical.
+    /// </summary>
+    [Fact]
+    public void AResumeInAnotherPrecisionIsHonouredWithAWarning()
+    {
+        using var dir = new Data.Scratch();
+        Run(Tiny(dir.Path, epochs: 2), stopAfter: 1);
+        var epoch1 = CheckpointFolder.FindLatest(dir.Path)!;
+        // As if written on a TF32 device.
+        Rewrite(epoch1, c =>
+        {
+            var kernels = JsonNode.Parse(c.Kernels!)!.AsObject();
+            kernels["precision"] = "tf32";
+            c.Kernels = kernels.ToJsonString();
+            var config = JsonNode.Parse(c.Config!)!.AsObject();
+            config["precision"] = "tf32";
+            c.Config = config.ToJsonString();
+        });
+        var saved = TrainingCheckpoint.Load(epoch1);
+        Assert.Equal("tf32", TrainingRun.ResumedConfig(saved, epoch1, askedPrecision: null).Precision);
+        var resumed = TrainingRun.ResumedConfig(saved, epoch1, askedPrecision: "fp32");
+        Assert.Equal("fp32", resumed.Precision);
+        var log = new StringWriter();
+        Run(resumed, resumeFrom: epoch1, log: log);
+        var warning = Assert.Single(log.ToString().Split('\n'), l => l.StartsWith("warning:"));
+        Assert.Contains("was trained in tf32", warning);
+        Assert.Contains("continues in fp32", warning);
+        Assert.Contains("bit for bit", warning);
+        Assert.Equal(Precision.Fp32, KernelRecord.FromCheckpoint(TrainingCheckpoint.Load(CheckpointFolder.FindLatest(dir.Path)!)).Precision);
+    }
+
+    /// <summary>Needs the TF32 versions (conv2d 5, matmul 4): a TF32 run (the tensor cores' emulation) resumes bit for bit, and records tf32.</summary>
+    [Fact]
+    public void ATf32RunResumesBitForBit()
+    {
+        Assert.SkipUnless(DevicePolicy.HasTf32Versions, "the TF32 versions (conv2d 5, matmul 4) are not in this build yet");
+        using var straight = new Data.Scratch();
+        using var interrupted = new Data.Scratch();
+        var tf32 = (string path) => Tiny(path, epochs: 2) with { Precision = "tf32", KnnEvery = 0 };
+        Run(tf32(straight.Path), device: TestDevices.CpuWarps32);
+        Run(tf32(interrupted.Path), stopAfter: 1, device: TestDevices.CpuWarps32);
+        var epoch1 = CheckpointFolder.FindLatest(interrupted.Path)!;
+        var recorded = KernelRecord.FromCheckpoint(TrainingCheckpoint.Load(epoch1));
+        Assert.Equal(Precision.Tf32, recorded.Precision);
+        Assert.Contains(recorded.Versions, kv => kv.Key.Op == DevicePolicy.Conv2dOp && kv.Value == DevicePolicy.Tf32Conv2d);
+        Run(TrainingRun.ResumedConfig(TrainingCheckpoint.Load(epoch1), epoch1, askedPrecision: null), resumeFrom: epoch1, device: TestDevices.CpuWarps32);
+        AssertSameTensors(CheckpointFolder.FindLatest(straight.Path)!, CheckpointFolder.FindLatest(interrupted.Path)!);
+        Assert.Equal(Precision.Fp32, TestDevices.CpuWarps32.Precision);   // given back
     }
 
     [Fact]

@@ -215,7 +215,7 @@ public sealed class KernelCheckCase
     }
 
     public static KernelCheckCase Matmul(int m, int n, int k, bool transA, bool transB, float alpha, float beta, Random rng) =>
-        new(DevicePolicy.MatmulOp, $"M={m} N={n} K={k}{(transA ? " Aᵀ" : "")}{(transB ? " Bᵀ" : "")} α={alpha} β={beta}", k,
+        new(DevicePolicy.MatmulOp, FormattableString.Invariant($"M={m} N={n} K={k}{(transA ? " Aᵀ" : "")}{(transB ? " Bᵀ" : "")} α={alpha} β={beta}"), k,
             NonZero(rng, (long)m * k), NonZero(rng, (long)k * n), NonZero(rng, (long)m * n),
             (d, x, y, c, v, magnitude) => Ops.Matmul.Gemm(d, x, y, c, m, n, k, transA, transB,
                 magnitude ? Math.Abs(alpha) : alpha, magnitude ? Math.Abs(beta) : beta, v));
