@@ -92,89 +92,106 @@ public class TrainerTests
         c.Save(checkpoint);
     }
 
-    static void CopyFolder(string from, string to)
+    /// <summary>
+    /// A copy of <paramref name="run"/>'s checkpoint after <paramref name="epoch"/> alone in a fresh
+    /// folder, optionally edited: resuming it is resuming that run as if it had stopped there.
+    /// </summary>
+    static string CheckpointCopy(string run, int epoch, string folder, Action<TrainingCheckpoint>? edit = null)
     {
-        foreach (var file in Directory.EnumerateFiles(from))
-            File.Copy(file, Path.Combine(to, Path.GetFileName(file)), overwrite: true);
+        var copy = Path.Combine(folder, CheckpointFolder.FileName(epoch));
+        File.Copy(Path.Combine(run, CheckpointFolder.FileName(epoch)), copy);
+        if (edit is not null)
+            Rewrite(copy, edit);
+        return copy;
     }
 
+    /// <summary>Resumes as `byol train --resume` does: the checkpoint's configuration, in its folder.</summary>
+    static StringWriter Resume(string checkpoint, string? askedPrecision = null)
+    {
+        var log = new StringWriter();
+        Run(TrainingRun.ResumedConfig(TrainingCheckpoint.Load(checkpoint), checkpoint, askedPrecision), resumeFrom: checkpoint, log: log);
+        return log;
+    }
+
+    static string Final(string folder) => CheckpointFolder.FindLatest(folder)!;
+
     /// <summary>
-    /// The checkpoint records the versions that ran (here version 1 everywhere, forced); the resume
-    /// runs them though the table would choose 2 and 3, and ends as the uninterrupted run did. The
-    /// same resume without the record (the control) runs the table's versions and ends elsewhere.
+    /// The checkpoint records the versions that ran (here version 2 at every conv2d site, forced);
+    /// the resume runs them though the CPU table would take version 3 at many sites, and ends as the
+    /// uninterrupted run did. The same resume without the record (the control) runs the table's
+    /// versions and ends elsewhere: the record is what keeps it bit for bit.
     /// </summary>
     [Fact]
     public void AResumeRunsTheKernelVersionsItsCheckpointRecorded()
     {
         using var straight = new Data.Scratch();
-        using var interrupted = new Data.Scratch();
+        using var resumed = new Data.Scratch();
         using var control = new Data.Scratch();
         var device = TestDevices.Cpu;
         try
         {
-            device.ForcedVersions[DevicePolicy.Conv2dOp] = 1;
-            Run(Tiny(straight.Path, epochs: 2));
-            Run(Tiny(interrupted.Path, epochs: 2), stopAfter: 1);
+            device.ForcedVersions[DevicePolicy.Conv2dOp] = 2;
+            Run(Tiny(straight.Path, epochs: 2) with { Synthetic = 32, KnnEvery = 0 });   // two steps an epoch
         }
         finally
         {
             device.ForcedVersions.Clear();
         }
-        var epoch1 = CheckpointFolder.FindLatest(interrupted.Path)!;
-        Assert.All(KernelRecord.FromCheckpoint(TrainingCheckpoint.Load(epoch1)).Versions.Where(kv => kv.Key.Op == DevicePolicy.Conv2dOp),
-            kv => Assert.Equal(1, kv.Value));
-        CopyFolder(interrupted.Path, control.Path);
-        Run(Tiny(interrupted.Path, epochs: 2), resumeFrom: epoch1);
-        AssertSameTensors(CheckpointFolder.FindLatest(straight.Path)!, CheckpointFolder.FindLatest(interrupted.Path)!);
+        var recorded = KernelRecord.FromCheckpoint(TrainingCheckpoint.Load(Path.Combine(straight.Path, CheckpointFolder.FileName(1))));
+        var conv = recorded.Versions.Where(kv => kv.Key.Op == DevicePolicy.Conv2dOp).ToList();
+        Assert.All(conv, kv => Assert.Equal(2, kv.Value));
+        Assert.Contains(conv, kv => device.Policy.Conv2dVersion(Shape(kv.Key), Pass(kv.Key)) == 3);   // where the table differs
+        Assert.DoesNotContain("warning", Resume(CheckpointCopy(straight.Path, 1, resumed.Path)).ToString());
+        AssertSameTensors(Final(straight.Path), Final(resumed.Path));
         Assert.Empty(device.KernelLog.Pinned);   // the trainer gave the device back as it found it
 
-        var controlEpoch1 = CheckpointFolder.FindLatest(control.Path)!;
-        Rewrite(controlEpoch1, c => c.Kernels = null);
-        Run(Tiny(control.Path, epochs: 2), resumeFrom: controlEpoch1);
-        AssertSameTensors(CheckpointFolder.FindLatest(straight.Path)!, CheckpointFolder.FindLatest(control.Path)!, same: false);
+        Resume(CheckpointCopy(straight.Path, 1, control.Path, c => c.Kernels = null));
+        AssertSameTensors(Final(straight.Path), Final(control.Path), same: false);
     }
 
-    /// <summary>A checkpoint from before precisions were recorded (no byol.kernels, no "precision" in its configuration) resumes in FP32, bit for bit.</summary>
+    static Kernels.Conv2dShape Shape(KernelSite s) => new(2, s.C, s.H, s.W, s.K, s.R, s.S, s.Stride, s.Pad);
+
+    static Ops.Conv2dPass Pass(KernelSite s) => s.Variant switch
+    {
+        "forward" => Ops.Conv2dPass.Forward,
+        "backward-input" => Ops.Conv2dPass.BackwardInput,
+        _ => Ops.Conv2dPass.BackwardWeight,
+    };
+
+    /// <summary>
+    /// A checkpoint from before precisions were recorded (no byol.kernels, no "precision" in its
+    /// configuration) resumes in FP32 and bit for bit. An explicit --precision other than a
+    /// checkpoint's is honoured (the one way to continue a TF32 run on a GPU without TF32), with a
+    /// warning that the run no longer repeats an uninterrupted one.
+    /// </summary>
     [Fact]
-    public void ACheckpointWrittenBeforePrecisionsExistedResumesAsFp32()
+    public void OldCheckpointsResumeAsFp32AndAnotherExplicitPrecisionWarns()
     {
         using var straight = new Data.Scratch();
-        using var interrupted = new Data.Scratch();
-        Run(Tiny(straight.Path, epochs: 2));
-        Run(Tiny(interrupted.Path, epochs: 2), stopAfter: 1);
-        var epoch1 = CheckpointFolder.FindLatest(interrupted.Path)!;
-        Rewrite(epoch1, c =>
+        using var legacy = new Data.Scratch();
+        using var other = new Data.Scratch();
+        Run(Tiny(straight.Path, epochs: 2) with { Synthetic = 32, KnnEvery = 0 });   // two steps an epoch
+
+        static void WithoutPrecision(TrainingCheckpoint c)
         {
             c.Kernels = null;
             var config = JsonNode.Parse(c.Config!)!.AsObject();
             Assert.True(config.Remove("precision"));
             c.Config = config.ToJsonString();
-        });
-        var old = TrainingCheckpoint.Load(epoch1);
-        Assert.Null(old.Kernels);
-        Assert.Null(TrainingConfig.FromCheckpoint(old, epoch1).Precision);
-        Assert.True(KernelRecord.FromCheckpoint(old).IsLegacy);
-        Assert.Equal(Precision.Fp32, KernelRecord.FromCheckpoint(old).Precision);
-        var resumed = TrainingRun.ResumedConfig(old, epoch1, askedPrecision: null);
-        Assert.Equal("fp32", resumed.Precision);   // not auto: on a TF32 GPU auto would change the arithmetic mid-run
-        var log = new StringWriter();
-        Run(resumed, resumeFrom: epoch1, log: log);
-        Assert.DoesNotContain("warning", log.ToString());
-        AssertSameTensors(CheckpointFolder.FindLatest(straight.Path)!, CheckpointFolder.FindLatest(interrupted.Path)!);
-    }
+        }
+        var old = CheckpointCopy(straight.Path, 1, legacy.Path, WithoutPrecision);
+        var loaded = TrainingCheckpoint.Load(old);
+        Assert.Null(loaded.Kernels);
+        Assert.Null(TrainingConfig.FromCheckpoint(loaded, old).Precision);
+        Assert.True(KernelRecord.FromCheckpoint(loaded).IsLegacy);
+        Assert.Equal(Precision.Fp32, KernelRecord.FromCheckpoint(loaded).Precision);
+        // Not auto: on a TF32 GPU auto would change the arithmetic in the middle of the run.
+        Assert.Equal("fp32", TrainingRun.ResumedConfig(loaded, old, askedPrecision: null).Precision);
+        Assert.DoesNotContain("warning", Resume(old).ToString());
+        AssertSameTensors(Final(straight.Path), Final(legacy.Path));
 
-    /// <summary>
-    /// An explicit --precision other than the checkpoint's is honoured (the one way to continue a
-    /// TF32 run on a GPU without TF32), with a warning that the run is no longer bit-identical.
-    /// </summary>
-    [Fact]
-    public void AResumeInAnotherPrecisionIsHonouredWithAWarning()
-    {
-        using var dir = new Data.Scratch();
-        Run(Tiny(dir.Path, epochs: 2), stopAfter: 1);
-        var epoch1 = CheckpointFolder.FindLatest(dir.Path)!;
-        // As if written on a TF32 device.
-        Rewrite(epoch1, c =>
+        // As if written on a TF32 device, resumed with --precision fp32.
+        var tf32 = CheckpointCopy(straight.Path, 1, other.Path, c =>
         {
             var kernels = JsonNode.Parse(c.Kernels!)!.AsObject();
             kernels["precision"] = "tf32";
@@ -183,36 +200,33 @@ public class TrainerTests
             config["precision"] = "tf32";
             c.Config = config.ToJsonString();
         });
-        var saved = TrainingCheckpoint.Load(epoch1);
-        Assert.Equal("tf32", TrainingRun.ResumedConfig(saved, epoch1, askedPrecision: null).Precision);
-        var resumed = TrainingRun.ResumedConfig(saved, epoch1, askedPrecision: "fp32");
-        Assert.Equal("fp32", resumed.Precision);
-        var log = new StringWriter();
-        Run(resumed, resumeFrom: epoch1, log: log);
-        var warning = Assert.Single(log.ToString().Split('\n'), l => l.StartsWith("warning:"));
+        Assert.Equal("tf32", TrainingRun.ResumedConfig(TrainingCheckpoint.Load(tf32), tf32, askedPrecision: null).Precision);
+        var warning = Assert.Single(Resume(tf32, askedPrecision: "fp32").ToString().Split('\n'), l => l.StartsWith("warning:"));
         Assert.Contains("was trained in tf32", warning);
         Assert.Contains("continues in fp32", warning);
         Assert.Contains("bit for bit", warning);
-        Assert.Equal(Precision.Fp32, KernelRecord.FromCheckpoint(TrainingCheckpoint.Load(CheckpointFolder.FindLatest(dir.Path)!)).Precision);
+        Assert.Equal(Precision.Fp32, KernelRecord.FromCheckpoint(TrainingCheckpoint.Load(Final(other.Path))).Precision);
     }
 
-    /// <summary>Needs the TF32 versions (conv2d 5, matmul 4): a TF32 run (the tensor cores' emulation) resumes bit for bit, and records tf32.</summary>
+    /// <summary>Needs the TF32 versions (conv2d 5, matmul 4): a TF32 run (the tensor cores' emulation, on 32-lane warps) records tf32 and resumes bit for bit.</summary>
     [Fact]
     public void ATf32RunResumesBitForBit()
     {
         Assert.SkipUnless(DevicePolicy.HasTf32Versions, "the TF32 versions (conv2d 5, matmul 4) are not in this build yet");
         using var straight = new Data.Scratch();
-        using var interrupted = new Data.Scratch();
-        var tf32 = (string path) => Tiny(path, epochs: 2) with { Precision = "tf32", KnnEvery = 0 };
-        Run(tf32(straight.Path), device: TestDevices.CpuWarps32);
-        Run(tf32(interrupted.Path), stopAfter: 1, device: TestDevices.CpuWarps32);
-        var epoch1 = CheckpointFolder.FindLatest(interrupted.Path)!;
+        using var resumed = new Data.Scratch();
+        var device = TestDevices.CpuWarps32;
+        Run(Tiny(straight.Path, epochs: 2) with { Precision = "tf32", KnnEvery = 0 }, device: device);
+        var epoch1 = CheckpointCopy(straight.Path, 1, resumed.Path);
         var recorded = KernelRecord.FromCheckpoint(TrainingCheckpoint.Load(epoch1));
         Assert.Equal(Precision.Tf32, recorded.Precision);
         Assert.Contains(recorded.Versions, kv => kv.Key.Op == DevicePolicy.Conv2dOp && kv.Value == DevicePolicy.Tf32Conv2d);
-        Run(TrainingRun.ResumedConfig(TrainingCheckpoint.Load(epoch1), epoch1, askedPrecision: null), resumeFrom: epoch1, device: TestDevices.CpuWarps32);
-        AssertSameTensors(CheckpointFolder.FindLatest(straight.Path)!, CheckpointFolder.FindLatest(interrupted.Path)!);
-        Assert.Equal(Precision.Fp32, TestDevices.CpuWarps32.Precision);   // given back
+        Assert.Equal(DevicePolicy.Tf32Matmul, recorded.Versions[KernelSite.Matmul]);
+        var log = new StringWriter();
+        Run(TrainingRun.ResumedConfig(TrainingCheckpoint.Load(epoch1), epoch1, askedPrecision: null), resumeFrom: epoch1, log: log, device: device);
+        Assert.DoesNotContain("warning", log.ToString());
+        AssertSameTensors(Final(straight.Path), Final(resumed.Path));
+        Assert.Equal(Precision.Fp32, device.Precision);   // given back
     }
 
     [Fact]
