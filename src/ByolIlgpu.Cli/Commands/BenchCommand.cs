@@ -37,6 +37,7 @@ public static class BenchCommand
             if (n < 1) throw new UsageException($"--steps must be at least 1, got {n}");
             var output = parse.InvocationConfiguration.Output;
             using var dev = ComputeDevice.Create(parse.GetValue(device)!);
+            PrecisionOption.Apply(dev, PrecisionOption.Read(parse, precision));
             if (parse.GetValue(versionsOf) is string family)
             {
                 dev.UseKernelVersionsOf(family.ToLowerInvariant() switch
@@ -49,7 +50,6 @@ public static class BenchCommand
                 });
                 output.WriteLine($"kernel versions of {family}: {dev.Policy.Describe()}");
             }
-            PrecisionOption.Apply(dev, PrecisionOption.Read(parse, precision));
             output.WriteLine($"device {dev}, precision {dev.Precision.Name()}; ResNet-18 width {a.Width}, heads {a.ProjectorHidden}→{a.ProjectorOut}, batch {b}");
             var t = StepBenchmark.Run(dev, a, b, n);
             var kernels = KernelRecord.Of(dev);
