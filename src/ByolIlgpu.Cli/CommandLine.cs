@@ -25,7 +25,8 @@ public static class CommandLine
         {
             return parse.Invoke(config);
         }
-        catch (Exception e) when (e is UsageException or ByolIlgpu.Engine.DeviceNotFoundException or ByolIlgpu.Engine.InvalidDeviceSpecException)
+        catch (Exception e) when (e is UsageException or ByolIlgpu.Engine.DeviceNotFoundException or ByolIlgpu.Engine.InvalidDeviceSpecException
+                                   or ByolIlgpu.Engine.UnsupportedPrecisionException)
         {
             error.WriteLine($"byol: {e.Message}");
             return UsageError;

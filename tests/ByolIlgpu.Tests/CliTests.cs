@@ -45,6 +45,8 @@ public class CliTests
     [InlineData("augment", "--out", "grid.jpg", "--synthetic", "4")]
     [InlineData("bench", "--batch-size", "1")]
     [InlineData("bench", "--kernel-versions-of", "tpu", "--device", "cpu")]
+    [InlineData("train", "--precision", "bf16", "--synthetic", "10")]
+    [InlineData("bench", "--precision", "fp16")]
     public void UsageErrorsExitWithTwoAndSayWhy(params string[] args)
     {
         var (code, _, error) = Run(args);
@@ -57,11 +59,11 @@ public class CliTests
     [InlineData("devices")]
     [InlineData("info", "--width", "--proj-hidden")]
     [InlineData("train", "--data", "--synthetic", "--epochs", "--batch-size", "--width", "--proj-hidden", "--proj-out", "--pred-hidden",
-        "--optimizer", "--lr", "--warmup-epochs", "--device", "--seed", "--knn-every", "--run-dir", "--resume")]
-    [InlineData("eval knn", "--checkpoint", "--data", "--k")]
-    [InlineData("eval linear", "--checkpoint", "--augment", "--epochs")]
+        "--optimizer", "--lr", "--warmup-epochs", "--device", "--precision", "--seed", "--knn-every", "--run-dir", "--resume")]
+    [InlineData("eval knn", "--checkpoint", "--data", "--k", "--precision")]
+    [InlineData("eval linear", "--checkpoint", "--augment", "--epochs", "--precision")]
     [InlineData("augment", "--out", "--count", "--blur")]
-    [InlineData("bench", "--batch-size", "--steps", "--device", "--json", "--kernel-versions-of")]
+    [InlineData("bench", "--batch-size", "--steps", "--device", "--json", "--kernel-versions-of", "--precision")]
     public void EveryCommandExplainsEveryOption(string command, params string[] options)
     {
         var (code, output, _) = Run([.. command.Split(' '), "--help"]);
@@ -85,7 +87,9 @@ public class CliTests
             var last = output.TrimEnd().Split('\n')[^1];
             Assert.Matches(@"^final knn top1: \d\.\d{4}$", last);
             Assert.True(File.Exists(Path.Combine(dir, "metrics.jsonl")));
-            (code, output, error) = Run("eval", "knn", "--checkpoint", dir, "--device", "cpu");
+            Assert.Contains("\"precision\": \"fp32\"", File.ReadAllText(Path.Combine(dir, "config.json")));   // auto, resolved
+            Assert.Contains("precision fp32", output);
+            (code, output, error) = Run("eval", "knn", "--checkpoint", dir, "--device", "cpu", "--precision", "fp32");
             Assert.True(code == 0, error);
             Assert.Contains("knn top1", output);
         }
@@ -130,5 +134,64 @@ public class CliTests
             Environment.SetEnvironmentVariable(ByolIlgpu.Engine.BufferPool.LimitVariable, saved);
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    [Fact]
+    public void BenchShowsThePrecisionTheKernelVersionsAndTheirChecks()
+    {
+        var json = Path.Combine(Directory.CreateTempSubdirectory("byol-cli-").FullName, "bench.json");
+        try
+        {
+            var (code, output, error) = Run("bench", "--device", "cpu", "--width", "2", "--proj-hidden", "16", "--proj-out", "8", "--pred-hidden", "16",
+                "--batch-size", "2", "--steps", "1", "--precision", "fp32", "--json", json);
+            Assert.True(code == 0, error);
+            Assert.Contains("precision fp32", output);
+            Assert.Matches(@"kernel versions \(fp32\): conv2d backward-input v[23](/v3)?, backward-weight v[23](/v3)?, forward v[23](/v3)?; matmul v2; batchnorm 1d v1, 2d v1", output);
+            Assert.Contains("kernel checks against v1 on this device: conv2d v", output);
+            Assert.Contains("matmul v2 passed", output);
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+            var root = doc.RootElement;
+            Assert.Equal("fp32", root.GetProperty("precision").GetString());
+            Assert.Equal(2, root.GetProperty("kernel_versions").GetProperty("matmul").GetInt32());
+            Assert.Contains(root.GetProperty("kernel_versions").EnumerateObject(), p => p.Name.StartsWith("conv2d.backward-weight C=", StringComparison.Ordinal));
+            var checks = root.GetProperty("kernel_checks").EnumerateArray().ToList();
+            Assert.Contains(checks, c => c.GetProperty("op").GetString() == "matmul" && c.GetProperty("passed").GetBoolean());
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(json)!, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void APrecisionTheDeviceCannotRunIsAUsageError()
+    {
+        // The one path to it without a GPU below sm_80: the exception a T4 raises, thrown by a command.
+        var root = new RootCommand();
+        var command = new Command("t4");
+        command.SetAction(_ => DevicePolicyThrows());
+        root.Subcommands.Add(command);
+        var output = new StringWriter();
+        var error = new StringWriter();
+        Assert.Equal(2, ByolIlgpu.Cli.CommandLine.Run(root, ["t4"], output, error));
+        Assert.StartsWith("byol: precision tf32: cuda:0 (Tesla T4) has compute capability 7.5", error.ToString());
+        Assert.Single(error.ToString().TrimEnd().Split('\n'));
+    }
+
+    static int DevicePolicyThrows()
+    {
+        var t4 = new ByolIlgpu.Engine.DeviceInfo(ByolIlgpu.Engine.DeviceKind.Cuda, 0, "Tesla T4", 16L << 30, 32, 1024, 40)
+            { Cuda = new ByolIlgpu.Engine.CudaDeviceDetails(0, 7, 5, 12040, "8.3") };
+        ByolIlgpu.Engine.DevicePolicy.ChoosePrecision(t4, ByolIlgpu.Engine.Precision.Tf32);
+        return 0;
+    }
+
+    [Fact]
+    public void Tf32OnABuildWithoutTheTensorCoreVersionsIsAUsageError()
+    {
+        Assert.SkipWhen(ByolIlgpu.Engine.DevicePolicy.HasTf32Versions, "the TF32 versions are in this build: TrainerTests.ATf32RunResumesBitForBit trains in tf32");
+        var (code, _, error) = Run("bench", "--device", "cpu", "--precision", "tf32");
+        Assert.Equal(2, code);
+        Assert.Contains("no TF32 kernels", error);
     }
 }

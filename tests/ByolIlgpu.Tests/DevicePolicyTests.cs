@@ -50,7 +50,7 @@ public class DevicePolicyTests
     [InlineData(DeviceFamily.CpuAccelerator, 2, 2, 1)]
     [InlineData(DeviceFamily.CpuLikeOpenCl, 2, 2, 1)]
     [InlineData(DeviceFamily.GpuOpenCl, 4, 3, 2)]
-    [InlineData(DeviceFamily.Cuda, 4, 3, 2)]
+    [InlineData(DeviceFamily.Cuda, DevicePolicy.CudaFp32Conv2d, DevicePolicy.CudaFp32Matmul, 2)]   // FP32 on CUDA: the 8×8 tiles (6, 5)
     public void TheTableKeepsEachFamilysVersions(DeviceFamily family, int conv2d, int matmul, int batchNorm2d)
     {
         var policy = DevicePolicy.Table[family];
@@ -131,5 +131,164 @@ public class DevicePolicyTests
         Assert.Equal(own.Family, device.Policy.Family);
         Assert.NotEqual(own.Conv2d, device.Policy.Conv2d);
         Assert.Equal(1, device.Policy.BatchNormVersion(spatial: 1));   // BatchNorm1d stays a thread per channel
+    }
+}
+
+/// <summary>--precision: which versions each precision runs, the default per device, and what a resume pins.</summary>
+public class PrecisionPolicyTests
+{
+    static DeviceInfo Cuda(int major, int minor, string name = "NVIDIA H100 80GB HBM3") =>
+        new(DeviceKind.Cuda, 0, name, 80L << 30, 32, 1024, 132) { Cuda = new CudaDeviceDetails(0, major, minor, 12040, "8.3") };
+
+    static readonly DeviceInfo Cpu = new(DeviceKind.Cpu, 0, "CPUAccelerator", 8L << 30, 4, 16, 2);
+    static readonly DeviceInfo Pocl = new(DeviceKind.OpenCL, 0, "cpu-haswell", 8L << 30, 4096, 4096, 2);
+
+    [Fact]
+    public void Tf32RunsTheTensorCoreVersionsOnEveryFamilyAndFp32TheFamilysOwn()
+    {
+        var shape = new Conv2dShape(2, 64, 32, 32, 64, 3, 3, 1, 1);
+        foreach (var (family, table) in DevicePolicy.Table)
+        {
+            var tf32 = table.WithPrecision(Precision.Tf32);
+            Assert.Equal((DevicePolicy.Tf32Conv2d, DevicePolicy.Tf32Matmul), (tf32.Conv2d, tf32.Matmul));
+            Assert.All(Enum.GetValues<Conv2dPass>(), pass => Assert.Equal(DevicePolicy.Tf32Conv2d, tf32.Conv2dVersion(shape, pass)));
+            Assert.Equal(table.Launch, tf32.Launch);
+            Assert.Equal(table.BatchNorm2d, tf32.BatchNorm2d);   // batch norm has no TF32 arithmetic
+            Assert.Same(table, table.WithPrecision(Precision.Fp32));
+        }
+        var cuda = DevicePolicy.Table[DeviceFamily.Cuda];
+        Assert.Equal((DevicePolicy.CudaFp32Conv2d, DevicePolicy.CudaFp32Matmul), (cuda.Conv2d, cuda.Matmul));
+        Assert.Equal(Precision.Tf32, DevicePolicy.PrecisionOf(DevicePolicy.Conv2dOp, DevicePolicy.Tf32Conv2d));
+        Assert.Equal(Precision.Tf32, DevicePolicy.PrecisionOf(DevicePolicy.MatmulOp, DevicePolicy.Tf32Matmul));
+        Assert.Equal(Precision.Fp32, DevicePolicy.PrecisionOf(DevicePolicy.Conv2dOp, DevicePolicy.Tf32Matmul));   // conv2d v4 is FP32
+        Assert.Equal(Precision.Fp32, DevicePolicy.PrecisionOf(DevicePolicy.MatmulOp, 1));
+    }
+
+    [Fact]
+    public void Fp32IsTheDefaultOffCudaAndOnGpusWithoutTf32()
+    {
+        Assert.Equal(Precision.Fp32, DevicePolicy.DefaultPrecision(Cpu));
+        Assert.Equal(Precision.Fp32, DevicePolicy.DefaultPrecision(Pocl));
+        Assert.Equal(Precision.Fp32, DevicePolicy.DefaultPrecision(Cuda(7, 5, "Tesla T4")));
+        Assert.Equal(Precision.Fp32, DevicePolicy.DefaultPrecision(Cuda(7, 0, "Tesla V100-SXM2-16GB")));
+        Assert.Equal(Precision.Fp32, DevicePolicy.ChoosePrecision(Cuda(9, 0), Precision.Fp32));   // asked for: always possible
+    }
+
+    /// <summary>Needs the TF32 versions (conv2d 5, matmul 4) in DevicePolicy.VersionsOf.</summary>
+    [Fact]
+    public void Tf32IsTheDefaultOnCudaGpusOfComputeCapability8AndNewer()
+    {
+        Assert.SkipUnless(DevicePolicy.HasTf32Versions, "the TF32 versions (conv2d 5, matmul 4) are not in this build yet");
+        Assert.Equal(Precision.Tf32, DevicePolicy.DefaultPrecision(Cuda(8, 0, "NVIDIA A100-SXM4-40GB")));
+        Assert.Equal(Precision.Tf32, DevicePolicy.DefaultPrecision(Cuda(8, 6, "NVIDIA GeForce RTX 3090")));
+        Assert.Equal(Precision.Tf32, DevicePolicy.DefaultPrecision(Cuda(9, 0)));
+        Assert.Equal(Precision.Tf32, DevicePolicy.ChoosePrecision(Cpu, Precision.Tf32));    // the emulation
+        Assert.Equal(Precision.Tf32, DevicePolicy.ChoosePrecision(Pocl, Precision.Tf32));
+    }
+
+    [Fact]
+    public void Tf32BelowSm80IsOneLineNamingTheGpuAndItsComputeCapability()
+    {
+        var e = Assert.Throws<UnsupportedPrecisionException>(() => DevicePolicy.ChoosePrecision(Cuda(7, 5, "Tesla T4"), Precision.Tf32));
+        Assert.DoesNotContain("\n", e.Message);
+        Assert.Contains("cuda:0 (Tesla T4)", e.Message);
+        Assert.Contains("compute capability 7.5", e.Message);
+        Assert.Contains("--precision fp32", e.Message);
+        Assert.IsAssignableFrom<ArgumentException>(e);
+    }
+
+    [Fact]
+    public void Tf32WithoutTheTensorCoreVersionsSaysSo()
+    {
+        Assert.SkipWhen(DevicePolicy.HasTf32Versions, "the TF32 versions are in this build (Tf32IsTheDefaultOnCudaGpusOfComputeCapability8AndNewer covers tf32)");
+        var e = Assert.Throws<UnsupportedPrecisionException>(() => DevicePolicy.ChoosePrecision(Cpu, Precision.Tf32));
+        Assert.Contains("no TF32 kernels", e.Message);
+    }
+
+    [Theory]
+    [InlineData("tf32", Precision.Tf32)]
+    [InlineData("FP32", Precision.Fp32)]
+    [InlineData("auto", null)]
+    [InlineData(null, null)]
+    public void PrecisionNamesParse(string? name, Precision? expected) => Assert.Equal(expected, Precisions.Parse(name));
+
+    [Fact]
+    public void AnUnknownPrecisionNameIsRefused() =>
+        Assert.Contains("expected tf32, fp32 or auto", Assert.Throws<ArgumentException>(() => Precisions.Parse("bf16")).Message);
+
+    [Theory]
+    [InlineData(DeviceFamily.Cuda, "conv2d", 5, 6)]          // TF32 → the FP32 default (8×8 tiles)
+    [InlineData(DeviceFamily.Cuda, "conv2d", 6, 4)]          // → the 4×4 tiles
+    [InlineData(DeviceFamily.Cuda, "conv2d", 4, 1)]
+    [InlineData(DeviceFamily.Cuda, "matmul", 4, 5)]
+    [InlineData(DeviceFamily.Cuda, "matmul", 5, 3)]
+    [InlineData(DeviceFamily.Cuda, "matmul", 3, 1)]
+    [InlineData(DeviceFamily.CpuAccelerator, "conv2d", 3, 2)]
+    [InlineData(DeviceFamily.CpuAccelerator, "conv2d", 2, 1)]
+    [InlineData(DeviceFamily.CpuLikeOpenCl, "conv2d", 5, 2)]   // the emulation on PoCL → PoCL's own
+    [InlineData(DeviceFamily.CpuLikeOpenCl, "matmul", 2, 1)]
+    public void AFailedVersionFallsBackToTheFamilysFp32DefaultThenToVersion1(DeviceFamily family, string op, int failed, int expected) =>
+        Assert.Equal(expected, DevicePolicy.FallbackOf(family, op, failed));
+
+    [Fact]
+    public void TheDevicesPrecisionSelectsItsVersionsWithEitherFamilysTable()
+    {
+        using var device = ComputeDevice.Create("cpu");
+        Assert.Equal(Precision.Fp32, device.Precision);
+        var own = device.Policy;
+        device.UsePrecision(Precision.Fp32);
+        Assert.Equal(own, device.Policy);
+        device.UseKernelVersionsOf(DeviceFamily.Cuda);
+        Assert.Equal((DevicePolicy.CudaFp32Conv2d, DevicePolicy.CudaFp32Matmul), (device.Policy.Conv2d, device.Policy.Matmul));
+        if (DevicePolicy.HasTf32Versions)
+        {
+            device.UsePrecision(Precision.Tf32);
+            Assert.Equal((DevicePolicy.Tf32Conv2d, DevicePolicy.Tf32Matmul), (device.Policy.Conv2d, device.Policy.Matmul));
+            Assert.Equal(own.Launch, device.Policy.Launch);
+        }
+    }
+
+    [Fact]
+    public void APinnedVersionOverridesTheTableButNotAForcedOrExplicitOne()
+    {
+        using var device = ComputeDevice.Create("cpu");
+        device.Verification.Enabled = false;   // this test is about the order of choices, not the checks
+        var pinnedSite = KernelSite.Conv2d(Conv2dPass.Forward, new Conv2dShape(2, 3, 32, 32, 64, 3, 3, 1, 1));
+        var otherSite = KernelSite.Conv2d(Conv2dPass.BackwardWeight, new Conv2dShape(2, 3, 32, 32, 64, 3, 3, 1, 1));
+        var missing = device.KernelLog.Pin(new Dictionary<KernelSite, int> { [pinnedSite] = 1, [otherSite] = 9 });
+        Assert.Equal([$"{otherSite} v9"], missing);   // a version this build lacks is not pinned
+        Assert.Equal(1, device.ResolveVersion(pinnedSite, 0, () => 3));
+        Assert.Equal(3, device.ResolveVersion(otherSite, 0, () => 3));
+        Assert.Equal(2, device.ResolveVersion(pinnedSite, 2, () => 3));   // the caller's own
+        device.ForcedVersions[DevicePolicy.Conv2dOp] = 4;
+        Assert.Equal(4, device.ResolveVersion(pinnedSite, 0, () => 3));
+        device.ForcedVersions.Clear();
+        Assert.Equal(4, device.KernelLog.Ran[pinnedSite]);   // the log holds what ran
+        device.ResolveVersion(pinnedSite, 0, () => 3);
+        Assert.Equal(1, device.KernelLog.Ran[pinnedSite]);
+        device.KernelLog.Unpin();
+        Assert.Equal(3, device.ResolveVersion(pinnedSite, 0, () => 3));
+        Assert.Equal(3, device.KernelLog.Ran[pinnedSite]);
+    }
+
+    [Fact]
+    public void KernelSitesAndRecordsRoundTripThroughText()
+    {
+        var g = new Conv2dShape(7, 64, 16, 15, 128, 3, 1, 2, 1);
+        foreach (var site in new[] { KernelSite.Conv2d(Conv2dPass.BackwardInput, g), KernelSite.Matmul, KernelSite.BatchNorm(1), KernelSite.BatchNorm(64) })
+            Assert.Equal(site, KernelSite.Parse(site.ToString()));
+        Assert.Equal("conv2d.backward-input C=64 H=16 W=15 K=128 R=3 S=1 stride=2 pad=1", KernelSite.Conv2d(Conv2dPass.BackwardInput, g).ToString());
+        Assert.Equal(KernelSite.Conv2d(Conv2dPass.Forward, g), KernelSite.Conv2d(Conv2dPass.Forward, g with { N = 256 }));   // the batch does not choose
+        var record = new KernelRecord(Precision.Tf32, "cuda:0 NVIDIA H100", DeviceFamily.Cuda, new Dictionary<KernelSite, int>
+        {
+            [KernelSite.Conv2d(Conv2dPass.Forward, g)] = 5, [KernelSite.Matmul] = 4, [KernelSite.BatchNorm(64)] = 2,
+        });
+        var back = KernelRecord.FromJson(record.ToJson(), "test");
+        Assert.Equal((record.Precision, record.Device, record.Family), (back.Precision, back.Device, back.Family));
+        Assert.Equal(record.Versions.OrderBy(kv => kv.Key.ToString()), back.Versions.OrderBy(kv => kv.Key.ToString()));
+        Assert.Equal("conv2d forward v5; matmul v4; batchnorm 2d v2", record.Summary());
+        var e = Assert.Throws<InvalidDataException>(() => KernelRecord.FromJson("""{"precision": "fp16", "device": "x", "family": "Cuda", "versions": {}}""", "ckpt.safetensors"));
+        Assert.Contains("ckpt.safetensors", e.Message);
+        Assert.Throws<InvalidDataException>(() => KernelRecord.FromJson("""{"precision": "fp32", "device": "x", "family": "Cuda", "versions": {"conv3d.forward": 1}}""", "x"));
     }
 }

@@ -129,6 +129,29 @@ public class DeviceWorkTests
     }
 
     [Fact]
+    public void TheKernelChecksRunInTheFirstStepAloneAndAddNothingToTheStepsAfterIt()
+    {
+        using var dev = ComputeDevice.Create("cpu");
+        dev.Verification.Enabled = true;
+        using var tiny = new TinyStep(dev, batch: 8);
+        tiny.Step.BeginEpoch(0, EpochOrder.Permutation(tiny.Images, 0, 0));
+        var before = dev.Counters;
+        tiny.Step.Run(0, 0.1f, 0.99f);
+        var first = dev.Counters - before;
+        // The fast versions the CPU table picks (conv2d 2 and 3, matmul 2), each checked once, waiting for its results.
+        Assert.Equal([(DevicePolicy.Conv2dOp, 2), (DevicePolicy.Conv2dOp, 3), (DevicePolicy.MatmulOp, 2)],
+            dev.Verification.Checks.Select(c => (c.Op, c.Version)).Order());
+        Assert.All(dev.Verification.Checks, c => Assert.True(c.Passed, c.Describe()));
+        Assert.True(first.HostSyncs > 0, $"first step: {first}");
+        before = dev.Counters;
+        tiny.Step.Run(1, 0.1f, 0.99f);
+        tiny.Step.Run(2, 0.1f, 0.99f);
+        var two = dev.Counters - before;
+        Assert.Equal(3, dev.Verification.Checks.Count);
+        Assert.Equal(new DeviceCounters(two.Launches, two.MemSets, 0, 0, 0), two);
+    }
+
+    [Fact]
     public void TheMeasuredPoolIsWhatARealStepHoldsAndMeasuringChangesNothing()
     {
         var dev = TestDevices.Cpu;

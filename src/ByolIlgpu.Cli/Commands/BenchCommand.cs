@@ -20,6 +20,7 @@ public static class BenchCommand
                 "e.g. count on PoCL the launches a CUDA step issues. Timings then say nothing about that family.",
         };
         var perKernel = new Option<bool>("--per-kernel") { Description = "Also list the launches per step of each kernel and the memsets per step of each calling line, largest first." };
+        var precision = PrecisionOption.Create();
         var command = new Command("bench", "Time the trainer's own BYOL step (both views augmented on the device, student and teacher, loss, backward, LARS, EMA) " +
             "and report images/s, GFLOP/s and what the engine issues per step: kernel launches, memsets, copies and host synchronisations.");
         arch.AddTo(command);
@@ -29,6 +30,7 @@ public static class BenchCommand
         command.Options.Add(json);
         command.Options.Add(versionsOf);
         command.Options.Add(perKernel);
+        command.Options.Add(precision);
         command.SetAction(parse =>
         {
             var a = arch.Read(parse);
@@ -37,6 +39,7 @@ public static class BenchCommand
             if (n < 1) throw new UsageException($"--steps must be at least 1, got {n}");
             var output = parse.InvocationConfiguration.Output;
             using var dev = ComputeDevice.Create(parse.GetValue(device)!);
+            PrecisionOption.Apply(dev, PrecisionOption.Read(parse, precision));
             if (parse.GetValue(versionsOf) is string family)
             {
                 dev.UseKernelVersionsOf(family.ToLowerInvariant() switch
@@ -49,8 +52,11 @@ public static class BenchCommand
                 });
                 output.WriteLine($"kernel versions of {family}: {dev.Policy.Describe()}");
             }
-            output.WriteLine($"device {dev}; ResNet-18 width {a.Width}, heads {a.ProjectorHidden}→{a.ProjectorOut}, batch {b}");
+            output.WriteLine($"device {dev}, precision {dev.Precision.Name()}; ResNet-18 width {a.Width}, heads {a.ProjectorHidden}→{a.ProjectorOut}, batch {b}");
             var t = StepBenchmark.Run(dev, a, b, n);
+            var kernels = KernelRecord.Of(dev);
+            output.WriteLine($"kernel versions ({kernels.Precision.Name()}): {kernels.Summary()}");
+            output.WriteLine($"kernel checks against v1 on this device: {dev.Verification.Describe()}");
             output.WriteLine($"per step: {t.PerStep(c => c.Launches):G} kernel launches, {t.PerStep(c => c.MemSets):G} memsets, {t.PerStep(c => c.Copies):G} copies, " +
                 $"{t.PerStep(c => c.HostSyncs):G} host synchronisations, {t.PerStep(c => c.Allocations):G} allocations; pool {ComputeDevice.FormatBytes(t.PoolBytes)}");
             output.WriteLine($"{t.ImagesPerSecond:F1} images/s ({t.SecondsPerStep:F3} s/step), {t.GflopPerImage:F2} GFLOP/image, {t.Gflops:F1} GFLOP/s");
@@ -73,6 +79,14 @@ public static class BenchCommand
                     allocations_per_step = t.PerStep(c => c.Allocations), pool_bytes = t.PoolBytes,
                     launches_per_step_by_kernel = t.LaunchesByKernel.ToDictionary(e => e.Key, e => e.Value / (double)n),
                     memsets_per_step_by_caller = t.MemSetsByCaller.ToDictionary(e => e.Key, e => e.Value / (double)n),
+                    precision = kernels.Precision.Name(), kernel_versions = kernels.ToJsonNode()["versions"],
+                    kernel_checks = dev.Verification.Enabled
+                        ? dev.Verification.Checks.Select(c => new
+                        {
+                            op = c.Op, version = c.Version, precision = c.Precision.Name(), passed = c.Passed,
+                            worst_error = c.Worst.Error, worst_tolerance = c.Worst.Tolerance, runs_instead = c.RunsInstead,
+                        }).ToArray()
+                        : null,
                 }, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
             return CommandLine.Ok;
         });

@@ -19,10 +19,11 @@ public static class DevicesCommand
             output.WriteLine();
             if (!devices.Any(d => d.Kind == DeviceKind.Cuda))
                 output.WriteLine($"CUDA unavailable: {CudaAvailability.WhyNoDevice(0)}");
-            output.WriteLine("Kernel versions each device runs by default:");
+            output.WriteLine("Precision and kernel versions each device runs by default (--precision tf32|fp32 chooses):");
             foreach (var d in devices)
                 output.WriteLine($"  {d.Spec,-10} {Details(d)}");
             output.WriteLine();
+            output.WriteLine($"Fast versions are checked against v1 on the device at first use ({KernelVerification.Variable}=0: off; `byol bench` reports the checks).");
             output.WriteLine("Select one with --device auto|cuda|opencl|cpu[:INDEX]; auto takes CUDA, then OpenCL, then the CPU.");
             return CommandLine.Ok;
         });
@@ -32,7 +33,8 @@ public static class DevicesCommand
     /// <summary>The device policy's kernel versions; for CUDA first the compute capability, driver and PTX ISA, or why it cannot run.</summary>
     static string Details(DeviceInfo d)
     {
-        string kernels = DevicePolicy.For(d.Kind, d.WarpSize).Describe();
+        var precision = DevicePolicy.DefaultPrecision(d);
+        string kernels = $"{precision.Name()}: {DevicePolicy.For(d.Kind, d.WarpSize).WithPrecision(precision).Describe()}";
         if (d.Cuda is not { } cuda)
             return kernels;
         string about = $"compute capability {cuda.Major}.{cuda.Minor}, CUDA driver {CudaProbe.FormatVersion(cuda.DriverVersion)}, PTX ISA {cuda.PtxIsa ?? "none"}";

@@ -32,16 +32,19 @@ public static class EvalCommand
     {
         var checkpoint = CheckpointOption();
         var data = new DataOptions();
+        var precision = PrecisionOption.Create();
         var k = new Option<int>("--k") { Description = "Neighbours (clamped to the bank size); k = 1 is always reported too.", DefaultValueFactory = _ => 200 };
         var command = new Command("knn", "Weighted kNN (cosine similarity, weights exp(sim/0.1)): training set as the bank, test set as the queries.");
         command.Options.Add(checkpoint);
         data.AddTo(command);
         command.Options.Add(k);
+        command.Options.Add(precision);
         command.SetAction(parse =>
         {
             if (parse.GetValue(k) < 1) throw new UsageException($"--k must be at least 1, got {parse.GetValue(k)}");
             var output = parse.InvocationConfiguration.Output;
             using var device = ComputeDevice.Create(parse.GetValue(data.Device)!);
+            PrecisionOption.Apply(device, PrecisionOption.Read(parse, precision));
             var (model, config) = Evaluation.LoadStudent(device, parse.GetValue(checkpoint)!);
             using (model)
             {
@@ -63,10 +66,11 @@ public static class EvalCommand
         var lr = new Option<double>("--lr") { Description = "Learning rate per 256 images (scaled linearly), SGD momentum 0.9, no weight decay.", DefaultValueFactory = _ => 0.1 };
         var augment = new Option<bool>("--augment") { Description = "Train on the backbone's features of randomly cropped and flipped images each epoch (slower) instead of cached features of the plain images." };
         var seed = new Option<int>("--seed") { Description = "Seed of the classifier's initialisation, order and augmentation.", DefaultValueFactory = _ => 0 };
+        var precision = PrecisionOption.Create();
         var command = new Command("linear", "Linear evaluation: a linear classifier on the frozen backbone's features; reports test top-1 and top-5.");
         command.Options.Add(checkpoint);
         data.AddTo(command);
-        foreach (var option in new Option[] { epochs, batch, lr, augment, seed })
+        foreach (var option in new Option[] { epochs, batch, lr, augment, seed, precision })
             command.Options.Add(option);
         command.SetAction(parse =>
         {
@@ -77,6 +81,7 @@ public static class EvalCommand
             var output = parse.InvocationConfiguration.Output;
             var progress = Progress(parse);
             using var device = ComputeDevice.Create(parse.GetValue(data.Device)!);
+            PrecisionOption.Apply(device, PrecisionOption.Read(parse, precision));
             var (model, config) = Evaluation.LoadStudent(device, parse.GetValue(checkpoint)!);
             using (model)
             {

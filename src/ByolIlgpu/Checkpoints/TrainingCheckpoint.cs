@@ -13,7 +13,7 @@ namespace ByolIlgpu.Checkpoints;
 ///   under <c>projector.</c> and <c>predictor.</c>, the teacher under <see cref="TeacherPrefix"/> and the
 ///   optimizer state under <see cref="OptimizerPrefix"/> (e.g. <c>optimizer.velocity</c>, flat F32).</item>
 /// <item>Metadata (<c>__metadata__</c>, strings only): <c>byol.epoch</c>, <c>byol.step</c>, <c>byol.seed</c>,
-///   JSON documents in <c>byol.config</c>, <c>byol.optimizer</c>, <c>byol.rng</c>, and any other keys.</item>
+///   JSON documents in <c>byol.config</c>, <c>byol.optimizer</c>, <c>byol.rng</c>, <c>byol.kernels</c>, and any other keys.</item>
 /// </list>
 /// <see cref="Save"/> is atomic (the previous file survives any failure); <see cref="Load"/>
 /// validates the file and the metadata it relies on, naming the file and the field on error.
@@ -31,12 +31,13 @@ public sealed class TrainingCheckpoint
     public const string ConfigKey = "byol.config";
     public const string OptimizerKey = "byol.optimizer";
     public const string RngKey = "byol.rng";
+    public const string KernelsKey = "byol.kernels";
 
     /// <summary>The layout version this code writes and the newest it reads.</summary>
     public const int CurrentVersion = 1;
 
-    static readonly string[] JsonKeys = [ConfigKey, OptimizerKey, RngKey];
-    static readonly string[] KnownOrder = [FormatKey, VersionKey, EpochKey, StepKey, SeedKey, ConfigKey, OptimizerKey, RngKey];
+    static readonly string[] JsonKeys = [ConfigKey, OptimizerKey, RngKey, KernelsKey];
+    static readonly string[] KnownOrder = [FormatKey, VersionKey, EpochKey, StepKey, SeedKey, ConfigKey, OptimizerKey, RngKey, KernelsKey];
 
     public TrainingCheckpoint() : this(new TensorMap(), new Dictionary<string, string>(StringComparer.Ordinal)) { }
 
@@ -84,6 +85,12 @@ public sealed class TrainingCheckpoint
 
     /// <summary>Random-generator state (data order, augmentations) as a JSON document, or null.</summary>
     public string? Rng { get => Metadata.GetValueOrDefault(RngKey); set => SetJson(RngKey, value); }
+
+    /// <summary>
+    /// The precision and the kernel version of every site the run launched (<see cref="Engine.KernelRecord"/>)
+    /// as a JSON document, or null in checkpoints written before it was recorded (they ran FP32).
+    /// </summary>
+    public string? Kernels { get => Metadata.GetValueOrDefault(KernelsKey); set => SetJson(KernelsKey, value); }
 
     /// <summary>Writes the checkpoint atomically. <see cref="Epoch"/> and <see cref="Step"/> must be set.</summary>
     public void Save(string path)

@@ -43,7 +43,7 @@ public sealed partial class ComputeDevice : IDisposable
     public Accelerator Accelerator { get; }
     public DeviceInfo Info { get; }
     public DeviceKind Kind => Info.Kind;
-    public BufferPool Pool { get; }
+    public BufferPool Pool { get; private set; }
 
     ComputeDevice(Context context, Accelerator accelerator, DeviceInfo info)
     {
@@ -253,16 +253,66 @@ public sealed partial class ComputeDevice : IDisposable
         }
     }
 
-    /// <summary>Default kernel versions and launch shapes of this device's family (the one table: <see cref="DevicePolicy"/>).</summary>
-    public DevicePolicy Policy => policy ??= DevicePolicy.For(Kind, Accelerator.WarpSize);
+    /// <summary>
+    /// Default kernel versions and launch shapes of this device's family at its <see cref="Precision"/>
+    /// (the one table: <see cref="DevicePolicy"/>).
+    /// </summary>
+    public DevicePolicy Policy => policy ??= PolicyOf(kernelFamily);
     DevicePolicy? policy;
+    DeviceFamily? kernelFamily;
+
+    DevicePolicy PolicyOf(DeviceFamily? versionsOf)
+    {
+        var own = DevicePolicy.For(Kind, Accelerator.WarpSize);
+        var versions = versionsOf is { } f ? DevicePolicy.Table[f] with { Family = own.Family, Launch = own.Launch } : own;
+        return versions.WithPrecision(Precision);
+    }
 
     /// <summary>
     /// Runs the kernel versions of another family here, with this device's own launch shapes: e.g. the
     /// launch sequence of a CUDA step counted on PoCL (`byol bench --kernel-versions-of cuda`).
     /// </summary>
-    public void UseKernelVersionsOf(DeviceFamily family) =>
-        policy = DevicePolicy.Table[family] with { Family = Policy.Family, Launch = Policy.Launch };
+    public void UseKernelVersionsOf(DeviceFamily family)
+    {
+        kernelFamily = family;
+        policy = null;
+    }
+
+    /// <summary>The arithmetic of convolutions and matmuls: <see cref="DevicePolicy.DefaultPrecision"/> until <see cref="UsePrecision"/>.</summary>
+    public Precision Precision => precision ??= DevicePolicy.DefaultPrecision(Info);
+    Precision? precision;
+
+    /// <summary>Runs the versions of <paramref name="p"/> from now on; TF32 on a GPU below sm_80 is an <see cref="UnsupportedPrecisionException"/>.</summary>
+    public void UsePrecision(Precision p)
+    {
+        precision = DevicePolicy.ChoosePrecision(Info, p);
+        policy = null;
+    }
+
+    /// <summary>The versions resolved at each kernel site, and those pinned by a resumed run.</summary>
+    public KernelVersionLog KernelLog { get; } = new();
+
+    /// <summary>The once-per-version check of fast kernels against version 1 on this device.</summary>
+    public KernelVerification Verification => verification ??= new KernelVerification(this);
+    KernelVerification? verification;
+
+    /// <summary>Launchers rent from a pool of their own until the result is disposed (the kernel checks: the step's pool stays as it was, measuring or not).</summary>
+    internal IDisposable ScratchPool()
+    {
+        var saved = Pool;
+        var scratch = new BufferPool(this);
+        Pool = scratch;
+        return new Restore(() =>
+        {
+            Pool = saved;
+            scratch.Dispose();
+        });
+    }
+
+    sealed class Restore(Action restore) : IDisposable
+    {
+        public void Dispose() => restore();
+    }
 
     /// <summary>A group size from the policy: <see cref="DevicePolicy.OneWarp"/> is the warp, and no group exceeds the accelerator's largest.</summary>
     public int GroupSize(int policyGroup) =>
@@ -315,9 +365,25 @@ public sealed partial class ComputeDevice : IDisposable
     /// </summary>
     public Dictionary<string, int> ForcedVersions { get; } = new();
 
-    /// <summary>The version to launch: the caller's, else a forced one, else the policy's (<see cref="DevicePolicy.Resolve"/>).</summary>
+    /// <summary>The version to launch at an op family's only site (<see cref="ResolveVersion(KernelSite, int, Func{int})"/>).</summary>
     public int ResolveVersion(string family, int requested, Func<int> defaultVersion) =>
-        DevicePolicy.Resolve(family, requested, ForcedVersions, defaultVersion);
+        ResolveVersion(new KernelSite(family), requested, defaultVersion);
+
+    /// <summary>
+    /// The version to launch: the caller's, else a forced one, else one pinned to the site (a resumed
+    /// run's), else the policy's (<see cref="DevicePolicy.Resolve"/>). A version the engine picked
+    /// itself is checked once on this device before its first launch, and replaced by its fallback if
+    /// the check fails (<see cref="KernelVerification"/>); what runs is logged per site.
+    /// </summary>
+    public int ResolveVersion(KernelSite site, int requested, Func<int> defaultVersion)
+    {
+        if (requested != 0)
+            return DevicePolicy.Resolve(site.Op, requested, ForcedVersions, defaultVersion);
+        int version = DevicePolicy.Resolve(site.Op, 0, ForcedVersions, () => KernelLog.TryPinned(site, out int pinned) ? pinned : defaultVersion());
+        version = Verification.Trusted(site.Op, version);
+        KernelLog.Record(site, version);
+        return version;
+    }
 
     public void Dispose()
     {

@@ -17,6 +17,33 @@ public enum DeviceFamily
 }
 
 /// <summary>
+/// The arithmetic of the convolutions and matrix products. Fp32: every product and sum in FP32.
+/// Tf32: the operands rounded to TF32 (FP32's exponent, a 10-bit mantissa) and multiplied on the
+/// tensor cores, sums in FP32, as PyTorch's convolutions by default (cudnn.allow_tf32).
+/// </summary>
+public enum Precision { Fp32, Tf32 }
+
+public static class Precisions
+{
+    /// <summary>The names --precision takes (besides auto) and config.json and checkpoints record.</summary>
+    public static IReadOnlyList<string> Names { get; } = ["tf32", "fp32"];
+
+    public static string Name(this Precision p) => p == Precision.Tf32 ? "tf32" : "fp32";
+
+    /// <summary>"tf32" or "fp32"; null or "auto" is null (the device's default).</summary>
+    public static Precision? Parse(string? name) => name?.ToLowerInvariant() switch
+    {
+        null or "auto" => null,
+        "tf32" => Precision.Tf32,
+        "fp32" => Precision.Fp32,
+        _ => throw new ArgumentException($"precision '{name}': expected tf32, fp32 or auto"),
+    };
+}
+
+/// <summary>A precision the device cannot run (TF32 on a GPU older than sm_80): a usage error.</summary>
+public sealed class UnsupportedPrecisionException(string message) : ArgumentException(message);
+
+/// <summary>
 /// Launch shapes of one device family. A group size of <see cref="DevicePolicy.OneWarp"/> means the
 /// accelerator's warp size; a groups-per-multiprocessor cap of <see cref="DevicePolicy.Unlimited"/> means no cap.
 /// Every size is further capped by the accelerator's largest group.
@@ -34,7 +61,8 @@ public sealed record LaunchPolicy(
 /// The one table of what each device family runs: the default kernel version per op family and the
 /// launch shapes. Version 0 at a launcher means "ask the policy"; a version forced on the device
 /// (<see cref="ComputeDevice.ForcedVersions"/>) overrides the table, and a caller's explicit version
-/// overrides both (<see cref="Resolve"/>). Measured choices: bench/ByolIlgpu.Bench/README.md.
+/// overrides both (<see cref="Resolve"/>). The table is FP32's; <see cref="WithPrecision"/> gives
+/// TF32's. Measured choices: bench/ByolIlgpu.Bench/README.md.
 /// </summary>
 public sealed record DevicePolicy(
     DeviceFamily Family,
@@ -75,7 +103,7 @@ public sealed record DevicePolicy(
             new LaunchPolicy(GridStrideGroup: 64, GridStrideGroupsPerMultiprocessor: Unlimited, GridStride2DSpreadsRows: true,
                 ExactThreadsGroup: 64, PerSampleGroup: 64, PerSampleGroupsPerMultiprocessor: 32, RegisterBlockGroup: 16)),
         [DeviceFamily.GpuOpenCl] = new(DeviceFamily.GpuOpenCl, Conv2d: 4, Matmul: 3, BatchNorm2d: 2, GpuLaunch),
-        [DeviceFamily.Cuda] = new(DeviceFamily.Cuda, Conv2d: 4, Matmul: 3, BatchNorm2d: 2, GpuLaunch),
+        [DeviceFamily.Cuda] = new(DeviceFamily.Cuda, Conv2d: CudaFp32Conv2d, Matmul: CudaFp32Matmul, BatchNorm2d: 2, GpuLaunch),
     };
 
     /// <summary>GPUs: the group sizes of <see cref="GpuGroups"/> (which the ptxas audit reads), up to a few waves (32 groups) per multiprocessor.</summary>
@@ -92,6 +120,73 @@ public sealed record DevicePolicy(
     };
 
     public static DevicePolicy For(DeviceKind kind, int warpSize) => Table[FamilyOf(kind, warpSize)];
+
+    // ---- precision ----
+
+    /// <summary>The TF32 tensor-core versions (mma.sync m16n8k8; on other accelerators the same kernels emulate the instruction).</summary>
+    public const int Tf32Conv2d = 5, Tf32Matmul = 4;
+
+    /// <summary>
+    /// FP32 on CUDA GPUs, the table's CUDA entries: conv2d 6 and matmul 5 (8×8 outputs per thread from
+    /// 128-bit shared loads, 16 FFMA per shared load in the SASS against versions 4 and 3's 2.0 and 2.5).
+    /// </summary>
+    public const int CudaFp32Conv2d = 6, CudaFp32Matmul = 5;
+
+    /// <summary>TF32 tensor cores arrived with Ampere: compute capability 8.0.</summary>
+    public const int Tf32MinComputeMajor = 8;
+
+    /// <summary>Whether this build has the tensor-core versions (<see cref="Tf32Conv2d"/>, <see cref="Tf32Matmul"/>).</summary>
+    public static bool HasTf32Versions =>
+        VersionsOf[Conv2dOp].Contains(Tf32Conv2d) && VersionsOf[MatmulOp].Contains(Tf32Matmul);
+
+    /// <summary>
+    /// The versions a precision runs: TF32 takes the tensor-core versions on every family (the
+    /// instruction on CUDA, its lane-for-lane emulation elsewhere); FP32 the family's own.
+    /// </summary>
+    public DevicePolicy WithPrecision(Precision precision) =>
+        precision == Precision.Tf32 ? this with { Conv2d = Tf32Conv2d, Matmul = Tf32Matmul } : this;
+
+    /// <summary>The arithmetic a version does (what its check's tolerance is derived from).</summary>
+    public static Precision PrecisionOf(string op, int version) =>
+        (op == Conv2dOp && version == Tf32Conv2d) || (op == MatmulOp && version == Tf32Matmul) ? Precision.Tf32 : Precision.Fp32;
+
+    /// <summary>TF32 on CUDA GPUs of compute capability 8.0 and newer (as PyTorch's convolutions), FP32 everywhere else.</summary>
+    public static Precision DefaultPrecision(DeviceInfo device) =>
+        device.Cuda is { Major: >= Tf32MinComputeMajor } && HasTf32Versions ? Precision.Tf32 : Precision.Fp32;
+
+    /// <summary>
+    /// The precision to run: the one asked for, else the device's default. TF32 on a CUDA GPU below
+    /// sm_80 is refused in one line naming the GPU and its compute capability; TF32 on a device that
+    /// is not CUDA runs the tensor-core kernels' emulation (slow, but exact to the instruction).
+    /// </summary>
+    public static Precision ChoosePrecision(DeviceInfo device, Precision? requested)
+    {
+        if (requested != Precision.Tf32)
+            return requested ?? DefaultPrecision(device);
+        if (device.Cuda is { } cuda && cuda.Major < Tf32MinComputeMajor)
+            throw new UnsupportedPrecisionException($"precision tf32: {device.Spec} ({device.Name}) has compute capability {cuda.Major}.{cuda.Minor}; " +
+                $"TF32 tensor cores need {Tf32MinComputeMajor}.0 or newer (Ampere): use --precision fp32");
+        if (!HasTf32Versions)
+            throw new UnsupportedPrecisionException($"precision tf32: this build has no TF32 kernels (conv2d v{Tf32Conv2d}, matmul v{Tf32Matmul}): use --precision fp32");
+        return Precision.Tf32;
+    }
+
+    /// <summary>
+    /// What runs instead of a version that failed its check on a device: the family's FP32 default
+    /// (conv2d 6 and matmul 5 on CUDA, 2 on CPU-like devices), then on GPUs the 4×4 tiles (conv2d 4,
+    /// matmul 3), and below them version 1.
+    /// </summary>
+    public static int FallbackOf(DeviceFamily family, string op, int failed)
+    {
+        var fp32 = Table[family];
+        int previous = op switch { Conv2dOp => fp32.Conv2d, MatmulOp => fp32.Matmul, BatchNormOp => fp32.BatchNorm2d, _ => 1 };
+        // On GPUs the 4×4 tiles (conv2d 4, matmul 3) stand between the 8×8 ones and the naive oracle.
+        bool gpu = family is DeviceFamily.Cuda or DeviceFamily.GpuOpenCl;
+        int older = !gpu ? 1 : op switch { Conv2dOp => 4, MatmulOp => 3, _ => 1 };
+        int[] chain = [.. new[] { previous, older, 1 }.Distinct()];
+        int at = Array.IndexOf(chain, failed);
+        return at < 0 ? chain[0] : at + 1 < chain.Length ? chain[at + 1] : 1;
+    }
 
     /// <summary>
     /// The conv2d version for a pass of shape <paramref name="g"/>. On GPUs version 4. On PoCL and

@@ -62,7 +62,7 @@ public static class BatchNorm
             throw new ArgumentException($"batch norm in training mode needs more than one value per channel, got input {Tensor.Format(x.Shape)}");
         var mean = Tensor.Temp(dev, "batchnorm.mean", c);
         var rstd = Tensor.Temp(dev, "batchnorm.rstd", c);
-        version = dev.ResolveVersion(DevicePolicy.BatchNormOp, version, () => DefaultVersion(dev, s));
+        version = dev.ResolveVersion(KernelSite.BatchNorm(s), version, () => DefaultVersion(dev, s));
         ForwardTrain(dev, x.Data, gamma.Data, beta.Data, y.Data, mean.Data, rstd.Data, runningMean.Data, runningVar.Data, n, c, s, eps, momentum, version,
             r, activation);
         if (tape.ShouldRecord(x, gamma, beta, residual))

@@ -80,10 +80,13 @@ public static class Conv2d
         return y;
     }
 
-    /// <summary>The caller's version, else one forced on the device (tests run whole networks on version 1), else the default.</summary>
+    /// <summary>
+    /// The caller's version, else one forced on the device (tests run whole networks on version 1), else
+    /// one pinned to this pass and shape (a resumed run's), else the default; checked once on the device (<see cref="KernelVerification"/>).
+    /// </summary>
     static int Resolve(ComputeDevice dev, Conv2dShape g, Conv2dPass pass, int version)
     {
-        version = dev.ResolveVersion(DevicePolicy.Conv2dOp, version, () => VersionFor(dev, g, pass));
+        version = dev.ResolveVersion(KernelSite.Conv2d(pass, g), version, () => VersionFor(dev, g, pass));
         if (Tf32Versions.Contains(version))
             dev.RequireComputeCapability($"conv2d version {version}", 8, 0);
         return version;

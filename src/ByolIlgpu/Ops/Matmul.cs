@@ -23,7 +23,7 @@ public static class Matmul
     {
         if (a.Length != (long)m * k || b.Length != (long)k * n || c.Length != (long)m * n)
             throw new ArgumentException($"matmul (M={m}, N={n}, K={k}): buffers of {a.Length}, {b.Length}, {c.Length} elements, expected {(long)m * k}, {(long)k * n}, {(long)m * n}");
-        version = dev.ResolveVersion(DevicePolicy.MatmulOp, version, () => DefaultVersion(dev));
+        version = dev.ResolveVersion(KernelSite.Matmul, version, () => DefaultVersion(dev));   // checked once on the device (KernelVerification)
         if (version == 4)
             dev.RequireComputeCapability("matmul version 4", 8, 0);
         switch (version)

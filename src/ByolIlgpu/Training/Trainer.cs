@@ -35,6 +35,7 @@ public sealed class Trainer : IDisposable
     readonly ByolLearner learner;
     readonly TrainingStep trainingStep;
     readonly MetricsLog metrics;
+    readonly Precision previousPrecision;   // the device's, given back at Dispose
     int startEpoch;
     long step;
 
@@ -48,6 +49,11 @@ public sealed class Trainer : IDisposable
         this.test = test;
         if (train.Count < config.BatchSize)
             throw new ArgumentException($"--batch-size {config.BatchSize} is larger than the training set ({train.Count} images)");
+        // The run's precision (auto: the device's default) is what config.json and the checkpoints record.
+        previousPrecision = device.Precision;
+        device.UsePrecision(DevicePolicy.ChoosePrecision(device.Info, Precisions.Parse(config.Precision)));
+        this.config = config = config with { Precision = device.Precision.Name() };
+        device.KernelLog.Clear();   // from here on the log holds this run's kernel versions
         trainPixels = device.Allocate(train.Pixels);
         testPixels = device.Allocate(test.Pixels);
         model = new ByolModel(device, config.Architecture, config.Seed);
@@ -79,12 +85,13 @@ public sealed class Trainer : IDisposable
     /// <summary>Trains from the current position to the last epoch (or until <paramref name="stopAfterEpoch"/>, for tests of resume).</summary>
     public TrainingResult Run(int? stopAfterEpoch = null)
     {
-        File.WriteAllText(Path.Combine(config.RunDir, "config.json"), config.ToJson());
         double lastLoss = double.NaN;
         KnnResult? knn = null;
         var runClock = Stopwatch.StartNew();
         // Before anything fills the pool: a step that cannot fit stops here, with the largest batch that does.
+        // It runs every kernel of a step once, so the kernel versions config.json records are complete.
         trainingStep.CheckMemory();
+        File.WriteAllText(Path.Combine(config.RunDir, "config.json"), ConfigJson());
         if (startEpoch == 0 && step == 0)
         {
             // The baseline every later number is compared with: the same network at step 0.
@@ -166,6 +173,14 @@ public sealed class Trainer : IDisposable
     public KnnResult EvaluateKnn() =>
         Evaluation.Knn(device, model, train, trainPixels.View, test, testPixels.View, config.KnnK, Math.Max(2, config.BatchSize));
 
+    /// <summary>config.json: the configuration, and under "kernels" the precision and kernel versions that ran (<see cref="KernelRecord"/>).</summary>
+    string ConfigJson()
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(config.ToJson())!.AsObject();
+        node["kernels"] = KernelRecord.Of(device).ToJsonNode();
+        return node.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
     // ---- checkpoints ----
 
     sealed record OptimizerInfo(string Name, long Steps);
@@ -179,6 +194,7 @@ public sealed class Trainer : IDisposable
             Seed = config.Seed,
             Config = config.ToJson(),
             Optimizer = JsonSerializer.Serialize(new OptimizerInfo(config.Optimizer, optimizer.Steps)),
+            Kernels = KernelRecord.Of(device).ToJson(),
         };
         checkpoint.Tensors.AddRange(ParameterStoreCheckpoint.Export(model.Student, "", model.StudentBatchNorms.ToDictionary(b => b.Name, b => b.BatchesTracked)));
         checkpoint.Tensors.AddRange(ParameterStoreCheckpoint.Export(model.Teacher, TrainingCheckpoint.TeacherPrefix, model.TeacherBatchNorms.ToDictionary(b => b.Name, b => b.BatchesTracked)));
@@ -199,13 +215,43 @@ public sealed class Trainer : IDisposable
         if (info.Name != config.Optimizer)
             throw new InvalidDataException($"{checkpointPath}: the checkpoint was written by {info.Name}, this run uses {config.Optimizer}");
         OptimizerCheckpoint.Import(optimizer, checkpoint.Tensors, info.Steps);
+        UseRecordedKernels(KernelRecord.FromCheckpoint(checkpoint), Path.GetFileName(checkpointPath));
         startEpoch = checkpoint.Epoch;
         step = checkpoint.Step;
         metrics.TruncateAfterEpoch(startEpoch);
     }
 
+    /// <summary>
+    /// Pins the kernel versions the checkpoint recorded, so the resumed run repeats the uninterrupted
+    /// one bit for bit even where this build's table would choose differently. A precision other
+    /// than the recorded one (an explicit --precision) or another device family runs its own
+    /// versions, with a warning that the run no longer matches an uninterrupted one.
+    /// </summary>
+    void UseRecordedKernels(KernelRecord recorded, string file)
+    {
+        const string notBitForBit = "so the resumed run will not repeat an uninterrupted one bit for bit";
+        if (recorded.Precision != device.Precision)
+        {
+            progress.Line($"warning: {file} was trained in {recorded.Precision.Name()}{(recorded.IsLegacy ? " (written before precisions were recorded)" : "")}; " +
+                $"this run continues in {device.Precision.Name()} as --precision asks, {notBitForBit}");
+            return;
+        }
+        if (recorded.IsLegacy)
+            return;   // FP32 with the table's versions, which is what runs
+        if (recorded.Family != device.Policy.Family)
+        {
+            progress.Line($"warning: {file} was trained on {recorded.Device}; {device} runs its own kernel versions, {notBitForBit}");
+            return;
+        }
+        var missing = device.KernelLog.Pin(recorded.Versions);
+        if (missing.Count > 0)
+            progress.Line($"warning: {file} records kernel versions this build lacks ({string.Join(", ", missing)}); those run this build's defaults, {notBitForBit}");
+    }
+
     public void Dispose()
     {
+        device.KernelLog.Unpin();
+        device.UsePrecision(previousPrecision);
         model.Dispose();
         optimizer.Dispose();
         trainingStep.Dispose();

@@ -30,6 +30,12 @@ public sealed record TrainingConfig
     public bool ConstantTau { get; init; }
     public bool Blur { get; init; }
     public string Device { get; init; } = "auto";
+
+    /// <summary>
+    /// "tf32" or "fp32"; null (auto) takes the device's default (<see cref="Engine.DevicePolicy.DefaultPrecision"/>).
+    /// The trainer records the precision it ran; a configuration without the field (written before it existed) ran FP32.
+    /// </summary>
+    public string? Precision { get; init; }
     public int Seed { get; init; }
     public int KnnEvery { get; init; } = 10;
     public int KnnK { get; init; } = 200;
@@ -85,6 +91,8 @@ public sealed record TrainingConfig
         if (Data is not null && Synthetic > 0)
             throw new ArgumentException("--data and --synthetic exclude each other: give one");
         Engine.ComputeDevice.ParseSpec(Device);
+        if (Precision is not null && !Engine.Precisions.Names.Contains(Precision))
+            throw new ArgumentException($"--precision must be one of {string.Join(", ", Engine.Precisions.Names)} or auto, got '{Precision}'");
         if (string.IsNullOrWhiteSpace(RunDir))
             throw new ArgumentException("--run-dir must name a folder");
     }

@@ -18,19 +18,37 @@ public static class TrainingRun
         {
             checkpoint = CheckpointFolder.ResolveResume(resume);
             var saved = TrainingCheckpoint.Load(checkpoint);
-            config = TrainingConfig.FromCheckpoint(saved, checkpoint)
-                with { RunDir = Path.GetDirectoryName(Path.GetFullPath(checkpoint))! };
+            config = ResumedConfig(saved, checkpoint, askedPrecision: config.Precision);
             progress.Line($"resuming {config.RunDir} from {Path.GetFileName(checkpoint)} (epoch {saved.Epoch} of {config.Epochs})");
         }
         config.Validate();
-        var (train, test) = LoadData(config, progress);
         using var device = ComputeDevice.Create(config.Device);
-        progress.Line($"device {device}; {train.Count} training and {test.Count} test images ({train.Source}); " +
+        // A precision the device cannot run (TF32 below sm_80) stops here, before the data is read.
+        device.UsePrecision(DevicePolicy.ChoosePrecision(device.Info, Precisions.Parse(config.Precision)));
+        var (train, test) = LoadData(config, progress);
+        progress.Line($"device {device}, precision {device.Precision.Name()}; {train.Count} training and {test.Count} test images ({train.Source}); " +
             $"ResNet-18 width {config.Architecture.Width}, batch {config.BatchSize}, {config.Optimizer} peak lr {config.PeakLearningRate:G4}");
         using var trainer = new Trainer(config, device, train, test, progress);
         if (checkpoint is not null)
             trainer.Resume(checkpoint);
         return trainer.Run();
+    }
+
+    /// <summary>
+    /// What a resume continues with: the checkpoint's configuration, in its folder, at its recorded
+    /// precision (FP32 for a checkpoint written before precisions were recorded), unless
+    /// <paramref name="askedPrecision"/> (an explicit --precision) names another: an expert who types
+    /// it means it (continuing a TF32 run on a GPU without TF32, say), so it is honoured, and the
+    /// trainer warns that the run is then no longer bit-identical (<see cref="Trainer.Resume"/>).
+    /// </summary>
+    public static TrainingConfig ResumedConfig(TrainingCheckpoint saved, string path, string? askedPrecision)
+    {
+        var config = TrainingConfig.FromCheckpoint(saved, path);
+        return config with
+        {
+            RunDir = Path.GetDirectoryName(Path.GetFullPath(path))!,
+            Precision = askedPrecision ?? config.Precision ?? Precision.Fp32.Name(),
+        };
     }
 
     /// <summary>The configured images, limited as asked.</summary>

@@ -102,6 +102,7 @@ public sealed class TrainingCheckpointTests
         { TrainingCheckpoint.VersionKey, "2", "metadata 'byol.checkpoint_version'", "expected an integer from 1 to 1" },
         { TrainingCheckpoint.ConfigKey, "{\"lr\": ", "metadata 'byol.config'", "not a valid JSON document" },
         { TrainingCheckpoint.OptimizerKey, "lars", "metadata 'byol.optimizer'", "not a valid JSON document" },
+        { TrainingCheckpoint.KernelsKey, "tf32", "metadata 'byol.kernels'", "not a valid JSON document" },
     };
 
     [Theory]
@@ -137,6 +138,28 @@ public sealed class TrainingCheckpointTests
         Assert.Equal(3, c.Epoch);
         Assert.Null(c.Seed);
         Assert.Null(c.Config);
+        Assert.Null(c.Kernels);
+        Assert.True(ByolIlgpu.Engine.KernelRecord.FromCheckpoint(c).IsLegacy);   // written before the record existed: FP32
+    }
+
+    [Fact]
+    public void TheKernelRecordSurvivesSaveAndLoadAndAMalformedOneNamesTheFile()
+    {
+        using var dir = new TempFolder();
+        string path = dir.File("ckpt.safetensors");
+        var saved = Sample();
+        var record = new ByolIlgpu.Engine.KernelRecord(ByolIlgpu.Engine.Precision.Tf32, "cuda:0 NVIDIA H200", ByolIlgpu.Engine.DeviceFamily.Cuda,
+            new Dictionary<ByolIlgpu.Engine.KernelSite, int> { [ByolIlgpu.Engine.KernelSite.Matmul] = 4 });
+        saved.Kernels = record.ToJson();
+        saved.Save(path);
+        var loaded = ByolIlgpu.Engine.KernelRecord.FromCheckpoint(TrainingCheckpoint.Load(path));
+        Assert.Equal((record.Precision, record.Device, record.Family), (loaded.Precision, loaded.Device, loaded.Family));
+        Assert.Equal(4, loaded.Versions[ByolIlgpu.Engine.KernelSite.Matmul]);
+        saved.Kernels = """{"precision": "tf32", "device": "x", "family": "Cuda", "versions": {"matmul": "four"}}""";
+        saved.Save(path);
+        var e = Assert.Throws<InvalidDataException>(() => ByolIlgpu.Engine.KernelRecord.FromCheckpoint(TrainingCheckpoint.Load(path)));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("byol.kernels", e.Message);
     }
 
     [Fact]
