@@ -141,6 +141,7 @@ public class PrecisionPolicyTests
         new(DeviceKind.Cuda, 0, name, 80L << 30, 32, 1024, 132) { Cuda = new CudaDeviceDetails(0, major, minor, 12040, "8.3") };
 
     static readonly DeviceInfo Cpu = new(DeviceKind.Cpu, 0, "CPUAccelerator", 8L << 30, 4, 16, 2);
+    static readonly DeviceInfo CpuWarps32 = new(DeviceKind.Cpu, 0, "CPUAccelerator", 8L << 30, 32, 256, 2);
     static readonly DeviceInfo Pocl = new(DeviceKind.OpenCL, 0, "cpu-haswell", 8L << 30, 4096, 4096, 2);
 
     [Fact]
@@ -182,8 +183,19 @@ public class PrecisionPolicyTests
         Assert.Equal(Precision.Tf32, DevicePolicy.DefaultPrecision(Cuda(8, 0, "NVIDIA A100-SXM4-40GB")));
         Assert.Equal(Precision.Tf32, DevicePolicy.DefaultPrecision(Cuda(8, 6, "NVIDIA GeForce RTX 3090")));
         Assert.Equal(Precision.Tf32, DevicePolicy.DefaultPrecision(Cuda(9, 0)));
-        Assert.Equal(Precision.Tf32, DevicePolicy.ChoosePrecision(Cpu, Precision.Tf32));    // the emulation
+        Assert.Equal(Precision.Tf32, DevicePolicy.ChoosePrecision(CpuWarps32, Precision.Tf32));    // the emulation
         Assert.Equal(Precision.Tf32, DevicePolicy.ChoosePrecision(Pocl, Precision.Tf32));
+    }
+
+    /// <summary>The emulation runs the tensor-core kernels as written, 128 threads a group: the default CPU device's 16 cannot.</summary>
+    [Fact]
+    public void Tf32OnADeviceWithSmallGroupsIsOneLineSayingWhy()
+    {
+        Assert.SkipUnless(DevicePolicy.HasTf32Versions, "the TF32 versions are not in this build");
+        var e = Assert.Throws<UnsupportedPrecisionException>(() => DevicePolicy.ChoosePrecision(Cpu, Precision.Tf32));
+        Assert.DoesNotContain("\n", e.Message);
+        Assert.Contains("at most 16 threads", e.Message);
+        Assert.Contains("need 128", e.Message);
     }
 
     [Fact]
@@ -233,7 +245,7 @@ public class PrecisionPolicyTests
     [Fact]
     public void TheDevicesPrecisionSelectsItsVersionsWithEitherFamilysTable()
     {
-        using var device = ComputeDevice.Create("cpu");
+        using var device = ComputeDevice.CreateCpu(threadsPerWarp: 32, warpsPerGroup: 8);   // groups of 128 for the TF32 emulation
         Assert.Equal(Precision.Fp32, device.Precision);
         var own = device.Policy;
         device.UsePrecision(Precision.Fp32);

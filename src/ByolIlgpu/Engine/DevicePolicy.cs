@@ -168,6 +168,10 @@ public sealed record DevicePolicy(
                 $"TF32 tensor cores need {Tf32MinComputeMajor}.0 or newer (Ampere): use --precision fp32");
         if (!HasTf32Versions)
             throw new UnsupportedPrecisionException($"precision tf32: this build has no TF32 kernels (conv2d v{Tf32Conv2d}, matmul v{Tf32Matmul}): use --precision fp32");
+        // The emulation runs the kernels as written: 4 warps of 32 lanes per group.
+        if (device.MaxGroupSize < Conv2dKernels.TcThreads)
+            throw new UnsupportedPrecisionException($"precision tf32: {device.Spec} ({device.Name}) runs groups of at most {device.MaxGroupSize} threads; " +
+                $"the tensor-core kernels (emulated off CUDA) need {Conv2dKernels.TcThreads}: use --device opencl, or --precision fp32");
         return Precision.Tf32;
     }
 
