@@ -28,7 +28,7 @@ public static class KernelsCommand
         var model = new Option<bool>("--model")
         {
             Description = "Print the performance model of a BYOL step (a model, not a measurement): every launch, its FLOPs, DRAM bytes and bound "
-                + "(FMA issue, tensor, shared memory, DRAM, launch) from the GEMM kernels' SASS, in tf32 and fp32, beside PyTorch's anchors.",
+                + "(instruction issue, tensor, shared memory, L2, DRAM, launch) from the GEMM kernels' SASS, in tf32 and fp32, beside PyTorch's anchors.",
         };
         var gpu = new Option<string>("--gpu") { Description = "GPU of --model: " + string.Join(", ", GpuSpec.All.Select(g => g.Key)) + ".", DefaultValueFactory = _ => GpuSpec.H100Sxm.Key };
         var batch = new Option<int>("--batch") { Description = "Images per view per step of --model.", DefaultValueFactory = _ => 256 };

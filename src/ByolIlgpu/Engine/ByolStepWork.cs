@@ -11,8 +11,17 @@ namespace ByolIlgpu.Engine;
 /// </summary>
 public sealed record KernelWork(string Kernel, string What, int Launches, double FlopsPerLaunch, double BytesPerLaunch, long BlocksPerLaunch)
 {
-    /// <summary>The FLOPs the tiles execute, padding included (rows and columns to whole 64-wide tiles, the reduction to whole 16-deep strips); the true FLOPs where unknown.</summary>
+    /// <summary>The FLOPs the tiles execute, padding included (rows and columns to whole tiles, the reduction to whole strips); the true FLOPs where unknown.</summary>
     public double ExecutedFlopsPerLaunch { get; init; } = FlopsPerLaunch;
+
+    /// <summary>
+    /// Bytes the GEMM's blocks load from global memory (through L2) per launch: every block its operand strips over
+    /// its whole reduction, less the gathered operand's reuse across filter taps (served by L1); 0 for other kernels.
+    /// </summary>
+    public double TileLoadBytesPerLaunch { get; init; }
+
+    /// <summary>Bytes one block of the GEMM loads per reduction strip: what its register prefetch keeps in flight.</summary>
+    public double StripLoadBytes { get; init; }
 
     public bool IsGemm => FlopsPerLaunch > 0;
     public double Flops => FlopsPerLaunch * Launches;
@@ -20,13 +29,44 @@ public sealed record KernelWork(string Kernel, string What, int Launches, double
 }
 
 /// <summary>
+/// The tiles of one GEMM kernel version: <see cref="Rows"/> × <see cref="Columns"/> outputs per block, reduction
+/// strips of <see cref="Strip"/>, groups of <see cref="Threads"/>; the convolutions' B operands and dYᵀ have their
+/// columns padded to a multiple of <see cref="Columns"/> (MPad, KPad in Ops/Conv2d.cs).
+/// </summary>
+public readonly record struct GemmTiling(int Rows, int Columns, int Strip, int Threads)
+{
+    /// <summary>Conv2d versions 4 (FP32 4×4 per thread), 5 (TF32 tensor cores) and 6 (FP32 8×8 per thread), as Ops/Conv2d.cs launches them.</summary>
+    public static GemmTiling Conv(int version) => version switch
+    {
+        4 => new(Conv2dKernels.Tile, Conv2dKernels.Tile, Conv2dKernels.TileK, Conv2dKernels.TileThreads * Conv2dKernels.TileThreads),
+        5 => new(Conv2dKernels.TcTile, Conv2dKernels.TcTile, Conv2dKernels.TcStrip, Conv2dKernels.TcThreads),
+        6 => new(Conv2dKernels.Tile6, Conv2dKernels.Tile6, Conv2dKernels.TileK6, Conv2dKernels.TileThreads6 * Conv2dKernels.TileThreads6),
+        _ => throw new ArgumentOutOfRangeException(nameof(version), version, "the model knows the GPU Conv2d versions 4, 5 and 6"),
+    };
+
+    /// <summary>Matmul versions 3 (FP32 4×4), 4 (TF32 tensor cores) and 5 (FP32 8×8), as Ops/Matmul.cs launches them.</summary>
+    public static GemmTiling Matmul(int version) => version switch
+    {
+        3 => new(MatmulKernels.Tile3, MatmulKernels.Tile3, MatmulKernels.Tile3K, MatmulKernels.Threads3 * MatmulKernels.Threads3),
+        4 => new(MatmulKernels.Tile4, MatmulKernels.Tile4, MatmulKernels.Tile4K, MatmulKernels.Threads4),
+        5 => new(MatmulKernels.Tile5, MatmulKernels.Tile5, MatmulKernels.Tile5K, MatmulKernels.Threads5 * MatmulKernels.Threads5),
+        _ => throw new ArgumentOutOfRangeException(nameof(version), version, "the model knows the GPU Matmul versions 3, 4 and 5"),
+    };
+
+    /// <summary>Bytes one block loads per strip: a strip of each operand.</summary>
+    public double StripBytes => (double)(Rows + Columns) * Strip * sizeof(float);
+}
+
+/// <summary>
 /// Every kernel launch of one BYOL training step on a CUDA device (<see cref="Training.TrainingStep"/>:
 /// both views augmented, student forward on each view, teacher forward on each view, the symmetric loss,
 /// the student's backward, LARS, EMA), listed from the layer shapes the way the launchers in Ops/ issue them:
-/// Conv2d version 4's operand preparation (zero-padded copies, weight re-layouts, dYᵀ, partial sums) and
-/// parity classes, BatchNorm2d version 2 (5 launches forward, 3 backward), BatchNorm1d version 1, Matmul
-/// one launch per product. Newer Conv2d versions are modelled with version 4's preparation and launches.
-/// PerformanceModelTests checks the launch counts per kernel against the engine's counters on PoCL.
+/// the GPU Conv2d version's operand preparation (zero-padded copies of x and dY, the filters re-laid out once per
+/// weight update — Engine/PreparedWeights.cs —, dYᵀ, partial sums; the weight gradient reads the forward's padded
+/// x), its tiles, grids and chunks, one GEMM per stride-parity class of dX; BatchNorm2d version 2 (3 launches
+/// forward, 2 backward) with the ReLU after it, and the BasicBlock's residual add + ReLU, fused in; BatchNorm1d
+/// version 1 with its ReLU; Matmul one launch per product. PerformanceModelTests checks the launch counts per
+/// kernel against the engine's counters on PoCL, for each GPU GEMM version.
 /// </summary>
 public static class ByolStepWork
 {
@@ -67,7 +107,8 @@ public static class ByolStepWork
         readonly Dictionary<(string, string), KernelWork> rows = [];
         readonly List<(string, string)> order = [];
 
-        public void Add(string kernel, string what, int launches, double flops, double bytes, long blocks = 0, double executed = 0)
+        public void Add(string kernel, string what, int launches, double flops, double bytes, long blocks = 0, double executed = 0,
+            double tileLoads = 0, double stripLoads = 0)
         {
             var key = (kernel, what);
             if (rows.TryGetValue(key, out var row))
@@ -75,7 +116,10 @@ public static class ByolStepWork
                 rows[key] = row with { Launches = row.Launches + launches };
                 return;
             }
-            rows[key] = new KernelWork(kernel, what, launches, flops, bytes, blocks) { ExecutedFlopsPerLaunch = executed > 0 ? executed : flops };
+            rows[key] = new KernelWork(kernel, what, launches, flops, bytes, blocks) 
+            {
+                ExecutedFlopsPerLaunch = executed > 0 ? executed : flops, TileLoadBytesPerLaunch = tileLoads, StripLoadBytes = stripLoads,
+            };
             order.Add(key);
         }
 
@@ -85,18 +129,45 @@ public static class ByolStepWork
     static int RoundUp(int v, int m) => (v + m - 1) / m * m;
     static long Blocks(long a, int tile) => (a + tile - 1) / tile;
 
+    /// <summary>What follows a backbone BatchNorm in the same kernel (Ops/BatchNorm.cs's epilogues).</summary>
+    enum Epilogue { Plain, Relu, AddRelu }
+
+    /// <summary>The epilogue of the BatchNorm after each convolution: ReLU after the stem and each block's conv1, the join after conv2.</summary>
+    static Epilogue EpilogueAfter(ConvLayer layer) =>
+        layer.IsStem || layer.Name.EndsWith(".conv1", StringComparison.Ordinal) ? Epilogue.Relu
+        : layer.Name.EndsWith(".conv2", StringComparison.Ordinal) ? Epilogue.AddRelu
+        : Epilogue.Plain;
+
+    /// <summary>
+    /// Distinct source elements per channel that a block gathering <paramref name="positions"/> consecutive
+    /// output positions (n, oy, ox) of an <paramref name="oh"/> × <paramref name="ow"/> output reads through
+    /// <paramref name="ri"/> × <paramref name="sj"/> taps at <paramref name="stride"/>: the bounding box of the rows it
+    /// spans (whole images when it spans more than one; a whole number of rows is taken as aligned, as the tiles are,
+    /// else one row more), never more than the elements it gathers. Repeated reads inside the box are assumed to hit L1.
+    /// </summary>
+    public static double GatherFootprint(double positions, int oh, int ow, int ri, int sj, int stride)
+    {
+        double rowLength = (double)(ow - 1) * stride + sj;
+        double box = positions >= (double)oh * ow
+            ? positions / ((double)oh * ow) * (((double)oh - 1) * stride + ri) * rowLength
+            : ((Math.Min(oh, Math.Ceiling(positions / ow) + (positions % ow == 0 ? 0 : 1)) - 1) * stride + ri) * rowLength;
+        return Math.Min(box, positions * ri * sj);
+    }
+
     /// <summary>
     /// The launches of one step at <paramref name="batch"/> images per view on a GPU with
     /// <paramref name="multiprocessors"/> SMs (the weight gradient's chunk count depends on it), with the given
-    /// Conv2d and Matmul GEMM kernel versions.
+    /// Conv2d and Matmul GEMM kernel versions, each with its own tiles (<see cref="GemmTiling"/>).
     /// </summary>
     public static List<KernelWork> Enumerate(ByolArchitecture a, int batch, int multiprocessors, int convVersion, int matmulVersion)
     {
         var rows = new Rows();
         int n = batch;
         const int forwards = 4, backwards = 2;   // student and teacher on two views; the student's backward on both
+        const int weightForms = 2;               // filter re-layouts per step: the student's and the teacher's weights, once each
         string conv = $"v{convVersion}";
-        int tile = Conv2dKernels.Tile, strip = Conv2dKernels.TileK;
+        var tiling = GemmTiling.Conv(convVersion);
+        int tr = tiling.Rows, tc = tiling.Columns, strip = tiling.Strip;
 
         // Augmentation, per view.
         rows.Add("AugmentDrawKernel", "augmentation parameters", 2, 0, n * 64 * F);
@@ -109,25 +180,29 @@ public static class ByolStepWork
             int hp = g.H + 2 * g.Pad, crs = g.C * g.R * g.S, positions = g.N * g.P * g.Q;
             double x = g.InputLength * F, xPad = (double)g.N * g.C * hp * hp * F, y = g.OutputLength * F, w = g.WeightLength * F;
 
-            // Forward: padded X, Wᵀ (C·R·S, MPad), the GEMM.
-            int mPad = RoundUp(g.K, tile);
+            // Forward: padded X (kept for the weight gradient), Wᵀ (C·R·S, MPad) once per weight update, the GEMM.
+            int mPad = RoundUp(g.K, tc);
             if (g.Pad > 0)
                 rows.Add("Conv2dPadKernel", "pad X " + at, forwards, 0, x + xPad);
-            rows.Add("Conv2dForwardWeightsKernel", "Wᵀ " + at, forwards, 0, w + crs * mPad * F);
+            rows.Add("Conv2dForwardWeightsKernel", "Wᵀ " + at, weightForms, 0, w + crs * mPad * F);
+            long forwardBlocks = Blocks(positions, tr) * (mPad / tc);
+            double forwardStrips = Math.Ceiling((double)crs / strip);
             rows.Add($"Conv2dForwardKernel{convVersion}", $"forward {conv} " + at, forwards,
-                2.0 * g.MultiplyAdds, xPad + crs * mPad * F + y, Blocks(positions, tile) * (mPad / tile),
-                2.0 * Blocks(positions, tile) * tile * mPad * RoundUp(crs, strip));
+                2.0 * g.MultiplyAdds, xPad + crs * mPad * F + y, forwardBlocks,
+                2.0 * forwardBlocks * tr * tc * forwardStrips * strip,
+                forwardBlocks * (forwardStrips * strip * tc + Math.Min(forwardStrips * strip * tr, g.C * GatherFootprint(tr, g.P, g.Q, g.R, g.S, g.Stride))) * F,
+                tiling.StripBytes);
 
-            // BatchNorm2d v2 after every convolution, on its output (E elements).
+            // BatchNorm2d v2 after every convolution, on its output (E elements), with its epilogue fused in.
             double e = y;
-            rows.Add("BatchNormSumPartialsKernel2", "BN sums " + at, forwards, 0, e);
-            rows.Add("BatchNormMeanKernel2", "BN mean " + at, forwards, 0, g.K * 64 * F);
-            rows.Add("BatchNormCenteredSquarePartialsKernel2", "BN variance sums " + at, forwards, 0, e);
-            rows.Add("BatchNormVarianceKernel2", "BN variance " + at, forwards, 0, g.K * 64 * F);
-            rows.Add("BatchNormNormalizeKernel2", "BN normalize " + at, forwards, 0, 2 * e);
-            rows.Add("BatchNormBackwardPartialsKernel2", "BN backward sums " + at, backwards, 0, 2 * e);
-            rows.Add("BatchNormBackwardReduceKernel2", "BN backward reduce " + at, backwards, 0, g.K * 128 * F);
-            rows.Add("BatchNormBackwardInputKernel2", "BN backward dX " + at, backwards, 0, 3 * e);
+            var epilogue = EpilogueAfter(layer);
+            string bn = epilogue switch { Epilogue.Relu => "BN + ReLU ", Epilogue.AddRelu => "BN + add + ReLU ", _ => "BN " };
+            rows.Add("BatchNormSumPartialsKernel2", bn + "sums " + at, forwards, 0, e);
+            rows.Add("BatchNormCenteredSquarePartialsKernel2", bn + "variance sums " + at, forwards, 0, e);
+            rows.Add("BatchNormNormalizeKernel2", bn + "normalize " + at, forwards, 0, (epilogue == Epilogue.AddRelu ? 3 : 2) * e);
+            rows.Add("BatchNormBackwardPartialsKernel2", bn + "backward sums " + at, backwards, 0, (epilogue == Epilogue.Plain ? 2 : 3) * e);
+            rows.Add("BatchNormBackwardInputKernel2", bn + "backward dX " + at, backwards, 0,
+                epilogue switch { Epilogue.Plain => 3, Epilogue.Relu => 4, _ => 6 } * e);
 
             // Backward to the input (not for the stem: the images need no gradient), one GEMM per stride-parity class.
             if (!layer.IsStem)
@@ -140,46 +215,44 @@ public static class ByolStepWork
                 double dyPad = (double)g.N * g.K * (g.P + top + bottom) * (g.Q + left + right) * F;
                 if (top + bottom + left + right > 0)
                     rows.Add("Conv2dPadKernel", "pad dY " + at, backwards, 0, y + dyPad);
-                int cPad = RoundUp(g.C, tile);
+                int cPad = RoundUp(g.C, tc);
                 foreach (var c in classes)
                 {
                     int t = g.K * c.RI * c.SJ;
                     long classPositions = (long)g.N * c.OH * c.OW;
                     string cls = classes.Count == 1 ? "" : $" class {c.Ph}{c.Pw}";
-                    rows.Add("Conv2dClassWeightsKernel", "W class " + at + cls, backwards, 0, w + t * cPad * F);
+                    rows.Add("Conv2dClassWeightsKernel", "W class " + at + cls, 1, 0, w + t * cPad * F);   // the student's, once per step
+                    long blocks = Blocks(classPositions, tr) * (cPad / tc);
+                    double strips = Math.Ceiling((double)t / strip);
                     rows.Add($"Conv2dBackwardInputKernel{convVersion}", $"dX {conv} " + at + cls, backwards,
-                        2.0 * classPositions * g.C * t, dyPad + t * cPad * F + 2 * classPositions * g.C * F, Blocks(classPositions, tile) * (cPad / tile),
-                        2.0 * Blocks(classPositions, tile) * tile * cPad * RoundUp(t, strip));
+                        2.0 * classPositions * g.C * t, dyPad + t * cPad * F + 2 * classPositions * g.C * F, blocks,
+                        2.0 * blocks * tr * tc * strips * strip,
+                        blocks * (strips * strip * tc + Math.Min(strips * strip * tr, g.K * GatherFootprint(tr, c.OH, c.OW, c.RI, c.SJ, 1))) * F,
+                        tiling.StripBytes);
                 }
             }
 
-            // Backward to the weights: padded X, dYᵀ (N·P·Q, KPad), the GEMM over chunks of positions, their sum.
-            int kPad = RoundUp(g.K, tile);
-            int tiles = (crs + tile - 1) / tile * (kPad / tile);
+            // Backward to the weights: the forward's padded X, dYᵀ (N·P·Q, KPad), the GEMM over chunks of positions, their sum.
+            int kPad = RoundUp(g.K, tc);
+            int tiles = (crs + tc - 1) / tc * (kPad / tc);
             int wanted = Math.Max(1, 4 * Math.Max(1, multiprocessors) / tiles);
-            int chunk = Math.Max(256, RoundUp((positions + wanted - 1) / wanted, Conv2dKernels.TileK));
+            int chunk = Math.Max(256, RoundUp((positions + wanted - 1) / wanted, strip));
             int chunks = (positions + chunk - 1) / chunk;
-            if (g.Pad > 0)
-                rows.Add("Conv2dPadKernel", "pad X (dW) " + at, backwards, 0, x + xPad);
+            int lastChunk = positions - (chunks - 1) * chunk;
+            double chunkStrips = (chunks - 1) * Math.Ceiling((double)chunk / strip) + Math.Ceiling((double)lastChunk / strip);
             rows.Add("Conv2dTransposeOutputGradKernel", "dYᵀ " + at, backwards, 0, y + (double)positions * kPad * F);
+            // A block's taps span tc / (R·S) channels, each read over the footprint of the chunk's positions.
+            double chunkFootprint = (chunks - 1) * GatherFootprint(chunk, g.P, g.Q, g.R, g.S, g.Stride)
+                + GatherFootprint(lastChunk, g.P, g.Q, g.R, g.S, g.Stride);
             rows.Add($"Conv2dBackwardWeightKernel{convVersion}", $"dW {conv} " + at, backwards,
                 2.0 * g.MultiplyAdds, xPad + (double)positions * kPad * F + chunks * w + (chunks == 1 ? w : 0), (long)tiles * chunks,
-                2.0 * tiles * tile * tile * ((double)(chunks - 1) * RoundUp(chunk, strip) + RoundUp(positions - (chunks - 1) * chunk, strip)));
+                2.0 * tiles * tc * tc * chunkStrips * strip,
+                tiles * (chunkStrips * strip * tc + Math.Min(chunkStrips * strip * tc, (double)Math.Min(tc, crs) / (g.R * g.S) * chunkFootprint)) * F,
+                tiling.StripBytes);
             if (chunks > 1)
                 rows.Add("Conv2dSumPartialsKernel", "dW partials " + at, backwards, 0, chunks * w + 2 * w);
         }
 
-        // The rest of the backbone per pass: ReLUs (stem + the first of each block), residual add + ReLU, pooling.
-        foreach (var (what, elements) in ReluSites(a.Width, n))
-        {
-            rows.Add("ReluForwardKernel", "ReLU " + what, forwards, 0, 2 * elements * F);
-            rows.Add("ReluBackwardKernel", "ReLU backward " + what, backwards, 0, 3 * elements * F);
-        }
-        foreach (var (what, elements) in ResidualSites(a.Width, n))
-        {
-            rows.Add("AddReluForwardKernel", "add + ReLU " + what, forwards, 0, 3 * elements * F);
-            rows.Add("AddReluBackwardKernel", "add + ReLU backward " + what, backwards, 0, 4 * elements * F);
-        }
         double features = (double)n * a.FeatureDim;
         rows.Add("GlobalAvgPoolForwardKernel", "average pool", forwards, 0, features * 16 * F + features * F);
         rows.Add("GlobalAvgPoolBackwardKernel", "average pool backward", backwards, 0, features * F + features * 16 * F);
@@ -210,48 +283,29 @@ public static class ByolStepWork
     static void Head(Rows rows, string name, int n, int inF, int hidden, int outF, int forwards, int backwards, int matmulVersion)
     {
         string mm = $"MatmulKernel{matmulVersion}";
+        var tiling = GemmTiling.Matmul(matmulVersion);
         double h = (double)n * hidden * F;
-        void Gemm(string what, int launches, int m, int cols, int k, bool accumulate) =>
+        void Gemm(string what, int launches, int m, int cols, int k, bool accumulate)
+        {
+            long blocks = Blocks(cols, tiling.Columns) * Blocks(m, tiling.Rows);
+            double reduction = RoundUp(k, tiling.Strip);
             rows.Add(mm, $"{name} {what} ({m}×{cols}×{k})", launches, 2.0 * m * cols * k,
-                ((double)m * k + (double)k * cols + (accumulate ? 2.0 : 1.0) * m * cols) * F, Blocks(cols, MatmulKernels.Tile3) * Blocks(m, MatmulKernels.Tile3),
-                2.0 * RoundUp(m, MatmulKernels.Tile3) * RoundUp(cols, MatmulKernels.Tile3) * RoundUp(k, MatmulKernels.Tile3K));
+                ((double)m * k + (double)k * cols + (accumulate ? 2.0 : 1.0) * m * cols) * F, blocks,
+                2.0 * RoundUp(m, tiling.Rows) * RoundUp(cols, tiling.Columns) * reduction,
+                blocks * reduction * (tiling.Rows + tiling.Columns) * F, tiling.StripBytes);
+        }
         Gemm("first linear", forwards, n, hidden, inF, false);
         rows.Add("LinearBiasForwardKernel", $"{name} bias {hidden}", forwards, 0, 2 * h);
-        rows.Add("BatchNormForwardTrainKernel1", $"{name} BatchNorm1d {hidden}", forwards, 0, 4 * h);
-        rows.Add("ReluForwardKernel", $"{name} ReLU {hidden}", forwards, 0, 2 * h);
+        rows.Add("BatchNormForwardTrainKernel1", $"{name} BatchNorm1d + ReLU {hidden}", forwards, 0, 4 * h);
         Gemm("second linear", forwards, n, outF, hidden, false);
         rows.Add("LinearBiasForwardKernel", $"{name} bias {outF}", forwards, 0, 2.0 * n * outF * F);
         rows.Add("LinearBiasBackwardKernel", $"{name} bias backward {outF}", backwards, 0, (double)n * outF * F);
         Gemm("second linear dX", backwards, n, hidden, outF, true);
         Gemm("second linear dW", backwards, outF, hidden, n, true);
-        rows.Add("ReluBackwardKernel", $"{name} ReLU backward {hidden}", backwards, 0, 3 * h);
-        rows.Add("BatchNormBackwardKernel1", $"{name} BatchNorm1d backward {hidden}", backwards, 0, 5 * h);
+        rows.Add("BatchNormBackwardKernel1", $"{name} BatchNorm1d + ReLU backward {hidden}", backwards, 0, 6 * h);
         rows.Add("LinearBiasBackwardKernel", $"{name} bias backward {hidden}", backwards, 0, h);
         Gemm("first linear dX", backwards, n, inF, hidden, true);
         Gemm("first linear dW", backwards, hidden, inF, n, true);
-    }
-
-    static IEnumerable<(string What, double Elements)> ReluSites(int width, int n)
-    {
-        yield return ($"stem {width}×32²", (double)n * width * 32 * 32);
-        foreach (var (stage, b, c, h) in BasicBlocks(width))
-            yield return ($"layer{stage + 1}.{b} {c}×{h}²", (double)n * c * h * h);
-    }
-
-    static IEnumerable<(string What, double Elements)> ResidualSites(int width, int n) =>
-        BasicBlocks(width).Select(s => ($"layer{s.Stage + 1}.{s.Block} {s.C}×{s.H}²", (double)n * s.C * s.H * s.H));
-
-    /// <summary>Each BasicBlock's output: stage, block, channels, side.</summary>
-    static IEnumerable<(int Stage, int Block, int C, int H)> BasicBlocks(int width)
-    {
-        int h = 32;
-        for (int stage = 0; stage < 4; stage++)
-            for (int b = 0; b < 2; b++)
-            {
-                if (stage > 0 && b == 0)
-                    h = (h - 1) / 2 + 1;
-                yield return (stage, b, width << stage, h);
-            }
     }
 
     /// <summary>One stride-parity class of dX positions, as Ops/Conv2d.cs computes them (LaunchBackwardInput).</summary>

@@ -17,12 +17,17 @@ namespace ByolIlgpu.Engine;
 /// Microbenchmarking", arXiv:2501.12084, measure the legacy mma path well below wgmma's) but none gives
 /// m16n8k8 TF32 on an H100 SXM; a measurement on a lent GPU replaces it.
 /// </param>
+/// <param name="L2TBps">
+/// What the SMs can draw from L2 together: an ASSUMPTION of 7 TB/s (NVIDIA publishes none; public estimates for
+/// the H100 run from about 5.5 to 12 TB/s); the H200 has the same die and L2.
+/// </param>
+/// <param name="L2LatencyClocks">An L2 hit's latency, an ASSUMPTION of 300 clocks (public measurements of recent NVIDIA GPUs: about 200–340).</param>
 /// <param name="LaunchMicroseconds">Host-side cost of one launch through ILGPU's CUDA path (~3–5 µs; the model takes 4).</param>
 public sealed record GpuSpec(string Key, string Name, int Multiprocessors, double ClockGhz, double Fp32Tflops,
-    double Tf32WgmmaTflops, double Tf32MmaSyncTflops, double DramTBps, double LaunchMicroseconds)
+    double Tf32WgmmaTflops, double Tf32MmaSyncTflops, double DramTBps, double L2TBps, double L2LatencyClocks, double LaunchMicroseconds)
 {
-    public static GpuSpec H100Sxm { get; } = new("h100-sxm", "H100 SXM5 80 GB", 132, 1.98, 67, 495, 495 / 2.0, 3.35, 4);
-    public static GpuSpec H200 { get; } = new("h200", "H200 SXM 141 GB", 132, 1.98, 67, 495, 495 / 2.0, 4.8, 4);
+    public static GpuSpec H100Sxm { get; } = new("h100-sxm", "H100 SXM5 80 GB", 132, 1.98, 67, 495, 495 / 2.0, 3.35, 7, 300, 4);
+    public static GpuSpec H200 { get; } = new("h200", "H200 SXM 141 GB", 132, 1.98, 67, 495, 495 / 2.0, 4.8, 7, 300, 4);
 
     public static IReadOnlyList<GpuSpec> All { get; } = [H100Sxm, H200];
 
@@ -33,6 +38,9 @@ public sealed record GpuSpec(string Key, string Name, int Multiprocessors, doubl
 
     /// <summary>Shared-memory wavefronts per second: one warp-wide 32-bit load (128 bytes) per clock per SM.</summary>
     public double SharedWavefrontsPerSecond => Multiprocessors * ClockGhz * 1e9;
+
+    /// <summary>The L2 hit latency in seconds.</summary>
+    public double L2LatencySeconds => L2LatencyClocks / (ClockGhz * 1e9);
 }
 
 /// <summary>
@@ -56,27 +64,31 @@ public sealed record KernelFigures(string Kernel, int Registers, int SharedBytes
     }
 }
 
-/// <summary>The limits a kernel's time is the largest of.</summary>
-public enum Bound { FmaIssue, Tensor, SharedMemory, Dram, Launch }
+/// <summary>The limits a kernel's time is the largest of (<see cref="Issue"/>: instruction issue, FFMA or tensor-core loop).</summary>
+public enum Bound { Issue, Tensor, SharedMemory, L2, Dram, Launch }
 
 /// <summary>
 /// The model's time for one <see cref="KernelWork"/> row, per launch, for each limit (seconds):
 /// <list type="bullet">
-/// <item>FMA issue: the FLOPs the tiles execute (padding included) at the FP32 peak scaled by the inner loop's FFMA share of its
-///   instructions (an SM issues 4 warp instructions per clock and needs all 4 to be FFMAs for the peak);
-///   for tensor-core loops, the loop's instructions at 4 per clock per SM;</item>
+/// <item>instruction issue (<see cref="KernelEstimate.Issue"/>): for FFMA loops, the FLOPs the tiles execute (padding
+///   included) at the FP32 peak scaled by the inner loop's FFMA share of its instructions (an SM issues 4 warp
+///   instructions per clock and needs all 4 to be FFMAs for the peak); for tensor-core loops, the loop's instructions
+///   at 4 per clock per SM;</item>
 /// <item>tensor: the HMMAs' FLOPs (2,048 per m16n8k8) at the mma.sync TF32 rate;</item>
 /// <item>shared memory: the loop's LDS wavefronts (LDS 1, LDS.64 2, LDS.128 4; STS 1) at one per clock per SM;</item>
-/// <item>the three divided by the share of SM time the grid keeps busy (<see cref="WaveShare"/>);</item>
+/// <item>L2: the bytes the tiles load (<see cref="KernelWork.TileLoadBytesPerLaunch"/>) at the L2's bandwidth;</item>
+/// <item>the four divided by the share of SM time the grid keeps busy (<see cref="WaveShare"/>);</item>
 /// <item>DRAM: <see cref="KernelWork.BytesPerLaunch"/> at the GPU's bandwidth;</item>
 /// <item>launch: a launch never takes less than the host's cost of issuing it.</item>
 /// </list>
-/// Not modelled: latency (occupancy is shown, not charged), bank conflicts, L2 misses beyond one pass
-/// over each operand, overlap between consecutive kernels.
+/// Latency is not charged but checked (<see cref="InFlightBytesPerSm"/> against <see cref="NeededInFlightBytesPerSm"/>).
+/// Not modelled: bank conflicts, sector waste of strided gathers, L2 misses beyond one pass over each operand,
+/// overlap between consecutive kernels.
 /// </summary>
-public sealed record KernelEstimate(KernelWork Work, KernelFigures? Figures, double Fma, double Tensor, double Shared, double Dram, double Launch, double WaveEfficiency)
+public sealed record KernelEstimate(KernelWork Work, KernelFigures? Figures, double Issue, double Tensor, double Shared, double L2, double Dram, double Launch,
+    double WaveEfficiency)
 {
-    public double PerLaunch => Math.Max(Math.Max(Math.Max(Fma, Tensor), Math.Max(Shared, Dram)), Launch);
+    public double PerLaunch => Math.Max(Math.Max(Math.Max(Issue, Tensor), Math.Max(Shared, L2)), Math.Max(Dram, Launch));
     public double Seconds => PerLaunch * Work.Launches;
 
     public Bound Bound
@@ -84,15 +96,36 @@ public sealed record KernelEstimate(KernelWork Work, KernelFigures? Figures, dou
         get
         {
             double t = PerLaunch;
-            return t == Launch ? Bound.Launch : t == Dram ? Bound.Dram : t == Shared ? Bound.SharedMemory : t == Tensor ? Bound.Tensor : Bound.FmaIssue;
+            return t == Launch ? Bound.Launch : t == Dram ? Bound.Dram : t == L2 ? Bound.L2 : t == Shared ? Bound.SharedMemory
+                : t == Tensor ? Bound.Tensor : Bound.Issue;
         }
+    }
+
+    /// <summary>Blocks of this launch one SM runs at once: what occupancy allows, at most its share of the grid.</summary>
+    public double ResidentBlocksPerSm(GpuSpec gpu) =>
+        Figures is null || Work.BlocksPerLaunch <= 0 ? 0 : Math.Min(Figures.BlocksPerSm, Math.Ceiling((double)Work.BlocksPerLaunch / gpu.Multiprocessors));
+
+    /// <summary>Bytes an SM keeps in flight: each resident block prefetches one strip of operands into registers while it computes the last.</summary>
+    public double InFlightBytesPerSm(GpuSpec gpu) => ResidentBlocksPerSm(gpu) * Work.StripLoadBytes;
+
+    /// <summary>
+    /// Bytes an SM must keep in flight to hide an L2 hit's latency at the rate this launch loads at (Little's law:
+    /// rate × latency); when <see cref="InFlightBytesPerSm"/> is at least this, latency costs nothing and deeper
+    /// pipelines (cp.async stages) cannot speed the loads up.
+    /// </summary>
+    public double NeededInFlightBytesPerSm(GpuSpec gpu)
+    {
+        if (Work.TileLoadBytesPerLaunch <= 0 || PerLaunch <= 0)
+            return 0;
+        double busy = Math.Min(gpu.Multiprocessors, Math.Max(1, Work.BlocksPerLaunch));
+        return Work.TileLoadBytesPerLaunch / PerLaunch / busy * gpu.L2LatencySeconds;
     }
 
     public static KernelEstimate Of(KernelWork work, KernelFigures? figures, GpuSpec gpu)
     {
         double dram = work.BytesPerLaunch / (gpu.DramTBps * 1e12), launch = gpu.LaunchMicroseconds * 1e-6;
         if (!work.IsGemm)
-            return new KernelEstimate(work, null, 0, 0, 0, dram, launch, 1);
+            return new KernelEstimate(work, null, 0, 0, 0, 0, dram, launch, 1);
         if (figures is null)
             throw new ArgumentException($"no ptxas figures for {work.Kernel}: the model needs its inner loop");
         var loop = figures.Loop;
@@ -101,12 +134,13 @@ public sealed record KernelEstimate(KernelWork Work, KernelFigures? Figures, dou
             throw new ArgumentException($"{work.Kernel}: its SASS has neither FFMA nor HMMA, so it cannot be a GEMM");
         double executed = work.ExecutedFlopsPerLaunch, warpIterations = executed / flopsPerWarpIteration;
         double waves = WaveShare(work.BlocksPerLaunch, gpu.Multiprocessors);
-        double fma = loop.Hmma > 0
+        double issue = loop.Hmma > 0
             ? warpIterations * loop.Total / gpu.IssueSlotsPerSecond
             : executed / (gpu.Fp32Tflops * 1e12 * loop.Ffma / loop.Total);
         double tensor = loop.Hmma == 0 ? 0 : warpIterations * 2048.0 * loop.Hmma / (gpu.Tf32MmaSyncTflops * 1e12);
         double shared = warpIterations * (loop.Lds32 + 2.0 * loop.Lds64 + 4.0 * loop.Lds128 + loop.Sts) / gpu.SharedWavefrontsPerSecond;
-        return new KernelEstimate(work, figures, fma / waves, tensor / waves, shared / waves, dram, launch, waves);
+        double l2 = work.TileLoadBytesPerLaunch / (gpu.L2TBps * 1e12);
+        return new KernelEstimate(work, figures, issue / waves, tensor / waves, shared / waves, l2 / waves, dram, launch, waves);
     }
 
     /// <summary>
@@ -198,8 +232,6 @@ public static class PerformanceModel
         var all = notes.ToList();
         foreach (var f in estimates.Where(e => e.Figures is { LoopFound: false }).Select(e => e.Figures!.Kernel).Distinct())
             all.Add($"{f}: no inner loop found in its SASS; the whole kernel's static counts stand in for it");
-        if (convVersion != 4)
-            all.Add($"Conv2d v{convVersion}: operand preparation, launches and grids modelled as version 4's (64×64 tiles)");
         return new StepPrediction(gpu, precision, batch, convVersion, matmulVersion, estimates, all);
     }
 
@@ -223,7 +255,8 @@ public static class PerformanceModel
         var first = predictions[0];
         var gpu = first.Gpu;
         o.AppendLine($"MODEL, not a measurement: one BYOL step on an {gpu.Name} ({gpu.Multiprocessors} SMs, {N(gpu.Fp32Tflops, "0")} TFLOP/s FP32, "
-            + $"{N(gpu.Tf32WgmmaTflops, "0")} TFLOP/s dense TF32 with wgmma, mma.sync assumed {N(gpu.Tf32MmaSyncTflops, "0.#")}, {N(gpu.DramTBps, "0.00")} TB/s, "
+            + $"{N(gpu.Tf32WgmmaTflops, "0")} TFLOP/s dense TF32 with wgmma, mma.sync assumed {N(gpu.Tf32MmaSyncTflops, "0.#")}, {N(gpu.DramTBps, "0.00")} TB/s DRAM, "
+            + $"L2 assumed {N(gpu.L2TBps, "0.#")} TB/s and {N(gpu.L2LatencyClocks, "0")} clocks, "
             + $"{N(gpu.LaunchMicroseconds, "0")} µs per launch), batch {first.Batch} per view, ResNet-18 width {a.Width}, heads {a.ProjectorHidden}→{a.ProjectorOut}.");
         o.AppendLine();
         for (int i = 0; i < predictions.Count; i++)
@@ -246,11 +279,17 @@ public static class PerformanceModel
                 o.AppendLine($"({p.ByKernel.Count - 12} more kernels, {Ms(p.ByKernel.Skip(12).Sum(k => k.Seconds))} ms together)");
             o.AppendLine();
             var gemms = p.Kernels.Where(k => k.Work.IsGemm).OrderByDescending(k => k.Seconds).ToList();
-            o.AppendLine($"{p.Precision}: the GEMM launches (per launch: each limit in µs; waves: the share of SM time the grid keeps busy)");
-            Table(o, markdown, ["kernel", "what", "launches", "GFLOP", "FMA µs", "tensor µs", "smem µs", "DRAM µs", "waves", "time ms", "bound"],
+            o.AppendLine($"{p.Precision}: the GEMM launches (per launch: each limit in µs; waves: the share of SM time the grid keeps busy; "
+                + "in flight: KB of loads an SM's blocks keep in flight / KB it needs to hide the L2's latency)");
+            Table(o, markdown, ["kernel", "what", "launches", "GFLOP", "issue µs", "tensor µs", "smem µs", "L2 µs", "DRAM µs", "waves", "in flight", "time ms", "bound"],
                 gemms.Take(detail ? int.MaxValue : 10).Select(k => new[] { k.Work.Kernel, k.Work.What, k.Work.Launches.ToString(CultureInfo.InvariantCulture),
-                    N(k.Work.FlopsPerLaunch / 1e9, "0.00"), Us(k.Fma), Us(k.Tensor), Us(k.Shared), Us(k.Dram), N(k.WaveEfficiency, "0.00"),
-                    Ms(k.Seconds), k.Bound.ToString() }).ToList());
+                    N(k.Work.FlopsPerLaunch / 1e9, "0.00"), Us(k.Issue), Us(k.Tensor), Us(k.Shared), Us(k.L2), Us(k.Dram), N(k.WaveEfficiency, "0.00"),
+                    $"{N(k.InFlightBytesPerSm(p.Gpu) / 1024, "0")}/{N(k.NeededInFlightBytesPerSm(p.Gpu) / 1024, "0.0")}", Ms(k.Seconds), k.Bound.ToString() }).ToList());
+            var gemmSeconds = gemms.Sum(k => k.Seconds);
+            var hidden = gemms.Where(k => k.InFlightBytesPerSm(p.Gpu) >= k.NeededInFlightBytesPerSm(p.Gpu)).Sum(k => k.Seconds);
+            o.AppendLine($"L2 latency hidden by the register prefetch (in flight ≥ needed) in {N(100 * hidden / gemmSeconds, "0")}% of the GEMM time; "
+                + "GEMM time by bound: " + string.Join(", ", gemms.GroupBy(k => k.Bound).OrderByDescending(g => g.Sum(k => k.Seconds))
+                    .Select(g => $"{g.Key} {N(100 * g.Sum(k => k.Seconds) / gemmSeconds, "0")}%")));
             if (!detail && gemms.Count > 10)
                 o.AppendLine($"({gemms.Count - 10} more GEMM rows, {Ms(gemms.Skip(10).Sum(k => k.Seconds))} ms together; --detail lists them)");
             foreach (var f in p.Kernels.Select(k => k.Figures).OfType<KernelFigures>().DistinctBy(f => f.Kernel))
