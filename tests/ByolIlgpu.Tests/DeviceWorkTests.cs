@@ -158,8 +158,14 @@ public class DeviceWorkTests
         using var measured = new TinyStep(dev, batch: 8);
         using var plain = new TinyStep(dev, batch: 8);
         dev.Pool.ReleaseAll();
-        long bytes = measured.Step.MeasurePoolBytes(8);
-        // A fresh device's pool after one real step holds exactly what the measurement said.
+        measured.Step.MeasurePoolBytes(8);
+        // As `byol train` does: a fresh device measures, and a fresh device's pool after one real step holds
+        // exactly what the measurement said. (Both fresh: the shared test device has run other tests'
+        // first-use kernel checks already, a fresh one runs them in its first step.)
+        long bytes;
+        using (var measuring = ComputeDevice.Create("cpu"))
+        using (var tiny = new TinyStep(measuring, batch: 8))
+            bytes = tiny.Step.MeasurePoolBytes(8);
         using (var fresh = ComputeDevice.Create("cpu"))
         using (var tiny = new TinyStep(fresh, batch: 8))
         {

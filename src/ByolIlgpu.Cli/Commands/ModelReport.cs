@@ -10,6 +10,9 @@ namespace ByolIlgpu.Cli;
 /// </summary>
 public static class ModelReport
 {
+    /// <summary>The oldest GPU GEMM versions (the 4×4 shared-memory tiles): the model audits these and every newer one.</summary>
+    const int GpuConv2dFirst = 4, GpuMatmulFirst = 3;
+
     public static int Run(TextWriter output, TextWriter error, string gpuKey, int batch, bool markdown, bool detail, string? jsonPath = null)
     {
         var gpu = GpuSpec.FromKey(gpuKey)
@@ -22,10 +25,9 @@ public static class ModelReport
             error.WriteLine($"byol: the model reads the GEMM kernels' SASS: {reason ?? "cuobjdump not found next to ptxas or on PATH (../shared/cuda/setup-ptxas installs it)"}");
             return CommandLine.Failure;
         }
-        var policy = DevicePolicy.Table[DeviceFamily.Cuda];
         // Every GPU GEMM version from the CUDA default up that this build has (versions are tried until one is missing).
-        var names = Enumerable.Range(policy.Conv2d, 16).Select(PerformanceModel.ConvKernels).TakeWhile(Exists).SelectMany(k => k)
-            .Concat(Enumerable.Range(policy.Matmul, 16).Select(PerformanceModel.MatmulKernels).TakeWhile(Exists).SelectMany(k => k)).ToHashSet();
+        var names = Enumerable.Range(GpuConv2dFirst, 16).Select(PerformanceModel.ConvKernels).TakeWhile(Exists).SelectMany(k => k)
+            .Concat(Enumerable.Range(GpuMatmulFirst, 16).Select(PerformanceModel.MatmulKernels).TakeWhile(Exists).SelectMany(k => k)).ToHashSet();
         var kernels = KernelCatalog.All.Where(k => names.Contains(k.Name)).ToList();
         var clock = Stopwatch.StartNew();
         var audits = PtxAudit.Run(tools, kernels, [CudaTarget.H100], sass: true);
@@ -41,7 +43,8 @@ public static class ModelReport
         var predictions = new[] { PerformanceModel.Tf32, PerformanceModel.Fp32 }.Select(precision =>
         {
             var notes = new List<string>();
-            var (conv, matmul) = PerformanceModel.ChooseVersions(precision, figures, policy.Conv2d, policy.Matmul, notes);
+            // From the oldest GPU tiles (conv2d 4, matmul 3) up: the SASS says which versions are tensor-core ones.
+            var (conv, matmul) = PerformanceModel.ChooseVersions(precision, figures, GpuConv2dFirst, GpuMatmulFirst, notes);
             return PerformanceModel.Predict(gpu, arch, batch, precision, conv, matmul, figures, notes);
         }).ToList();
         output.Write(PerformanceModel.Format(predictions, arch, markdown, detail));
