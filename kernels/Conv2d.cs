@@ -656,8 +656,8 @@ public static partial class Conv2dKernels
         float a4 = GatherA(src, g, offsets, myBase, kk0 + 8), a5 = GatherA(src, g, offsets, myBase, kk0 + 10), a6 = GatherA(src, g, offsets, myBase, kk0 + 12), a7 = GatherA(src, g, offsets, myBase, kk0 + 14);
         float b0 = LoadB(bmat, g, bCol, kk0), b1 = LoadB(bmat, g, bCol, kk0 + 2), b2 = LoadB(bmat, g, bCol, kk0 + 4), b3 = LoadB(bmat, g, bCol, kk0 + 6);
         float b4 = LoadB(bmat, g, bCol, kk0 + 8), b5 = LoadB(bmat, g, bCol, kk0 + 10), b6 = LoadB(bmat, g, bCol, kk0 + 12), b7 = LoadB(bmat, g, bCol, kk0 + 14);
-        StoreStrip(tileA, kk0 * TcRow + col, a0, a1, a2, a3, a4, a5, a6, a7);
-        StoreStrip(tileB, kk0 * TcRow + col, b0, b1, b2, b3, b4, b5, b6, b7);
+        TensorCore.StoreRounded(tileA, kk0 * TcRow + col, 2 * TcRow, a0, a1, a2, a3, a4, a5, a6, a7);
+        TensorCore.StoreRounded(tileB, kk0 * TcRow + col, 2 * TcRow, b0, b1, b2, b3, b4, b5, b6, b7);
         Group.Barrier();
         for (int s = 0; s < strips; s++)
         {
@@ -678,8 +678,8 @@ public static partial class Conv2dKernels
             TensorCore.WarpTileStep(ref acc, tileA, current + 8 * TcRow + warpRow, tileB, current + 8 * TcRow + warpCol, TcRow, warpScratch, lane);
             if (more)
             {
-                StoreStrip(tileA, next + kk0 * TcRow + col, a0, a1, a2, a3, a4, a5, a6, a7);
-                StoreStrip(tileB, next + kk0 * TcRow + col, b0, b1, b2, b3, b4, b5, b6, b7);
+                TensorCore.StoreRounded(tileA, next + kk0 * TcRow + col, 2 * TcRow, a0, a1, a2, a3, a4, a5, a6, a7);
+                TensorCore.StoreRounded(tileB, next + kk0 * TcRow + col, 2 * TcRow, b0, b1, b2, b3, b4, b5, b6, b7);
             }
             Group.Barrier();
         }
@@ -704,19 +704,6 @@ public static partial class Conv2dKernels
 
     /// <summary>B[t, m] of <see cref="Conv2dGemm"/>, 0 past the reduction's end.</summary>
     static float LoadB(ArrayView<float> bmat, Conv2dGemm g, int m, int t) => t < g.T ? bmat[t * g.MPad + m] : 0f;
-
-    /// <summary>Stores a thread's 8 staged values, rounded to TF32, at rows 0, 2, …, 14 (of 72 floats) after <paramref name="at"/>.</summary>
-    static void StoreStrip(ArrayView<float> tile, int at, float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7)
-    {
-        tile[at] = TensorCore.RoundToTf32(v0);
-        tile[at + 2 * TcRow] = TensorCore.RoundToTf32(v1);
-        tile[at + 4 * TcRow] = TensorCore.RoundToTf32(v2);
-        tile[at + 6 * TcRow] = TensorCore.RoundToTf32(v3);
-        tile[at + 8 * TcRow] = TensorCore.RoundToTf32(v4);
-        tile[at + 10 * TcRow] = TensorCore.RoundToTf32(v5);
-        tile[at + 12 * TcRow] = TensorCore.RoundToTf32(v6);
-        tile[at + 14 * TcRow] = TensorCore.RoundToTf32(v7);
-    }
 
     /// <summary>
     /// <see cref="Conv2dWeightGemm"/> on tensor cores: group (gx, gy, gz) of 128 threads computes the 64×64
@@ -756,8 +743,8 @@ public static partial class Conv2dKernels
         int sb = WeightSourceBase(g, start + xkk, end, pq);
         float v0 = sb >= 0 ? src[sb + x0] : 0f, v1 = sb >= 0 ? src[sb + x1] : 0f, v2 = sb >= 0 ? src[sb + x2] : 0f, v3 = sb >= 0 ? src[sb + x3] : 0f;
         float v4 = sb >= 0 ? src[sb + x4] : 0f, v5 = sb >= 0 ? src[sb + x5] : 0f, v6 = sb >= 0 ? src[sb + x6] : 0f, v7 = sb >= 0 ? src[sb + x7] : 0f;
-        StoreStrip(tileD, kk0 * TcRow + col, d0, d1, d2, d3, d4, d5, d6, d7);
-        StoreRow(tileX, xkk * TcRow + xcol, v0, v1, v2, v3, v4, v5, v6, v7);
+        TensorCore.StoreRounded(tileD, kk0 * TcRow + col, 2 * TcRow, d0, d1, d2, d3, d4, d5, d6, d7);
+        TensorCore.StoreRounded(tileX, xkk * TcRow + xcol, 8, v0, v1, v2, v3, v4, v5, v6, v7);
         Group.Barrier();
         for (int s = 0; s < strips; s++)
         {
@@ -776,8 +763,8 @@ public static partial class Conv2dKernels
             TensorCore.WarpTileStep(ref acc, tileD, current + 8 * TcRow + warpRow, tileX, current + 8 * TcRow + warpCol, TcRow, warpScratch, lane);
             if (more)
             {
-                StoreStrip(tileD, next + kk0 * TcRow + col, d0, d1, d2, d3, d4, d5, d6, d7);
-                StoreRow(tileX, next + xkk * TcRow + xcol, v0, v1, v2, v3, v4, v5, v6, v7);
+                TensorCore.StoreRounded(tileD, next + kk0 * TcRow + col, 2 * TcRow, d0, d1, d2, d3, d4, d5, d6, d7);
+                TensorCore.StoreRounded(tileX, next + xkk * TcRow + xcol, 8, v0, v1, v2, v3, v4, v5, v6, v7);
             }
             Group.Barrier();
         }
@@ -800,17 +787,5 @@ public static partial class Conv2dKernels
         return n * g.SrcN + p * g.Stride * g.SrcRow + (rem - p * g.Q) * g.Stride;
     }
 
-    /// <summary>Stores 8 values of one strip row, rounded to TF32, at columns 0, 8, …, 56 after <paramref name="at"/>.</summary>
-    static void StoreRow(ArrayView<float> tile, int at, float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7)
-    {
-        tile[at] = TensorCore.RoundToTf32(v0);
-        tile[at + 8] = TensorCore.RoundToTf32(v1);
-        tile[at + 16] = TensorCore.RoundToTf32(v2);
-        tile[at + 24] = TensorCore.RoundToTf32(v3);
-        tile[at + 32] = TensorCore.RoundToTf32(v4);
-        tile[at + 40] = TensorCore.RoundToTf32(v5);
-        tile[at + 48] = TensorCore.RoundToTf32(v6);
-        tile[at + 56] = TensorCore.RoundToTf32(v7);
-    }
     #endregion
 }

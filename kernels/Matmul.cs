@@ -188,8 +188,8 @@ public static partial class MatmulKernels
         float a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7;
         LoadStrip4(a, m, k, aRow, aCol, rowBase + aR, aRStep, aKk, aKkStep, out a0, out a1, out a2, out a3, out a4, out a5, out a6, out a7);
         LoadStrip4(b, n, k, bCol, bRow, colBase + bR, bRStep, bKk, bKkStep, out b0, out b1, out b2, out b3, out b4, out b5, out b6, out b7);
-        StoreStrip4(tileA, aAt, aAtStep, a0, a1, a2, a3, a4, a5, a6, a7);
-        StoreStrip4(tileB, bAt, bAtStep, b0, b1, b2, b3, b4, b5, b6, b7);
+        TensorCore.StoreRounded(tileA, aAt, aAtStep, a0, a1, a2, a3, a4, a5, a6, a7);
+        TensorCore.StoreRounded(tileB, bAt, bAtStep, b0, b1, b2, b3, b4, b5, b6, b7);
         Group.Barrier();
         for (int s = 0; s < strips; s++)
         {
@@ -205,8 +205,8 @@ public static partial class MatmulKernels
             TensorCore.WarpTileStep(ref acc, tileA, current + 8 * Row4 + warpRow, tileB, current + 8 * Row4 + warpCol, Row4, warpScratch, lane);
             if (more)
             {
-                StoreStrip4(tileA, next + aAt, aAtStep, a0, a1, a2, a3, a4, a5, a6, a7);
-                StoreStrip4(tileB, next + bAt, bAtStep, b0, b1, b2, b3, b4, b5, b6, b7);
+                TensorCore.StoreRounded(tileA, next + aAt, aAtStep, a0, a1, a2, a3, a4, a5, a6, a7);
+                TensorCore.StoreRounded(tileB, next + bAt, bAtStep, b0, b1, b2, b3, b4, b5, b6, b7);
             }
             Group.Barrier();
         }
@@ -232,18 +232,6 @@ public static partial class MatmulKernels
     static float LoadInside(ArrayView<float> v, int rows, int k, int rowStride, int kStride, int r, int p) =>
         r < rows && p < k ? v[r * rowStride + p * kStride] : 0f;
 
-    /// <summary>Stores 8 staged values, rounded to TF32, at at + u·step.</summary>
-    static void StoreStrip4(ArrayView<float> tile, int at, int step, float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7)
-    {
-        tile[at] = TensorCore.RoundToTf32(v0);
-        tile[at + step] = TensorCore.RoundToTf32(v1);
-        tile[at + 2 * step] = TensorCore.RoundToTf32(v2);
-        tile[at + 3 * step] = TensorCore.RoundToTf32(v3);
-        tile[at + 4 * step] = TensorCore.RoundToTf32(v4);
-        tile[at + 5 * step] = TensorCore.RoundToTf32(v5);
-        tile[at + 6 * step] = TensorCore.RoundToTf32(v6);
-        tile[at + 7 * step] = TensorCore.RoundToTf32(v7);
-    }
     /// <summary>
     /// C[i,j] = α·Σ_p op(A)[i,p]·op(B)[p,j] + β·C[i,j], version 5 (FP32 CUDA cores): group (gx, gy) computes the 128×128
     /// tile at rows 128·gy, columns 128·gx (<see cref="MatmulTiled5"/>). Launch with groups of 16×16.

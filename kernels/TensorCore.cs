@@ -255,6 +255,19 @@ public static class TensorCore
         return sum;
     }
 
+    /// <summary>Stores a thread's 8 staged strip values, rounded to TF32, at at + u·step (u &lt; 8) of a shared tile.</summary>
+    public static void StoreRounded(ArrayView<float> tile, int at, int step, float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7)
+    {
+        tile[at] = RoundToTf32(v0);
+        tile[at + step] = RoundToTf32(v1);
+        tile[at + 2 * step] = RoundToTf32(v2);
+        tile[at + 3 * step] = RoundToTf32(v3);
+        tile[at + 4 * step] = RoundToTf32(v4);
+        tile[at + 5 * step] = RoundToTf32(v5);
+        tile[at + 6 * step] = RoundToTf32(v6);
+        tile[at + 7 * step] = RoundToTf32(v7);
+    }
+
     /// <summary>
     /// Writes one m16 × n8 tile of a warp's outputs: dst[row + col] = α·c + β·dst[row + col] (β = 0 does
     /// not read dst) at rows (lo, hi) = tile rows g, g + 8 and columns (col0, col1) = 2t, 2t + 1, each
