@@ -8,6 +8,9 @@ namespace ByolIlgpu.Byol;
 /// <summary>The sizes of a BYOL model: backbone base width and the heads' hidden and output sizes.</summary>
 public sealed record ByolArchitecture(int Width = 64, int ProjectorHidden = 4096, int ProjectorOut = 256, int PredictorHidden = 4096)
 {
+    /// <summary>The backbone's stem: "cifar" (3×3 stride-1 conv, no max-pool) or "imagenet" (torchvision's 7×7 stride-2 conv and 3×3 stride-2 max-pool).</summary>
+    public string Stem { get; init; } = ResNet18.CifarStem;
+
     [JsonIgnore] public int FeatureDim => 8 * Width;
 
     [JsonIgnore] public long BackboneParameters => ResNet18.ParameterCount(Width);
@@ -19,6 +22,8 @@ public sealed record ByolArchitecture(int Width = 64, int ProjectorHidden = 4096
         foreach (var (name, value) in new[] { ("width", Width), ("proj-hidden", ProjectorHidden), ("proj-out", ProjectorOut), ("pred-hidden", PredictorHidden) })
             if (value < 1)
                 throw new ArgumentException($"--{name} must be a positive integer, got {value}");
+        if (!ResNet18.Stems.Contains(Stem))
+            throw new ArgumentException($"--stem must be one of {string.Join(", ", ResNet18.Stems)}, got '{Stem}'");
     }
 }
 
@@ -37,13 +42,13 @@ public sealed class ByolModel : IDisposable
         Device = device;
         Architecture = architecture;
         Student = new ParameterStore(device);
-        StudentBackbone = new ResNet18(Student, architecture.Width);
+        StudentBackbone = new ResNet18(Student, architecture.Width, stem: architecture.Stem);
         StudentProjector = new MlpHead(Student, "projector", architecture.FeatureDim, architecture.ProjectorHidden, architecture.ProjectorOut);
         StudentPredictor = new MlpHead(Student, "predictor", architecture.ProjectorOut, architecture.PredictorHidden, architecture.ProjectorOut);
         Student.Build(seed);
 
         Teacher = new ParameterStore(device, withGradients: false);
-        TeacherBackbone = new ResNet18(Teacher, architecture.Width);
+        TeacherBackbone = new ResNet18(Teacher, architecture.Width, stem: architecture.Stem);
         TeacherProjector = new MlpHead(Teacher, "projector", architecture.FeatureDim, architecture.ProjectorHidden, architecture.ProjectorOut);
         Teacher.Build(seed);
         Ema.CopyStudentToTeacher(Teacher, Student);

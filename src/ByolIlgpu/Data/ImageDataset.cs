@@ -1,16 +1,59 @@
 namespace ByolIlgpu.Data;
 
 /// <summary>
+/// Where a data set's pixels live: a managed array (CIFAR-10, synthetic sets) or a file mapped into
+/// memory (image-folder caches, STL-10), which may be larger than both the device's budget and 2 GiB.
+/// Images are uint8 (3, H, W) planar RGB, <see cref="ImageBytes"/> each.
+/// </summary>
+public abstract class PixelSource : IDisposable
+{
+    public abstract long Count { get; }
+    public abstract int ImageBytes { get; }
+
+    /// <summary>Copies image <paramref name="index"/> into <paramref name="destination"/> (ImageBytes long).</summary>
+    public abstract void Read(long index, Span<byte> destination);
+
+    /// <summary>The whole set as one managed array, where it already is one (null otherwise).</summary>
+    public virtual byte[]? Array => null;
+
+    public virtual void Dispose() => GC.SuppressFinalize(this);
+}
+
+/// <summary>Pixels held in a managed array (N, 3, H, W).</summary>
+public sealed class ArrayPixelSource(byte[] pixels, int imageBytes) : PixelSource
+{
+    public override long Count => pixels.Length / imageBytes;
+    public override int ImageBytes => imageBytes;
+    public override byte[] Array => pixels;
+
+    public override void Read(long index, Span<byte> destination) =>
+        pixels.AsSpan(checked((int)(index * imageBytes)), imageBytes).CopyTo(destination);
+}
+
+/// <summary>
 /// Images as the device receives them: uint8 pixels (N, 3, H, W), planar RGB (CIFAR-10's own record
-/// layout), labels (N) in [0, classes), and the class names.
+/// layout), labels (N) in [0, classes) or none (an unlabeled set: <see cref="HasLabels"/> false), and
+/// the class names.
 /// </summary>
 public sealed class ImageDataset
 {
     public ImageDataset(byte[] pixels, byte[] labels, string[] classNames, int height = 32, int width = 32, string source = "")
+        : this(new ArrayPixelSource(pixels, 3 * height * width), labels, classNames, height, width, source)
     {
         if (pixels.Length != labels.Length * 3 * height * width)
             throw new ArgumentException($"{source}: {pixels.Length} pixel bytes for {labels.Length} images of 3×{height}×{width}");
-        Pixels = pixels;
+    }
+
+    /// <summary>A set over any pixel source; <paramref name="labels"/> empty for an unlabeled set, else one per image.</summary>
+    public ImageDataset(PixelSource pixels, byte[] labels, string[] classNames, int height, int width, string source)
+    {
+        if (pixels.ImageBytes != 3 * height * width)
+            throw new ArgumentException($"{source}: images of {pixels.ImageBytes} bytes, expected 3×{height}×{width}");
+        if (labels.Length != 0 && labels.Length != pixels.Count)
+            throw new ArgumentException($"{source}: {labels.Length} labels for {pixels.Count} images");
+        if (pixels.Count > int.MaxValue)
+            throw new ArgumentException($"{source}: {pixels.Count} images, at most {int.MaxValue} supported");
+        PixelSource = pixels;
         Labels = labels;
         ClassNames = classNames;
         Height = height;
@@ -18,13 +61,19 @@ public sealed class ImageDataset
         Source = source;
     }
 
-    public byte[] Pixels { get; }      // (N, 3, H, W)
-    public byte[] Labels { get; }      // (N)
+    public PixelSource PixelSource { get; }
+
+    /// <summary>All pixels as one managed array (N, 3, H, W); a memory-mapped set has none (use <see cref="PixelSource"/>).</summary>
+    public byte[] Pixels => PixelSource.Array
+        ?? throw new InvalidOperationException($"{Source}: {Count} images are memory-mapped, not held in one array; read them through PixelSource");
+
+    public byte[] Labels { get; }      // (N), or empty for an unlabeled set
+    public bool HasLabels => Labels.Length == Count && Count > 0;
     public string[] ClassNames { get; }
     public int Height { get; }
     public int Width { get; }
     public string Source { get; }
-    public int Count => Labels.Length;
+    public int Count => (int)PixelSource.Count;
     public int ImageBytes => 3 * Height * Width;
 
     /// <summary>The first <paramref name="count"/> images (all when count is 0 or larger than the set).</summary>

@@ -49,12 +49,21 @@ public sealed class BasicBlock
 /// </summary>
 public sealed class ResNet18
 {
-    public ResNet18(ParameterStore store, int width = 64, string prefix = "")
+    /// <summary>The stems: CIFAR's 3×3 stride-1 conv1 without max-pool; torchvision's ImageNet 7×7 stride-2 pad-3 conv1 and 3×3 stride-2 pad-1 max-pool.</summary>
+    public const string CifarStem = "cifar", ImageNetStem = "imagenet";
+    public static readonly string[] Stems = [CifarStem, ImageNetStem];
+
+    public ResNet18(ParameterStore store, int width = 64, string prefix = "", string stem = CifarStem)
     {
         if (width < 1)
             throw new ArgumentOutOfRangeException(nameof(width), width, "the backbone's base width must be at least 1");
+        if (!Stems.Contains(stem))
+            throw new ArgumentOutOfRangeException(nameof(stem), stem, $"expected one of {string.Join(", ", Stems)}");
         Width = width;
-        Conv1 = new Conv2d(store, prefix + "conv1", 3, width, 3, 1, 1);
+        Stem = stem;
+        Conv1 = stem == ImageNetStem
+            ? new Conv2d(store, prefix + "conv1", 3, width, 7, 2, 3)
+            : new Conv2d(store, prefix + "conv1", 3, width, 3, 1, 1);
         Bn1 = new BatchNorm(store, prefix + "bn1", width);
         var blocks = new List<BasicBlock>();
         int inChannels = width;
@@ -72,6 +81,7 @@ public sealed class ResNet18
     }
 
     public int Width { get; }
+    public string Stem { get; }
     public int FeatureDim => 8 * Width;
     public Conv2d Conv1 { get; }
     public BatchNorm Bn1 { get; }
@@ -83,6 +93,8 @@ public sealed class ResNet18
     public Tensor Forward(Tape tape, Tensor images, bool training)
     {
         var h = Bn1.ForwardRelu(tape, Conv1.Forward(tape, images), training);
+        if (Stem == ImageNetStem)
+            throw new NotSupportedException("the imagenet stem's max-pool is not built yet");
         foreach (var block in Blocks)
             h = block.Forward(tape, h, training);
         return Ops.Pool.GlobalAverage(tape, h);
