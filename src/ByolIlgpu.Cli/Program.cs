@@ -16,6 +16,7 @@ public static class ByolProgram
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(KernelsCommand.Create());
         root.Subcommands.Add(ParityCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
         return root;
     }
 
