@@ -3,7 +3,7 @@
 # folder, with no .NET anywhere the programs could find it (env -i: PATH an empty folder, no DOTNET_ROOT,
 # HOME a temporary folder), and with LD_DEBUG=libs so that every shared library the loader looks for
 # is logged. Fails if a program fails or if libicu is ever looked for (InvariantGlobalization: the
-# GPU machine need not have ICU). Runs: byol devices, a tiny byol train on the CPU accelerator, one
+# GPU machine need not have ICU). Runs: byol devices, a tiny byol train on the CPU accelerator, its byol export to ONNX, one
 # CLI test from the test executable, and the benchmarks' --list. A control run with invariant
 # globalization switched off in a copy of byol's runtimeconfig must look for libicu (else the grep proves nothing).
 # Usage: bench/gpu/check-bundle.sh [BUNDLE.tar.xz]
@@ -41,9 +41,15 @@ check() {   # check NAME CMD...: runs CMD without .NET, logging the loader's lib
 check devices "$app/byol" devices
 check train "$app/byol" train --synthetic 64 --epochs 1 --width 4 --proj-hidden 16 --proj-out 8 --pred-hidden 16 \
   --batch-size 16 --device cpu --run-dir "$work/run"
+check export "$app/byol" export --checkpoint "$work/run" --out "$work/backbone.onnx"
 check tests "$app/ByolIlgpu.Tests" -method ByolIlgpu.Tests.CliTests.DevicesListsTheCpu -noColor
 check bench-list "$app/ByolIlgpu.Bench" --list flat
 grep -q '^final knn top1: ' "$work/train.txt" || { echo "FAIL train: no 'final knn top1' line"; failures=$((failures + 1)); }
+# The client tests (python, ONNX Runtime's native library) stay out of the GPU bundle; the program's export does not need them.
+if ls "$app" | grep -q -i -E 'ClientTests|onnxruntime'; then
+  echo "FAIL clients: the bundle carries the client tests or ONNX Runtime: $(ls "$app" | grep -i -E 'ClientTests|onnxruntime' | head -3 | tr '\n' ' ')"
+  failures=$((failures + 1))
+fi
 grep -q 'cpu:0' "$work/devices.txt" || { echo "FAIL devices: no cpu:0 line"; failures=$((failures + 1)); }
 grep -q 'Failed: 0' "$work/tests.txt" && grep -q 'Total: 1,' "$work/tests.txt" || { echo "FAIL tests: the CLI test did not run and pass"; failures=$((failures + 1)); }
 # Control: the same program with culture data switched on must look for libicu.

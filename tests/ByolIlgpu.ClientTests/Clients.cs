@@ -13,6 +13,9 @@ public static class Clients
     /// <summary>BYOL_CLIENT_PYTHON chooses the interpreter (else python3, then /usr/bin/python3, the first that imports the modules).</summary>
     public const string PythonVariable = "BYOL_CLIENT_PYTHON";
 
+    /// <summary>BYOL_REQUIRE_CLIENTS=1 (CI, which installs them) turns a missing client into a failure: a client suite that only skips tests nothing.</summary>
+    public const string RequireVariable = "BYOL_REQUIRE_CLIENTS";
+
     static readonly Lazy<string?> torch = new(() => FindPython("torch, torchvision"));
     static readonly Lazy<string?> onnx = new(() => FindPython("onnx"));
 
@@ -76,6 +79,8 @@ public static class Clients
 
     static Exception Skip(string why)
     {
+        if (Environment.GetEnvironmentVariable(RequireVariable) == "1")
+            return new InvalidOperationException($"{RequireVariable}=1 but {why}");
         Assert.Skip(why);
         return new InvalidOperationException(why);
     }

@@ -160,7 +160,7 @@ public partial class TorchClientTests
         var (code, _, error) = Byol(["train", .. data, "--epochs", "1", "--batch-size", "32", "--width", "4", "--proj-hidden", "32", "--proj-out", "16",
             "--pred-hidden", "32", "--optimizer", "sgd", "--warmup-epochs", "0", "--knn-every", "0", "--seed", "5", "--run-dir", run]);
         Assert.True(code == 0, $"byol train: {error}");
-        var (evalCode, evalOutput, evalError) = Byol(["eval", "knn", "--checkpoint", run, .. data]);
+        var (evalCode, evalOutput, evalError) = Byol(["eval", "knn", "--checkpoint", run, "--k", "20", .. data]);
         Assert.True(evalCode == 0, $"byol eval knn: {evalError}");
         Clients.Log("byol eval knn: " + evalOutput.Trim());
         var ours = KnnLine().Match(evalOutput);
@@ -177,7 +177,7 @@ public partial class TorchClientTests
             NamedTensor.I64("test_labels", [test.Count], test.LabelsAsInts().Select(l => (long)l).ToArray()),
         ]);
         string checkpoint = CheckpointFolder.ResolveResume(run);
-        string output = Clients.RunPython(python, TorchScript, "knn", checkpoint, dataPath, "--k", "200");
+        string output = Clients.RunPython(python, TorchScript, "knn", checkpoint, dataPath, "--k", "20");
         var theirs = KnnLine().Match(output);
         Assert.True(theirs.Success, output);
 

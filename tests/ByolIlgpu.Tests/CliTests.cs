@@ -47,6 +47,8 @@ public class CliTests
     [InlineData("bench", "--kernel-versions-of", "tpu", "--device", "cpu")]
     [InlineData("train", "--precision", "bf16", "--synthetic", "10")]
     [InlineData("bench", "--precision", "fp16")]
+    [InlineData("export", "--checkpoint", "c.safetensors")]
+    [InlineData("export", "--checkpoint", "c.safetensors", "--out", "backbone.pt")]
     public void UsageErrorsExitWithTwoAndSayWhy(params string[] args)
     {
         var (code, _, error) = Run(args);
@@ -64,6 +66,7 @@ public class CliTests
     [InlineData("eval linear", "--checkpoint", "--augment", "--epochs", "--precision")]
     [InlineData("augment", "--out", "--count", "--blur")]
     [InlineData("bench", "--batch-size", "--steps", "--device", "--json", "--kernel-versions-of", "--precision")]
+    [InlineData("export", "--checkpoint", "--out", "--teacher", "--overwrite", ".safetensors", ".onnx")]
     public void EveryCommandExplainsEveryOption(string command, params string[] options)
     {
         var (code, output, _) = Run([.. command.Split(' '), "--help"]);

@@ -48,16 +48,23 @@ public static class ExportCommand
             // The store only passes through the host during the copy: the CPU accelerator, whatever GPUs there are.
             using var device = ComputeDevice.Create("cpu");
             var backbone = BackboneExport.Load(device, source, parse.GetValue(teacher));
+            string contents;
             if (extension == SafeTensorsExtension)
+            {
                 BackboneExport.SaveSafeTensors(backbone, outPath);
+                contents = $"{backbone.Tensors.Count} tensors";
+            }
             else
-                BackboneExport.SaveOnnx(backbone, outPath);
+            {
+                var graph = BackboneExport.SaveOnnx(backbone, outPath).Graph;
+                contents = $"{graph.Node.Count} nodes ({string.Join(", ", graph.Node.GroupBy(n => n.OpType).Select(g => $"{g.Count()} {g.Key}"))}), "
+                    + $"{graph.Initializer.Count} initializers, opset {OnnxBackbone.Opset}";
+            }
             var net = backbone.Structure;
-            parse.InvocationConfiguration.Output.WriteLine(
-                $"exported the {backbone.Network} backbone of {source} (epoch {backbone.Epoch}, step {backbone.Step}): resnet18, {net.Stem} stem, width {net.Width}, "
+            var console = parse.InvocationConfiguration.Output;
+            console.WriteLine($"exported the {backbone.Network} backbone of {source} (epoch {backbone.Epoch}, step {backbone.Step}): resnet18, {net.Stem} stem, width {net.Width}, "
                 + $"{backbone.ImageSize}×{backbone.ImageSize} input, {net.FeatureDim} features");
-            parse.InvocationConfiguration.Output.WriteLine($"wrote {outPath}: {new FileInfo(outPath).Length:N0} bytes, {backbone.Tensors.Count} tensors"
-                + (extension == OnnxExtension ? $" (initializers without num_batches_tracked: {net.BatchNorms.Count()} BatchNormalization nodes)" : ""));
+            console.WriteLine($"wrote {outPath}: {new FileInfo(outPath).Length:N0} bytes, {contents}");
             return CommandLine.Ok;
         });
         return command;

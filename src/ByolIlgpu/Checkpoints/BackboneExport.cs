@@ -92,10 +92,11 @@ public static class BackboneExport
     public static void SaveSafeTensors(ExportedBackbone backbone, string path) =>
         SafeTensors.Save(path, backbone.Tensors, backbone.Metadata());
 
-    /// <summary>Writes the ONNX inference graph (atomically).</summary>
-    public static void SaveOnnx(ExportedBackbone backbone, string path)
+    /// <summary>Writes the ONNX inference graph (atomically); returns the model written.</summary>
+    public static ModelProto SaveOnnx(ExportedBackbone backbone, string path)
     {
         var model = OnnxBackbone.Build(backbone);
         AtomicFile.Write(path, stream => Google.Protobuf.MessageExtensions.WriteTo(model, stream));
+        return model;
     }
 }
