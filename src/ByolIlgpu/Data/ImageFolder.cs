@@ -250,7 +250,7 @@ public static class ImageFolder
             return $"cannot be read ({e.Message})";
         }
         if (codec is null)
-            return $"not a decodable image ({Describe(result)})";
+            return $"not a decodable image ({(result == SKCodecResult.Unimplemented ? "not PNG, JPEG or BMP data" : Describe(result))})";
         using (codec)
         {
             var full = codec.Info;
