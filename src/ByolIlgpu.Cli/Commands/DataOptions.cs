@@ -17,7 +17,8 @@ public sealed class DataOptions
         "cifar10, stl10 (both downloaded into the cache when missing), a CIFAR-10 or STL-10 binary folder (or its parent), " +
         "or a folder of PNG/JPEG/BMP images: one subfolder per class (labelled, torchvision's ImageFolder) or flat (unlabeled: no kNN). " +
         "An image folder is decoded once into the cache at its median shorter side, at most 96 px (--image-size when given), " +
-        "each image resized by its shorter side and centre-cropped; nothing is written into the folder.";
+        "each image resized by its shorter side and centre-cropped; nothing is written into the folder. " +
+        "stl10 pretrains on its train and unlabeled images; kNN and linear evaluation use its labelled train and test splits.";
     public const string TestDataHelp = "A labelled image folder (one subfolder per class, the training set's class names) as the test set; decoded at the training images' size.";
     public const string CacheDirHelp = "Where downloads and decoded image folders go. Default: $XDG_CACHE_HOME/byol-ilgpu, else ~/.cache/byol-ilgpu.";
 
@@ -48,6 +49,7 @@ public sealed class DataOptions
     public (ImageDataset Train, ImageDataset Test) Load(ParseResult parse, TrainingConfig? trained, ProgressReporter progress)
     {
         var splits = LoadSplits(parse, trained, progress);
+        TrainingRun.RequireTrainableSize(splits.Train);
         // Until evaluation streams from host memory, the device holds whole sets: mapped sets are read into arrays here.
         return (splits.Train.InMemory(), splits.Test.InMemory());
     }

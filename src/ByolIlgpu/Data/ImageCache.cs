@@ -32,7 +32,9 @@ public static class ImageCache
     /// </summary>
     public static void Write(string path, int height, int width, byte[] fingerprint, Func<Stream, (long Count, Contents Contents)> writePixels)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(folder);
+        RemoveAbandonedTemporaries(folder, Path.GetFileName(path));
         AtomicFile.Write(path, stream =>
         {
             stream.Position = PixelOffset;
@@ -65,6 +67,40 @@ public static class ImageCache
             header.Write(trailer);
             header.Write(fingerprint);
         });
+    }
+
+    /// <summary>
+    /// A decode killed midway leaves its temporary file (as large as the cache); one whose writing
+    /// process is gone is removed before the next write of the same cache.
+    /// </summary>
+    static void RemoveAbandonedTemporaries(string folder, string name)
+    {
+        foreach (var temp in Directory.EnumerateFiles(folder, $".{name}.*{AtomicFile.TempSuffix}"))
+        {
+            var owner = Path.GetFileName(temp)[(name.Length + 2)..].Split('-')[0];
+            if (!int.TryParse(owner, out int pid) || pid == Environment.ProcessId || ProcessAlive(pid))
+                continue;
+            try { File.Delete(temp); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    static bool ProcessAlive(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     /// <summary>

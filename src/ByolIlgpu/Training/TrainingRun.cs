@@ -26,6 +26,7 @@ public static class TrainingRun
         // A precision the device cannot run (TF32 below sm_80) stops here, before the data is read.
         device.UsePrecision(DevicePolicy.ChoosePrecision(device.Info, Precisions.Parse(config.Precision)));
         var splits = LoadSplits(config, progress);
+        RequireTrainableSize(splits.Pretrain);
         if (!splits.Evaluable)
             progress.Line($"kNN off: {splits.WhyNotEvaluable}; kNN and linear evaluation need a labelled training set and a labelled test set");
         // Until batches stream from host memory, the device holds whole sets: mapped sets are read into arrays here.
@@ -124,6 +125,16 @@ public static class TrainingRun
         var pretrain = splits.Pretrain.Take(config.TrainLimit);
         var bank = ReferenceEquals(splits.Train, splits.Pretrain) ? pretrain : splits.Train.Take(config.TrainLimit);
         return new DataSplits(pretrain, bank, splits.Test.Take(config.TestLimit));
+    }
+
+    /// <summary>
+    /// The augmentations and the evaluation still make 32×32 views (helper "stem" makes them follow
+    /// the data set's size); until then a set of another size is refused rather than misread.
+    /// </summary>
+    public static void RequireTrainableSize(ImageDataset images)
+    {
+        if (images.Height != 32 || images.Width != 32)
+            throw new DataFormatException($"{images.Source}: images of {images.Height}×{images.Width}; this build trains and evaluates at 32×32 only");
     }
 
     static DataSplits Cifar(string folder)

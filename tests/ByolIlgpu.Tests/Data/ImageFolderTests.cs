@@ -216,6 +216,11 @@ public class ImageFolderTests
         Assert.IsType<MappedPixelSource>(b.PixelSource);
         Assert.Equal(Read(a, 7), Read(b, 7));
 
+        // A decode killed midway left a temporary file (pid 2^30: no such process); the next write removes it.
+        var cacheFile = Directory.GetFiles(Path.Combine(cache, "folders")).Single();
+        var abandoned = Path.Combine(cache, "folders", $".{Path.GetFileName(cacheFile)}.{1 << 30}-0123abcd.tmp");
+        File.WriteAllBytes(abandoned, new byte[1000]);
+
         // Same size, new content and a new modification time: decoded again, and the new pixels show.
         var victim = Directory.GetFiles(Path.Combine(root, "rot")).Order(StringComparer.Ordinal).First();
         TestImages.Save(victim, 32, 32, TestImages.Make(32, 32, (_, _) => (1, 2, 3)));
@@ -226,7 +231,7 @@ public class ImageFolderTests
         Assert.Equal(1, Read(c, 0)[0]);
         // The mapping of the older cache stays valid after the new one replaced it.
         Assert.Equal(Read(a, 7), Read(b, 7));
-        Assert.Single(Directory.GetFiles(Path.Combine(cache, "folders")));
+        Assert.Equal([cacheFile], Directory.GetFiles(Path.Combine(cache, "folders")));   // the abandoned temporary is gone
     }
 
     [Fact]
