@@ -15,7 +15,7 @@ public sealed class DataOptions
     /// <summary>--data's description, shared with `byol train`.</summary>
     public const string DataHelp =
         "cifar10, stl10 (both downloaded into the cache when missing), a CIFAR-10 or STL-10 binary folder (or its parent), " +
-        "or a folder of PNG/JPEG/BMP images: one subfolder per class (labelled, torchvision's ImageFolder) or flat (unlabeled: no kNN). " +
+        "or a folder of PNG/JPEG/BMP images: one subfolder per class (labelled, torchvision's ImageFolder; DIR/train with DIR/val or DIR/test as the test set) or flat (unlabeled: no kNN). " +
         "An image folder is decoded once into the cache at its median shorter side, at most 96 px (--image-size when given), " +
         "each image resized by its shorter side and centre-cropped; nothing is written into the folder. " +
         "stl10 pretrains on its train and unlabeled images; kNN and linear evaluation use its labelled train and test splits.";

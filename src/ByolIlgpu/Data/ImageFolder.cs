@@ -65,6 +65,21 @@ public static class ImageFolder
     static readonly EnumerationOptions Recursive = new() { RecurseSubdirectories = true, IgnoreInaccessible = false, AttributesToSkip = FileAttributes.Hidden | FileAttributes.System };
     static readonly EnumerationOptions TopOnly = new() { RecurseSubdirectories = false, IgnoreInaccessible = false, AttributesToSkip = FileAttributes.Hidden | FileAttributes.System };
 
+    /// <summary>
+    /// The train and test folders of an ImageNet-style tree (root/train/&lt;class&gt;/…, root/val/&lt;class&gt;/…
+    /// or root/test/…): root holds exactly train and one of val or test; null otherwise. Without this,
+    /// "train" and "val" would be taken for two classes.
+    /// </summary>
+    public static (string Train, string Test)? SplitFolders(string root)
+    {
+        var names = Directory.EnumerateDirectories(root, "*", TopOnly).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
+        // Sorted, the two names are (test, train) or (train, val).
+        bool split = names is ["test", "train"] or ["train", "val"];
+        if (!split || Directory.EnumerateFiles(root, "*", TopOnly).Any(IsImage))
+            return null;
+        return (Path.Combine(root, "train"), Path.Combine(root, names[0] == "test" ? "test" : "val"));
+    }
+
     /// <summary>The images of <paramref name="root"/>: labelled by class subfolder, or a flat unlabeled folder.</summary>
     public static ImageFolderListing List(string root, string[]? classNames = null)
     {

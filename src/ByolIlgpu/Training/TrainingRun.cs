@@ -102,6 +102,14 @@ public static class TrainingRun
                 splits = Cifar(data);
             else if (Stl10.Locate(data) is not null)
                 splits = Stl10.Load(data);
+            else if (ImageFolder.SplitFolders(data) is { } split)
+            {
+                var images = ImageFolder.Load(split.Train, folderOptions, progress);
+                var test = config.TestData is not null ? ImageDataset.Empty(images.Height, images.Width, split.Test)
+                    : ImageFolder.Load(split.Test, folderOptions with { Resolution = images.Height, ClassNames = images.HasLabels ? images.ClassNames : null }, progress);
+                progress.Line($"{data}: training on {split.Train}, testing on {config.TestData ?? split.Test}");
+                splits = new DataSplits(images, test);
+            }
             else if (ImageFolder.Holds(data))
             {
                 var images = ImageFolder.Load(data, folderOptions, progress);
