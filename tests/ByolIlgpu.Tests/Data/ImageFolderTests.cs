@@ -323,6 +323,19 @@ public class ImageFolderTests
         Assert.Equal(96, ImageFolder.Load(big, Options(cache)).Height);
     }
 
+    [Theory]
+    [InlineData("train")]
+    [InlineData("eval knn")]
+    [InlineData("eval linear")]
+    [InlineData("augment")]
+    public void TheDataOptionsAreExplained(string command)
+    {
+        var (code, output, _) = InProcessCli.Run([.. command.Split(' '), "--help"]);
+        Assert.Equal(0, code);
+        foreach (var option in new[] { "--data", "--test-data", "--cache-dir", "--bad-images <fail|skip>", "stl10", "median shorter side, at most 96 px" })
+            Assert.Contains(option, output);
+    }
+
     [Fact]
     public void AnImageNetStyleTreeIsTakenAsTrainAndValNotAsTwoClasses()
     {
