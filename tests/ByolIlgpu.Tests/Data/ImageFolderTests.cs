@@ -463,7 +463,13 @@ public class ImageFolderSpeed
                 $"({(double)reopened.Count * reopened.ImageBytes / read / (1 << 20):F0} MiB/s) [{sum}]");
             Console.WriteLine($"{size}px: decode {set.Count / decode:F0} img/s, open {open * 1000:F0} ms, read {reopened.Count / read:F0} img/s ({(double)reopened.Count * reopened.ImageBytes / read / (1 << 20):F0} MiB/s)");
         }
-        // STL-10's layout: every read transposes three 96×96 planes.
+    }
+
+    /// <summary>STL-10's layout: every read transposes three 96×96 planes.</summary>
+    [Fact(Explicit = true)]
+    public void Stl10ReadThroughput()
+    {
+        using var scratch = new Scratch();
         var stlPath = Path.Combine(scratch.Path, "unlabeled_X.bin");
         var bytes = new byte[2000 * Stl10.ImageBytes];
         new Random(1).NextBytes(bytes);
