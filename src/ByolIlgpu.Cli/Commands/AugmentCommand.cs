@@ -27,9 +27,10 @@ public static class AugmentCommand
             var path = parse.GetValue(output)!;
             if (!path.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new UsageException($"--out must name a .png file, got '{path}'");
             var writer = parse.InvocationConfiguration.Output;
-            var (train, _) = data.Load(parse, null, new PlainProgress(writer));
+            var train = data.LoadSplits(parse, null, new PlainProgress(writer)).Pretrain;
+            TrainingRun.RequireTrainableSize(train);
             using var device = ComputeDevice.Create(parse.GetValue(data.Device)!);
-            AugmentationPreview.Save(device, train, n, parse.GetValue(seed), parse.GetValue(epoch), path, parse.GetValue(blur));
+            AugmentationPreview.Save(device, train.Take(n).InMemory(), n, parse.GetValue(seed), parse.GetValue(epoch), path, parse.GetValue(blur));
             writer.WriteLine($"wrote {path}: {Math.Min(n, train.Count)} images from {train.Source}; rows: original, view 1, view 2");
             return CommandLine.Ok;
         });

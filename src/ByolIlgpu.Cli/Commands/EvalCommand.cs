@@ -48,7 +48,7 @@ public static class EvalCommand
             var (model, config) = Evaluation.LoadStudent(device, parse.GetValue(checkpoint)!);
             using (model)
             {
-                var (train, test) = data.Load(parse, config, Progress(parse));
+                var (train, test) = data.LoadLabelled(parse, config, Progress(parse), "kNN evaluation");
                 var r = Evaluation.Knn(device, model, train, test, parse.GetValue(k));
                 output.WriteLine($"knn top1 {r.Top1:F4}  top5 {r.Top5:F4}  (k={r.K}, {train.Count} bank, {test.Count} queries)  k=1 top1 {r.Top1K1:F4}");
             }
@@ -85,7 +85,7 @@ public static class EvalCommand
             var (model, config) = Evaluation.LoadStudent(device, parse.GetValue(checkpoint)!);
             using (model)
             {
-                var (train, test) = data.Load(parse, config, progress);
+                var (train, test) = data.LoadLabelled(parse, config, progress, "linear evaluation");
                 bool aug = parse.GetValue(augment);
                 progress.Line(aug
                     ? "linear evaluation on random crops and flips through the frozen backbone each epoch"

@@ -10,7 +10,10 @@ public static class TrainCommand
     {
         var defaults = new TrainingConfig();
         var arch = new ArchitectureOptions();
-        var data = new Option<string?>("--data") { Description = "CIFAR-10 binary folder (cifar-10-batches-bin or its parent). Without --data or --synthetic the official archive is downloaded into the cache." };
+        var data = new Option<string?>("--data") { Description = DataOptions.DataHelp + " Without --data or --synthetic CIFAR-10 is downloaded into the cache." };
+        var testData = new Option<string?>("--test-data") { Description = DataOptions.TestDataHelp + " Without a labelled training set and test set, kNN is off (said once) and training runs." };
+        var cacheDir = new Option<string?>("--cache-dir") { Description = DataOptions.CacheDirHelp };
+        var badImages = DataOptions.BadImagesOption();
         var synthetic = new Option<int>("--synthetic") { Description = "Train on N generated images (shapes and colours by class) instead of CIFAR-10; runs anywhere.", DefaultValueFactory = _ => 0 };
         var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => defaults.Epochs };
         var batch = new Option<int>("--batch-size") { Description = "Images per view per step (the last partial batch of an epoch is dropped).", DefaultValueFactory = _ => defaults.BatchSize };
@@ -35,7 +38,7 @@ public static class TrainCommand
 
         var command = new Command("train", "Pretrain BYOL (ResNet-18 student and EMA teacher) and monitor it with kNN accuracy.");
         arch.AddTo(command);
-        foreach (var option in new Option[] { data, synthetic, epochs, batch, optimizer, lr, warmup, weightDecay, tau, constantTau, blur, device, precision, seed,
+        foreach (var option in new Option[] { data, testData, cacheDir, badImages, synthetic, epochs, batch, optimizer, lr, warmup, weightDecay, tau, constantTau, blur, device, precision, seed,
                      knnEvery, knnK, checkpointEvery, runDir, resume, trainLimit, testLimit })
             command.Options.Add(option);
         command.SetAction(parse =>
@@ -43,6 +46,9 @@ public static class TrainCommand
             var config = new TrainingConfig
             {
                 Data = parse.GetValue(data),
+                TestData = parse.GetValue(testData),
+                CacheDir = parse.GetValue(cacheDir),
+                BadImages = parse.GetValue(badImages)!,
                 Synthetic = parse.GetValue(synthetic),
                 Epochs = parse.GetValue(epochs),
                 BatchSize = parse.GetValue(batch),

@@ -81,8 +81,32 @@ public sealed class ImageDataset
     {
         if (count <= 0 || count >= Count)
             return this;
-        return new ImageDataset(Pixels[..(count * ImageBytes)], Labels[..count], ClassNames, Height, Width, Source);
+        var labels = Labels.Length == 0 ? Labels : Labels[..count];
+        if (PixelSource.Array is { } pixels)
+            return new ImageDataset(new ArrayPixelSource(pixels[..(count * ImageBytes)], ImageBytes), labels, ClassNames, Height, Width, Source);
+        return new ImageDataset(new PixelRange(PixelSource, 0, count), labels, ClassNames, Height, Width, Source);
     }
+
+    /// <summary>
+    /// The same images held in one managed array: this set where it already is one, else a copy read
+    /// through the source (at most 2 GiB). For consumers that need <see cref="Pixels"/>.
+    /// </summary>
+    public ImageDataset InMemory()
+    {
+        if (PixelSource.Array is not null)
+            return this;
+        long bytes = (long)Count * ImageBytes;
+        if (bytes > System.Array.MaxLength)
+            throw new DataFormatException($"{Source}: {Count} images of 3×{Height}×{Width} are {bytes >> 20} MiB, more than one array holds; they must be streamed");
+        var pixels = new byte[bytes];
+        for (int i = 0; i < Count; i++)
+            PixelSource.Read(i, pixels.AsSpan(i * ImageBytes, ImageBytes));
+        return new ImageDataset(new ArrayPixelSource(pixels, ImageBytes), Labels, ClassNames, Height, Width, Source);
+    }
+
+    /// <summary>An empty set of images of this size (no test split, say).</summary>
+    public static ImageDataset Empty(int height, int width, string source) =>
+        new(new ArrayPixelSource([], 3 * height * width), [], [], height, width, source);
 
     public int[] LabelsAsInts() => Labels.Select(l => (int)l).ToArray();
 }

@@ -28,8 +28,10 @@ public sealed class Trainer : IDisposable
     readonly TrainingConfig config;
     readonly ComputeDevice device;
     readonly ProgressReporter progress;
-    readonly ImageDataset train, test;
-    readonly MemoryBuffer1D<byte, Stride1D.Dense> trainPixels, testPixels;   // (N, 3, 32, 32) raw
+    readonly ImageDataset train;
+    readonly ImageDataset? bank, test;   // kNN's labelled bank and queries; null: no kNN (an unlabeled set)
+    readonly MemoryBuffer1D<byte, Stride1D.Dense> trainPixels;   // (N, 3, 32, 32) raw
+    readonly MemoryBuffer1D<byte, Stride1D.Dense>? bankPixels, testPixels;
     readonly ByolModel model;
     readonly Optimizer optimizer;
     readonly ByolLearner learner;
@@ -39,14 +41,21 @@ public sealed class Trainer : IDisposable
     int startEpoch;
     long step;
 
-    public Trainer(TrainingConfig config, ComputeDevice device, ImageDataset train, ImageDataset test, ProgressReporter progress)
+    /// <param name="test">kNN's queries; null (or unlabeled) turns kNN off.</param>
+    /// <param name="bank">kNN's labelled bank; null: the training set (STL-10 pretrains on more images than it has labels for).</param>
+    public Trainer(TrainingConfig config, ComputeDevice device, ImageDataset train, ImageDataset? test, ProgressReporter progress, ImageDataset? bank = null)
     {
         config.Validate();
         this.config = config;
         this.device = device;
         this.progress = progress;
         this.train = train;
-        this.test = test;
+        bank ??= train;
+        if (test is not null && test.HasLabels && bank.HasLabels)
+        {
+            this.test = test;
+            this.bank = bank;
+        }
         if (train.Count < config.BatchSize)
             throw new ArgumentException($"--batch-size {config.BatchSize} is larger than the training set ({train.Count} images)");
         // The run's precision (auto: the device's default) is what config.json and the checkpoints record.
@@ -55,7 +64,11 @@ public sealed class Trainer : IDisposable
         this.config = config = config with { Precision = device.Precision.Name() };
         device.KernelLog.Clear();   // from here on the log holds this run's kernel versions
         trainPixels = device.Allocate(train.Pixels);
-        testPixels = device.Allocate(test.Pixels);
+        if (this.bank is not null)
+        {
+            bankPixels = ReferenceEquals(this.bank, train) ? trainPixels : device.Allocate(this.bank.Pixels);
+            testPixels = device.Allocate(this.test!.Pixels);
+        }
         model = new ByolModel(device, config.Architecture, config.Seed);
         optimizer = CreateOptimizer(config, model.Student);
         learner = new ByolLearner(model, optimizer);
@@ -95,7 +108,7 @@ public sealed class Trainer : IDisposable
         if (startEpoch == 0 && step == 0)
         {
             // The baseline every later number is compared with: the same network at step 0.
-            if (config.KnnEvery > 0)
+            if (config.KnnEvery > 0 && KnnPossible)
             {
                 knn = EvaluateKnn();
                 progress.Line($"epoch 0  knn top1 {100 * knn.Top1:F2}% (k={knn.K})  k=1 {100 * knn.Top1K1:F2}%  (initial network)");
@@ -110,7 +123,7 @@ public sealed class Trainer : IDisposable
             lastLoss = loss;
             bool last = epoch == config.Epochs - 1;
             knn = null;
-            if (last || (config.KnnEvery > 0 && (epoch + 1) % config.KnnEvery == 0))
+            if (KnnPossible && (last || (config.KnnEvery > 0 && (epoch + 1) % config.KnnEvery == 0)))
                 knn = EvaluateKnn();
             long stepNow = step;
             metrics.Append(new MetricsRow(stepNow, epoch + 1, loss, TauAt(stepNow), LearningRateAt(stepNow - 1), imagesPerSecond,
@@ -170,8 +183,12 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>Weighted kNN (k = config, and k = 1) of the student backbone's eval-mode features: train bank, test queries.</summary>
-    public KnnResult EvaluateKnn() =>
-        Evaluation.Knn(device, model, train, trainPixels.View, test, testPixels.View, config.KnnK, Math.Max(2, config.BatchSize));
+    public KnnResult EvaluateKnn() => KnnPossible
+        ? Evaluation.Knn(device, model, bank!, bankPixels!.View, test!, testPixels!.View, config.KnnK, Math.Max(2, config.BatchSize))
+        : throw new InvalidOperationException("kNN needs a labelled training set and a labelled test set");
+
+    /// <summary>Whether there is a labelled bank and labelled queries to measure kNN with.</summary>
+    public bool KnnPossible => bank is not null;
 
     /// <summary>config.json: the configuration, and under "kernels" the precision and kernel versions that ran (<see cref="KernelRecord"/>).</summary>
     string ConfigJson()
@@ -256,6 +273,8 @@ public sealed class Trainer : IDisposable
         optimizer.Dispose();
         trainingStep.Dispose();
         trainPixels.Dispose();
-        testPixels.Dispose();
+        if (!ReferenceEquals(bankPixels, trainPixels))
+            bankPixels?.Dispose();
+        testPixels?.Dispose();
     }
 }

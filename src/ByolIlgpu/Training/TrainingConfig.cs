@@ -13,6 +13,15 @@ namespace ByolIlgpu.Training;
 public sealed record TrainingConfig
 {
     public string? Data { get; init; }
+
+    /// <summary>A labelled image folder (one subfolder per class) as the test set, instead of the data set's own.</summary>
+    public string? TestData { get; init; }
+
+    /// <summary>Root of downloads and decoded image folders; null: $XDG_CACHE_HOME/byol-ilgpu or ~/.cache/byol-ilgpu.</summary>
+    public string? CacheDir { get; init; }
+
+    /// <summary>An image folder's undecodable images: "skip" (named, left out, counted) or "fail" (named, fatal).</summary>
+    public string BadImages { get; init; } = "skip";
     public int Synthetic { get; init; }
     public int Epochs { get; init; } = 200;
     public int BatchSize { get; init; } = 256;
@@ -47,6 +56,9 @@ public sealed record TrainingConfig
 
     /// <summary>Use only the first N test images (0: all).</summary>
     public int TestLimit { get; init; }
+
+    [JsonIgnore]
+    public static readonly string[] BadImagePolicies = ["skip", "fail"];
 
     [JsonIgnore]
     public static readonly string[] Optimizers = ["lars", "sgd", "adam", "adamw"];
@@ -90,6 +102,10 @@ public sealed record TrainingConfig
         NonNegative("test-limit", TestLimit);
         if (Data is not null && Synthetic > 0)
             throw new ArgumentException("--data and --synthetic exclude each other: give one");
+        if (TestData is not null && Synthetic > 0)
+            throw new ArgumentException("--test-data and --synthetic exclude each other: the synthetic set brings its own test images");
+        if (!BadImagePolicies.Contains(BadImages))
+            throw new ArgumentException($"--bad-images must be one of {string.Join(", ", BadImagePolicies)}, got '{BadImages}'");
         Engine.ComputeDevice.ParseSpec(Device);
         if (Precision is not null && !Engine.Precisions.Names.Contains(Precision))
             throw new ArgumentException($"--precision must be one of {string.Join(", ", Engine.Precisions.Names)} or auto, got '{Precision}'");

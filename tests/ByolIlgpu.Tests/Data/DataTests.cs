@@ -154,7 +154,8 @@ public class SyntheticDatasetTests
 /// <summary>The downloader against a loopback HTTP server serving archives made in the test.</summary>
 public class Cifar10DownloaderTests
 {
-    sealed class LoopbackServer : IDisposable
+    /// <summary>Serves one body at every path of a free loopback port (the STL-10 download tests use it too).</summary>
+    internal sealed class LoopbackServer : IDisposable
     {
         readonly HttpListener listener = new();
         readonly byte[] body;
@@ -190,7 +191,7 @@ public class Cifar10DownloaderTests
     }
 
     /// <summary>A .tar.gz of the given (name, bytes) entries.</summary>
-    static byte[] TarGz(params (string Name, byte[] Bytes)[] entries)
+    internal static byte[] TarGz(params (string Name, byte[] Bytes)[] entries)
     {
         using var memory = new MemoryStream();
         using (var gzip = new GZipStream(memory, CompressionLevel.Fastest, leaveOpen: true))
@@ -208,7 +209,7 @@ public class Cifar10DownloaderTests
         return File.ReadAllBytes(path);
     }
 
-    static string Md5(byte[] bytes) => Convert.ToHexString(MD5.HashData(bytes)).ToLowerInvariant();
+    internal static string Md5(byte[] bytes) => Convert.ToHexString(MD5.HashData(bytes)).ToLowerInvariant();
 
     static readonly HttpClient Client = new() { Timeout = TimeSpan.FromSeconds(20) };
 
