@@ -29,7 +29,7 @@ public sealed class Trainer : IDisposable
     readonly ComputeDevice device;
     readonly ProgressReporter progress;
     readonly ImageDataset train, test;
-    readonly MemoryBuffer1D<byte, Stride1D.Dense> trainPixels, testPixels;   // (N, 3, 32, 32) raw
+    readonly MemoryBuffer1D<byte, Stride1D.Dense> trainPixels, testPixels;   // (N, 3, H, W) raw
     readonly ByolModel model;
     readonly Optimizer optimizer;
     readonly ByolLearner learner;
@@ -41,6 +41,8 @@ public sealed class Trainer : IDisposable
 
     public Trainer(TrainingConfig config, ComputeDevice device, ImageDataset train, ImageDataset test, ProgressReporter progress)
     {
+        // The image size, stem and blur (when left to the run) resolved from the training set, so config.json and the checkpoints record them.
+        config = config.ResolveFor(train.Height, train.Width);
         config.Validate();
         this.config = config;
         this.device = device;
@@ -59,7 +61,8 @@ public sealed class Trainer : IDisposable
         model = new ByolModel(device, config.Architecture, config.Seed);
         optimizer = CreateOptimizer(config, model.Student);
         learner = new ByolLearner(model, optimizer);
-        trainingStep = new TrainingStep(device, learner, trainPixels.View, train.Count, config.BatchSize, config.Seed, config.Blur);
+        trainingStep = new TrainingStep(device, learner, trainPixels.View, train.Count, config.BatchSize, config.Seed, config.Blur ?? false,
+            train.Height, train.Width, config.ImageSize);
         Directory.CreateDirectory(config.RunDir);
         metrics = new MetricsLog(Path.Combine(config.RunDir, "metrics.jsonl"));
     }
@@ -171,7 +174,7 @@ public sealed class Trainer : IDisposable
 
     /// <summary>Weighted kNN (k = config, and k = 1) of the student backbone's eval-mode features: train bank, test queries.</summary>
     public KnnResult EvaluateKnn() =>
-        Evaluation.Knn(device, model, train, trainPixels.View, test, testPixels.View, config.KnnK, Math.Max(2, config.BatchSize));
+        Evaluation.Knn(device, model, train, trainPixels.View, test, testPixels.View, config.KnnK, Math.Max(2, config.BatchSize), config.ImageSize);
 
     /// <summary>config.json: the configuration, and under "kernels" the precision and kernel versions that ran (<see cref="KernelRecord"/>).</summary>
     string ConfigJson()

@@ -26,8 +26,9 @@ public static class TrainingRun
         // A precision the device cannot run (TF32 below sm_80) stops here, before the data is read.
         device.UsePrecision(DevicePolicy.ChoosePrecision(device.Info, Precisions.Parse(config.Precision)));
         var (train, test) = LoadData(config, progress);
-        progress.Line($"device {device}, precision {device.Precision.Name()}; {train.Count} training and {test.Count} test images ({train.Source}); " +
-            $"ResNet-18 width {config.Architecture.Width}, batch {config.BatchSize}, {config.Optimizer} peak lr {config.PeakLearningRate:G4}");
+        config = config.ResolveFor(train.Height, train.Width);
+        progress.Line($"device {device}, precision {device.Precision.Name()}; {train.Count} training and {test.Count} test images ({train.Source}, {train.Height}×{train.Width}); " +
+            $"ResNet-18 width {config.Architecture.Width}, {config.Architecture.Stem} stem, {config.ImageSize} px views{(config.Blur == true ? " with blur" : "")}, batch {config.BatchSize}, {config.Optimizer} peak lr {config.PeakLearningRate:G4}");
         using var trainer = new Trainer(config, device, train, test, progress);
         if (checkpoint is not null)
             trainer.Resume(checkpoint);
@@ -57,8 +58,10 @@ public static class TrainingRun
         ImageDataset train, test;
         if (config.Synthetic > 0)
         {
-            train = SyntheticDataset.Generate(config.Synthetic, config.Seed);
-            test = SyntheticDataset.Generate(Math.Max(100, config.Synthetic / 5), config.Seed + 1_000_003);
+            // Generated at the asked size (32 px when none is asked): synthetic images have no resolution of their own.
+            int size = config.ImageSize > 0 ? config.ImageSize : SyntheticDataset.DefaultSize;
+            train = SyntheticDataset.Generate(config.Synthetic, config.Seed, size: size);
+            test = SyntheticDataset.Generate(Math.Max(100, config.Synthetic / 5), config.Seed + 1_000_003, size: size);
         }
         else
         {
