@@ -259,6 +259,20 @@ public class ImageSizeTests
     }
 
     [Theory]
+    [InlineData("train")]
+    [InlineData("info")]
+    public void HelpExplainsTheSizeTheStemAndTheBlur(string command)
+    {
+        var (code, output, _) = InProcessCli.Run(command, "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("--image-size", output);
+        Assert.Contains("--stem", output);
+        Assert.Contains("imagenet from 64 px", output);
+        if (command == "train")
+            Assert.Contains("on from 64 px", output);   // the blur's default
+    }
+
+    [Theory]
     [InlineData("train", "--image-size", "4", "--synthetic", "10")]
     [InlineData("train", "--stem", "vgg", "--synthetic", "10")]
     [InlineData("train", "--blur", "maybe", "--synthetic", "10")]
