@@ -309,6 +309,18 @@ public class ImageSizeTests
     }
 
     [Fact]
+    public void TheAugmentationPreviewShowsViewsAtTheImageSize()
+    {
+        using var dir = new Data.Scratch();
+        var png = Path.Combine(dir.Path, "grid.png");
+        var (code, _, error) = InProcessCli.Run("augment", "--synthetic", "4", "--count", "3", "--image-size", "48", "--blur", "--device", "cpu", "--out", png);
+        Assert.True(code == 0, error);
+        using var bitmap = SkiaSharp.SKBitmap.Decode(png);
+        // Cells of 48 px at scale ⌊128/48⌋ = 2, with 4-px gaps: 3 columns, 3 rows (original, view 1, view 2).
+        Assert.Equal((3 * (96 + 4) + 4, 3 * (96 + 4) + 4), (bitmap.Width, bitmap.Height));
+    }
+
+    [Fact]
     public void AShortRunAt64PxWithTheImageNetStemTrainsResumesAndEvaluates()
     {
         using var dir = new Data.Scratch();
