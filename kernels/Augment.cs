@@ -13,7 +13,9 @@ namespace ByolIlgpu.Kernels;
 //                       counter-based RNG (AugmentRng) into its row of a (B, P) parameter buffer;
 //   AugmentApplyKernel  one group per sample: crop + resize + flip, colour jitter, grayscale, blur,
 //                       solarise and normalise, reading the parameters of its sample.
-// AugmentEvalKernel is the evaluation transform: uint8 → [0, 1] → normalised, no augmentation.
+// AugmentEvalKernel is the evaluation transform: uint8 → [0, 1] → normalised, no augmentation;
+// AugmentEvalResizeKernel the same at another size: torchvision's Resize(S) (shorter side, bilinear with
+// antialias) and CenterCrop(S) in one pass.
 //
 // Randomness is a pure function of (seed, epoch, sample, view, slot) — Philox4x32-10 keyed by the
 // seed with counter (slot/4, sample, epoch, view) — so a sample's augmentation depends neither on its
@@ -549,4 +551,64 @@ public static class AugmentKernels
             output[i] = (images[n * 3 * plane + rest] / 255f - mean) / std;
         }
     }
+
+    /// <summary>
+    /// Evaluation transform at another size (torchvision's Resize(S) then CenterCrop(S), antialiased bilinear as
+    /// torch's resize with antialias = True): the image is resized to RH×RW (shorter side S) and the S×S window at
+    /// (Top, Left) kept. Along each axis, with scale = in/RH, support σ = max(scale, 1), centre m = (Y + ½)·scale for
+    /// resized row Y = Top + y, the taps j ∈ [max(⌊m − σ + ½⌋, 0), min(⌊m + σ + ½⌋, H)) weigh
+    /// w_j = max(0, 1 − |(j + ½ − m)/σ|), normalised to sum 1 (plain bilinear when upsampling, a triangle filter
+    /// over the source pixels when downsampling); y[b, c] = (Σ_j Σ_i w_j·w_i·x[j, i]/255 − mean_c)/std_c.
+    /// One thread per output element; an index outside [0, N) gives NaN.
+    /// </summary>
+    public static void AugmentEvalResizeKernel(
+        ArrayView<byte> images,     // (N, 3, H, W) uint8
+        ArrayView<int> indices,     // (B)
+        ArrayView<float> output,    // (B, 3, S, S)
+        ChannelNorm norm, AugmentShape shape, EvalResize resize)
+    {
+        int outPlane = shape.OutHeight * shape.OutWidth, inPlane = shape.Height * shape.Width;
+        int total = shape.Batch * 3 * outPlane;
+        float scaleY = (float)shape.Height / resize.ResizedHeight, scaleX = (float)shape.Width / resize.ResizedWidth;
+        float supportY = XMath.Max(scaleY, 1f), supportX = XMath.Max(scaleX, 1f);
+        for (int i = GridStride.Start; i < total; i += GridStride.Step)
+        {
+            int b = i / (3 * outPlane);
+            int rest = i - b * 3 * outPlane;
+            int c = rest / outPlane;
+            int p = rest - c * outPlane;
+            int y = p / shape.OutWidth, x = p - y * shape.OutWidth;
+            int n = indices[b];
+            if (n < 0 || n >= shape.Images)
+            {
+                output[i] = float.NaN;
+                continue;
+            }
+            float centerY = (resize.Top + y + 0.5f) * scaleY, centerX = (resize.Left + x + 0.5f) * scaleX;
+            int y0 = XMath.Max((int)(centerY - supportY + 0.5f), 0), y1 = XMath.Min((int)(centerY + supportY + 0.5f), shape.Height);
+            int x0 = XMath.Max((int)(centerX - supportX + 0.5f), 0), x1 = XMath.Min((int)(centerX + supportX + 0.5f), shape.Width);
+            int src = (n * 3 + c) * inPlane;
+            float acc = 0f, wy = 0f, wx = 0f;
+            for (int j = y0; j < y1; j++)
+            {
+                float a = XMath.Max(1f - XMath.Abs((j + 0.5f - centerY) / supportY), 0f);
+                wy += a;
+                float row = 0f;
+                for (int t = x0; t < x1; t++)
+                    row += XMath.Max(1f - XMath.Abs((t + 0.5f - centerX) / supportX), 0f) * images[src + j * shape.Width + t];
+                acc += a * row;
+            }
+            for (int t = x0; t < x1; t++)
+                wx += XMath.Max(1f - XMath.Abs((t + 0.5f - centerX) / supportX), 0f);
+            float mean = c == 0 ? norm.MeanR : c == 1 ? norm.MeanG : norm.MeanB;
+            float std = c == 0 ? norm.StdR : c == 1 ? norm.StdG : norm.StdB;
+            output[i] = (acc / (wy * wx * 255f) - mean) / std;
+        }
+    }
+}
+
+/// <summary>The evaluation resize: the image resized to ResizedHeight×ResizedWidth, the output window's top-left corner in it.</summary>
+public struct EvalResize
+{
+    public int ResizedHeight, ResizedWidth, Top, Left;
 }

@@ -49,7 +49,6 @@ public sealed class DataOptions
     public (ImageDataset Train, ImageDataset Test) Load(ParseResult parse, TrainingConfig? trained, ProgressReporter progress)
     {
         var splits = LoadSplits(parse, trained, progress);
-        TrainingRun.RequireTrainableSize(splits.Train);
         // Until evaluation streams from host memory, the device holds whole sets: mapped sets are read into arrays here.
         return (splits.Train.InMemory(), splits.Test.InMemory());
     }

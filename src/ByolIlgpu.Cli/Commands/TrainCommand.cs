@@ -24,7 +24,16 @@ public static class TrainCommand
         var weightDecay = new Option<double>("--weight-decay") { Description = "Weight decay (biases and BatchNorm excluded).", DefaultValueFactory = _ => defaults.WeightDecay };
         var tau = new Option<double>("--tau") { Description = "EMA τ at the start; it rises to 1 on a cosine over the steps.", DefaultValueFactory = _ => defaults.Tau0 };
         var constantTau = new Option<bool>("--constant-tau") { Description = "Keep τ constant instead of the cosine schedule." };
-        var blur = new Option<bool>("--blur") { Description = "Enable BYOL's Gaussian blur (p 1.0 / 0.1); off by default at 32×32 as the CIFAR recipes do." };
+        var blur = new Option<bool?>("--blur")
+        {
+            Description = "BYOL's Gaussian blur (p 1.0 / 0.1, σ 0.1–2.0, 2·⌊size/20⌋ + 1 taps: 23 at 224 px): --blur or --blur true turns it on, --blur false off. " +
+                $"Default: on from {Data.AugmentationConfig.BlurFromSize} px, off below as the CIFAR recipes do.",
+        };
+        var imageSize = new Option<int>("--image-size")
+        {
+            Description = "Side of the square training views (and of evaluation, which resizes by the shorter side and centre-crops) in px. Default: the data set's resolution.",
+            DefaultValueFactory = _ => 0,
+        };
         var device = new Option<string>("--device") { Description = "Device: auto (CUDA, then OpenCL, then CPU), cuda, opencl or cpu, optionally :INDEX.", DefaultValueFactory = _ => defaults.Device };
         var precision = PrecisionOption.Create("On --resume: the checkpoint's; another one is honoured, with a warning that the run is no longer bit-identical.");
         var seed = new Option<int>("--seed") { Description = "Seed of the initialisation, the epoch order and every augmentation.", DefaultValueFactory = _ => defaults.Seed };
@@ -38,7 +47,7 @@ public static class TrainCommand
 
         var command = new Command("train", "Pretrain BYOL (ResNet-18 student and EMA teacher) and monitor it with kNN accuracy.");
         arch.AddTo(command);
-        foreach (var option in new Option[] { data, testData, cacheDir, badImages, synthetic, epochs, batch, optimizer, lr, warmup, weightDecay, tau, constantTau, blur, device, precision, seed,
+        foreach (var option in new Option[] { data, testData, cacheDir, badImages, synthetic, imageSize, epochs, batch, optimizer, lr, warmup, weightDecay, tau, constantTau, blur, device, precision, seed,
                      knnEvery, knnK, checkpointEvery, runDir, resume, trainLimit, testLimit })
             command.Options.Add(option);
         command.SetAction(parse =>
@@ -60,6 +69,8 @@ public static class TrainCommand
                 Tau0 = parse.GetValue(tau),
                 ConstantTau = parse.GetValue(constantTau),
                 Blur = parse.GetValue(blur),
+                ImageSize = parse.GetValue(imageSize),
+                AutoStem = arch.StemIsAuto(parse),
                 Device = parse.GetValue(device)!,
                 Precision = PrecisionOption.Read(parse, precision),
                 Seed = parse.GetValue(seed),

@@ -13,7 +13,7 @@ public sealed record ByolArchitecture(int Width = 64, int ProjectorHidden = 4096
 
     [JsonIgnore] public int FeatureDim => 8 * Width;
 
-    [JsonIgnore] public long BackboneParameters => ResNet18.ParameterCount(Width);
+    [JsonIgnore] public long BackboneParameters => ResNet18.ParameterCount(Width, Stem);
     [JsonIgnore] public long ProjectorParameters => MlpHead.ParameterCount(FeatureDim, ProjectorHidden, ProjectorOut);
     [JsonIgnore] public long PredictorParameters => MlpHead.ParameterCount(ProjectorOut, PredictorHidden, ProjectorOut);
 

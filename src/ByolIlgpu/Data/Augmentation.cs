@@ -39,16 +39,31 @@ public sealed record AugmentationConfig(
     public ChannelNormalization Normalization { get; init; } = ChannelNormalization.Cifar10;
 
     /// <summary>
-    /// BYOL's view 1 or view 2 (Grill et al. 2020, table 6) at CIFAR scale: view 1 blurs with p = 1 and never
-    /// solarises, view 2 blurs with p = 0.1 and solarises with p = 0.2. The blur is off unless
-    /// <paramref name="blur"/> is set, as CIFAR recipes do at 32×32; its kernel is 3 taps (~10% of 32 px).
+    /// BYOL's view 1 or view 2 (Grill et al. 2020, table 6) for views of <paramref name="imageSize"/> px: view 1
+    /// blurs with p = 1 and never solarises, view 2 blurs with p = 0.1 and solarises with p = 0.2. The blur is
+    /// off unless <paramref name="blur"/> is set (the CIFAR recipes leave it off at 32×32; the trainer turns it on
+    /// from <see cref="BlurFromSize"/> px); its kernel is <see cref="BlurTaps"/>(size) taps, σ ∈ [0.1, 2.0].
     /// </summary>
-    public static AugmentationConfig ByolCifar(int view, bool blur = false) => view switch
+    public static AugmentationConfig ByolCifar(int view, bool blur = false, int imageSize = 32) => view switch
     {
-        1 => new AugmentationConfig(BlurProbability: blur ? 1f : 0f, SolarizeProbability: 0f),
-        2 => new AugmentationConfig(BlurProbability: blur ? 0.1f : 0f, SolarizeProbability: 0.2f),
+        1 => new AugmentationConfig(BlurProbability: blur ? 1f : 0f, BlurKernelSize: BlurTaps(imageSize), SolarizeProbability: 0f),
+        2 => new AugmentationConfig(BlurProbability: blur ? 0.1f : 0f, BlurKernelSize: BlurTaps(imageSize), SolarizeProbability: 0.2f),
         _ => throw new ArgumentOutOfRangeException(nameof(view), view, "BYOL has views 1 and 2"),
     };
+
+    /// <summary>The image size from which BYOL's blur is on by default (below it, CIFAR recipes leave it off).</summary>
+    public const int BlurFromSize = 64;
+
+    /// <summary>
+    /// The blur's taps at an image size: odd and ≈ 10% of the side, 2·⌊size/20⌋ + 1 — BYOL's 23 at 224 px,
+    /// 3 at 32, 7 at 64, 9 at 96.
+    /// </summary>
+    public static int BlurTaps(int imageSize)
+    {
+        if (imageSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(imageSize), imageSize, "expected an image size of at least 1 px");
+        return 2 * (imageSize / 20) + 1;
+    }
 
     /// <summary>No augmentation: the whole image, no random step (output = the evaluation transform when sizes match).</summary>
     public static AugmentationConfig None { get; } = new(ScaleMin: 1f, ScaleMax: 1f, RatioMin: 1f, RatioMax: 1f,
@@ -184,6 +199,53 @@ public static class Augmentation
         var k = dev.Kernel(nameof(AugmentKernels.AugmentEvalKernel),
             a => a.LoadStreamKernel<ArrayView<byte>, ArrayView<int>, ArrayView<float>, ChannelNorm, AugmentShape>(AugmentKernels.AugmentEvalKernel));
         k(dev.GridStrideConfig(output.Length), images, indices, output.Data, norm.ToKernel(), shape);
+    }
+
+    /// <summary>
+    /// The evaluation transform at size S = output's side (kNN, linear probe, feature extraction): torchvision's
+    /// Resize(S) (the shorter side to S, antialiased bilinear) then CenterCrop(S), then (x/255 − mean)/std. Images
+    /// already S×S take <see cref="Normalize"/> (the same values: the resize is then the identity).
+    /// </summary>
+    public static void EvalTransform(ComputeDevice dev, ArrayView<byte> images, ArrayView<int> indices, Tensor output,
+        int height, int width, ChannelNormalization? normalization = null)
+    {
+        var shape = ShapeOf(images, indices, output, height, width, "evaluation transform");
+        if (shape.OutHeight != shape.OutWidth)
+            throw new ArgumentException($"evaluation transform: output {Tensor.Format(output.Shape)}, expected square views (B, 3, S, S)");
+        if (height == shape.OutHeight && width == shape.OutWidth)
+        {
+            Normalize(dev, images, indices, output, normalization, height, width);
+            return;
+        }
+        var norm = normalization ?? ChannelNormalization.Cifar10;
+        new AugmentationConfig { Normalization = norm }.Validate();
+        var k = dev.Kernel(nameof(AugmentKernels.AugmentEvalResizeKernel),
+            a => a.LoadStreamKernel<ArrayView<byte>, ArrayView<int>, ArrayView<float>, ChannelNorm, AugmentShape, EvalResize>(AugmentKernels.AugmentEvalResizeKernel));
+        k(dev.GridStrideConfig(output.Length), images, indices, output.Data, norm.ToKernel(), shape, CenterCropResize(height, width, shape.OutHeight));
+    }
+
+    /// <summary>
+    /// torchvision's Resize(size) + CenterCrop(size) on an H×W image: the shorter side becomes size, the longer
+    /// ⌊size·long/short⌋; the crop's corner is round((resized − size)/2) (half to even, as Python's round).
+    /// </summary>
+    public static EvalResize CenterCropResize(int height, int width, int size)
+    {
+        int resizedH, resizedW;
+        if (width <= height)
+        {
+            resizedW = size;
+            resizedH = (int)((long)size * height / width);
+        }
+        else
+        {
+            resizedH = size;
+            resizedW = (int)((long)size * width / height);
+        }
+        return new EvalResize
+        {
+            ResizedHeight = resizedH, ResizedWidth = resizedW,
+            Top = (int)Math.Round((resizedH - size) / 2.0), Left = (int)Math.Round((resizedW - size) / 2.0),
+        };
     }
 
     /// <summary>

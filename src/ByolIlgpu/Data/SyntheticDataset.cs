@@ -11,13 +11,19 @@ public static class SyntheticDataset
     public static readonly string[] ClassNames =
         ["disc", "square", "triangle", "cross", "ring", "h-bars", "v-bars", "diamond", "two-dots", "checker"];
 
-    public static ImageDataset Generate(int count, int seed, int classes = 10)
+    /// <summary>The side of generated images when none is asked.</summary>
+    public const int DefaultSize = 32;
+
+    /// <summary><paramref name="count"/> images of <paramref name="size"/>×<paramref name="size"/> (the shapes scale with the side).</summary>
+    public static ImageDataset Generate(int count, int seed, int classes = 10, int size = DefaultSize)
     {
         if (count < 1)
             throw new ArgumentException($"--synthetic needs at least 1 image, got {count}");
         if (classes < 1 || classes > ClassNames.Length)
             throw new ArgumentException($"synthetic data has 1 to {ClassNames.Length} classes, got {classes}");
-        const int size = 32;
+        if (size < 1)
+            throw new ArgumentException($"synthetic images need a side of at least 1 px, got {size}");
+        double unit = size / 32.0;   // the 32-px layout, scaled
         var rng = new Random(seed);
         var pixels = new byte[count * 3 * size * size];
         var labels = new byte[count];
@@ -27,7 +33,7 @@ public static class SyntheticDataset
             labels[n] = (byte)k;
             var (fr, fg, fb) = Hue(k / (double)classes, 0.9);
             var (br, bg, bb) = Hue(rng.NextDouble(), 0.35);
-            double cx = 10 + rng.NextDouble() * 12, cy = 10 + rng.NextDouble() * 12, radius = 6 + rng.NextDouble() * 5;
+            double cx = (10 + rng.NextDouble() * 12) * unit, cy = (10 + rng.NextDouble() * 12) * unit, radius = (6 + rng.NextDouble() * 5) * unit;
             for (int y = 0; y < size; y++)
                 for (int x = 0; x < size; x++)
                 {
@@ -39,7 +45,7 @@ public static class SyntheticDataset
                     pixels[o + 2 * size * size] = Byte((inside ? fb : bb) + noise);
                 }
         }
-        return new ImageDataset(pixels, labels, ClassNames[..classes], source: $"synthetic({count}, seed {seed})");
+        return new ImageDataset(pixels, labels, ClassNames[..classes], size, size, source: $"synthetic({count}, seed {seed})");
     }
 
     /// <summary>Whether the point (u, v), in units of the shape's radius around its centre, lies in shape k.</summary>

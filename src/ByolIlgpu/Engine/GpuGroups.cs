@@ -73,6 +73,7 @@ public static class GpuGroups
         ["AugmentKernels.AugmentApplyKernel"] = GpuLaunch.PerSample,
         ["AugmentKernels.AugmentDrawKernel"] = GpuLaunch.GridStride,
         ["AugmentKernels.AugmentEvalKernel"] = GpuLaunch.GridStride,
+        ["AugmentKernels.AugmentEvalResizeKernel"] = GpuLaunch.GridStride,
         ["BatchNormKernels.BatchNormBackwardInputKernel2"] = GpuLaunch.GridStride,        // GridStrideConfig2D
         ["BatchNormKernels.BatchNormBackwardKernel1"] = GpuLaunch.GridStride,
         ["BatchNormKernels.BatchNormBackwardPartialsKernel2"] = GpuLaunch.ExactThreads,  // ExactThreadsConfig2D
@@ -131,6 +132,8 @@ public static class GpuGroups
         ["MatmulKernels.MatmulKernel5"] = GpuLaunch.MatmulTile5,
         ["PoolKernels.GlobalAvgPoolBackwardKernel"] = GpuLaunch.GridStride,
         ["PoolKernels.GlobalAvgPoolForwardKernel"] = GpuLaunch.GridStride,
+        ["PoolKernels.MaxPool2dBackwardKernel"] = GpuLaunch.GridStride,
+        ["PoolKernels.MaxPool2dForwardKernel"] = GpuLaunch.GridStride,
         ["ReduceKernels.SumFinalizeKernel"] = GpuLaunch.SingleThread,
         ["ReduceKernels.SumPartialsKernel"] = GpuLaunch.ExactThreads,
         ["ReluKernels.ReluBackwardKernel"] = GpuLaunch.GridStride,

@@ -34,22 +34,27 @@ public static class Evaluation
         return (model, config);
     }
 
-    public static KnnResult Knn(ComputeDevice device, ByolModel model, ImageDataset train, ImageDataset test, int k)
+    /// <param name="imageSize">The side of the network's input (the training run's); 0 takes the training set's resolution.</param>
+    public static KnnResult Knn(ComputeDevice device, ByolModel model, ImageDataset train, ImageDataset test, int k, int imageSize = 0)
     {
         using var trainPixels = device.Allocate(train.Pixels);
         using var testPixels = device.Allocate(test.Pixels);
-        return Knn(device, model, train, trainPixels.View, test, testPixels.View, k);
+        return Knn(device, model, train, trainPixels.View, test, testPixels.View, k, imageSize: imageSize);
     }
+
+    /// <summary>The side of the network's input: the run's image size, or (0) the training set's shorter side.</summary>
+    public static int InputSize(int imageSize, ImageDataset train) => imageSize > 0 ? imageSize : Math.Min(train.Height, train.Width);
 
     /// <summary>
     /// Weighted kNN of the model's evaluation-mode features, the images already on the device:
-    /// the training set (N, 3, 32, 32) is the bank, the test set the queries.
+    /// the training set (N, 3, H, W) is the bank, the test set the queries, both seen at <paramref name="imageSize"/> px.
     /// </summary>
     public static KnnResult Knn(ComputeDevice device, ByolModel model, ImageDataset train, ArrayView<byte> trainPixels,
-        ImageDataset test, ArrayView<byte> testPixels, int k, int batch = 256)
+        ImageDataset test, ArrayView<byte> testPixels, int k, int batch = 256, int imageSize = 0)
     {
-        using var bank = FeatureExtractor.Extract(device, model, trainPixels, train.Count, batch);
-        using var queries = FeatureExtractor.Extract(device, model, testPixels, test.Count, batch);
+        int size = InputSize(imageSize, train);
+        using var bank = FeatureExtractor.Extract(device, model, trainPixels, train.Count, batch, train.Height, train.Width, size);
+        using var queries = FeatureExtractor.Extract(device, model, testPixels, test.Count, batch, test.Height, test.Width, size);
         int dim = model.Architecture.FeatureDim;
         return Eval.Knn.Evaluate(device, Tensor.View(device, "bank", bank.View, train.Count, dim), train.LabelsAsInts(),
             Tensor.View(device, "queries", queries.View, test.Count, dim), test.LabelsAsInts(), train.ClassNames.Length, k);
@@ -62,13 +67,13 @@ public static class Evaluation
     };
 
     public static LinearProbeResult Linear(ComputeDevice device, ByolModel model, ImageDataset train, ImageDataset test,
-        LinearProbeConfig config, bool augment, ProgressReporter? progress = null)
+        LinearProbeConfig config, bool augment, ProgressReporter? progress = null, int imageSize = 0)
     {
-        int dim = model.Architecture.FeatureDim;
+        int dim = model.Architecture.FeatureDim, size = InputSize(imageSize, train);
         using var trainPixels = device.Allocate(train.Pixels);
         using var testPixels = device.Allocate(test.Pixels);
-        using var testFeatures = FeatureExtractor.Extract(device, model, testPixels.View, test.Count);
-        using var cached = augment ? null : FeatureExtractor.Extract(device, model, trainPixels.View, train.Count);
+        using var testFeatures = FeatureExtractor.Extract(device, model, testPixels.View, test.Count, height: test.Height, width: test.Width, size: size);
+        using var cached = augment ? null : FeatureExtractor.Extract(device, model, trainPixels.View, train.Count, height: train.Height, width: train.Width, size: size);
         var tape = new Tape(device);
         Tensor Batch(int epoch, ArrayView<int> indices, int batch)
         {
@@ -78,8 +83,8 @@ public static class Evaluation
                 Ops.Elementwise.GatherRows(device, cached.View, indices, features.Data, dim);
                 return features;
             }
-            var images = Tensor.Temp(device, "images", batch, 3, 32, 32);
-            Augmentation.Apply(device, trainPixels.View, indices, images, LinearAugmentation, (ulong)config.Seed, epoch, view: 1);
+            var images = Tensor.Temp(device, "images", batch, 3, size, size);
+            Augmentation.Apply(device, trainPixels.View, indices, images, LinearAugmentation, (ulong)config.Seed, epoch, view: 1, train.Height, train.Width);
             return model.EvalFeatures(tape, images);
         }
         var (result, store) = LinearProbe.Train(device, train.Count, dim, train.LabelsAsInts(), Batch,

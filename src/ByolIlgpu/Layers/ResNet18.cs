@@ -41,8 +41,9 @@ public sealed class BasicBlock
 }
 
 /// <summary>
-/// ResNet-18 for 32×32 images (the CIFAR variant of torchvision's resnet18): conv1 3×3 stride 1 pad 1
-/// without bias, BN, ReLU, no max-pool; four stages of two BasicBlocks at w, 2w, 4w, 8w channels
+/// ResNet-18 with one of two stems. CIFAR (the usual variant for 32×32 images): conv1 3×3 stride 1 pad 1
+/// without bias, BN, ReLU, no max-pool. ImageNet (torchvision's resnet18, for 64 px and up): conv1 7×7
+/// stride 2 pad 3 without bias, BN, ReLU, max-pool 3×3 stride 2 pad 1 (a quarter of the side). Then four stages of two BasicBlocks at w, 2w, 4w, 8w channels
 /// (stride 2 at the first block of stages 2–4); global average pooling to 8w features; no classifier.
 /// Base width w = 64 gives the standard network (512-d features, 11,168,832 parameters); narrower
 /// widths give the same network for tests and CPU runs. Tensor names follow torchvision.
@@ -94,16 +95,23 @@ public sealed class ResNet18
     {
         var h = Bn1.ForwardRelu(tape, Conv1.Forward(tape, images), training);
         if (Stem == ImageNetStem)
-            throw new NotSupportedException("the imagenet stem's max-pool is not built yet");
+            h = Ops.Pool.MaxPool2d(tape, h, MaxPoolKernel, MaxPoolStride, MaxPoolPadding);
         foreach (var block in Blocks)
             h = block.Forward(tape, h, training);
         return Ops.Pool.GlobalAverage(tape, h);
     }
 
-    /// <summary>Parameters of the backbone at base width w (conv weights + BN γ, β).</summary>
-    public static long ParameterCount(int width)
+    /// <summary>The ImageNet stem's max-pool (torchvision's): 3×3, stride 2, padding 1.</summary>
+    public const int MaxPoolKernel = 3, MaxPoolStride = 2, MaxPoolPadding = 1;
+
+    /// <summary>conv1's filter size: 7 for the ImageNet stem, 3 for CIFAR's.</summary>
+    public static int Conv1Kernel(string stem) => stem == ImageNetStem ? 7 : 3;
+
+    /// <summary>Parameters of the backbone at base width w (conv weights + BN γ, β); the stems differ only in conv1 (3·w·9 or 3·w·49).</summary>
+    public static long ParameterCount(int width, string stem = CifarStem)
     {
-        long count = 3L * width * 9 + 2L * width;   // conv1 + bn1
+        int r = Conv1Kernel(stem);
+        long count = 3L * width * r * r + 2L * width;   // conv1 + bn1
         int inChannels = width;
         for (int stage = 0; stage < 4; stage++)
         {
@@ -119,11 +127,27 @@ public sealed class ResNet18
         return count;
     }
 
-    /// <summary>Multiply-adds of one forward pass of one H×W image through the convolutions.</summary>
-    public static long ConvMultiplyAdds(int width, int height = 32, int imageWidth = 32)
+    /// <summary>
+    /// Multiply-adds of one forward pass of one H×W image through the convolutions. The CIFAR stem's conv1 keeps
+    /// H×W; the ImageNet stem's 7×7 stride-2 conv1 gives ⌈H/2⌉×⌈W/2⌉ and its max-pool (no multiply-adds) ⌈·/2⌉ again.
+    /// </summary>
+    public static long ConvMultiplyAdds(int width, int height = 32, int imageWidth = 32, string stem = CifarStem)
     {
-        long macs = (long)height * imageWidth * 3 * width * 9;
-        int inChannels = width, h = height, w = imageWidth;
+        if (height < 1 || imageWidth < 1)
+            throw new ArgumentOutOfRangeException(nameof(height), $"{height}×{imageWidth}: expected an image of at least 1×1");
+        int h = height, w = imageWidth;
+        long macs;
+        if (stem == ImageNetStem)
+        {
+            h = (h + 2 * 3 - 7) / 2 + 1;
+            w = (w + 2 * 3 - 7) / 2 + 1;
+            macs = (long)h * w * 3 * width * 49;
+            h = (h + 2 * MaxPoolPadding - MaxPoolKernel) / MaxPoolStride + 1;
+            w = (w + 2 * MaxPoolPadding - MaxPoolKernel) / MaxPoolStride + 1;
+        }
+        else
+            macs = (long)h * w * 3 * width * 9;
+        int inChannels = width;
         for (int stage = 0; stage < 4; stage++)
         {
             int c = width << stage;

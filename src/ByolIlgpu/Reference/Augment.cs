@@ -135,6 +135,41 @@ public static class Augment
     public static double[] Eval(byte[] images, int sample, int height, int width, ChannelNormalization norm) =>
         Normalize(ToUnit(images, sample, height, width), norm);
 
+    /// <summary>
+    /// The evaluation transform at size S: Resize(S) (antialiased bilinear: per axis, scale = in/resized, support
+    /// σ = max(scale, 1), taps around m = (Y + ½)·scale weighted max(0, 1 − |(j + ½ − m)/σ|) and normalised), then
+    /// the S×S centre crop, then normalised: (3, S, S).
+    /// </summary>
+    public static double[] EvalResized(byte[] images, int sample, int height, int width, int size, ChannelNormalization norm)
+    {
+        var x = ToUnit(images, sample, height, width);
+        var r = Data.Augmentation.CenterCropResize(height, width, size);
+        (int First, double[] Weights) Taps(int outIndex, int inSize, int resized)
+        {
+            double scale = (double)inSize / resized, support = Math.Max(scale, 1), center = (outIndex + 0.5) * scale;
+            int first = Math.Max((int)(center - support + 0.5), 0), end = Math.Min((int)(center + support + 0.5), inSize);
+            var w = Enumerable.Range(first, end - first).Select(j => Math.Max(1 - Math.Abs((j + 0.5 - center) / support), 0)).ToArray();
+            double total = w.Sum();
+            return (first, w.Select(v => v / total).ToArray());
+        }
+        var y = new double[3 * size * size];
+        for (int c = 0; c < 3; c++)
+            for (int oy = 0; oy < size; oy++)
+            {
+                var (y0, wy) = Taps(r.Top + oy, height, r.ResizedHeight);
+                for (int ox = 0; ox < size; ox++)
+                {
+                    var (x0, wx) = Taps(r.Left + ox, width, r.ResizedWidth);
+                    double acc = 0;
+                    for (int j = 0; j < wy.Length; j++)
+                        for (int i = 0; i < wx.Length; i++)
+                            acc += wy[j] * wx[i] * x[(c * height + y0 + j) * width + x0 + i];
+                    y[(c * size + oy) * size + ox] = acc;
+                }
+            }
+        return Normalize(y, norm);
+    }
+
     /// <summary>uint8 (3, H, W) of image <paramref name="sample"/> → x/255.</summary>
     public static double[] ToUnit(byte[] images, int sample, int height, int width)
     {

@@ -3,7 +3,7 @@ using ByolIlgpu.Kernels;
 namespace ByolIlgpu.Reference;
 
 /// <summary>
-/// ResNet-18 for 32×32 images, forward and backward, in plain double precision: the maths of the
+/// ResNet-18 (the CIFAR stem, or torchvision's ImageNet stem: 7×7 stride-2 conv1 and 3×3 stride-2 max-pool), forward and backward, in plain double precision: the maths of the
 /// whole backbone in one file. Each layer computes its output and records a closure that, given the
 /// output's gradient, adds into its input's and parameters' gradients; <see cref="Backward"/> runs
 /// them in reverse (the engine's tape, without a device). BatchNorm is in training mode.
@@ -20,12 +20,14 @@ public sealed class ResNet18Reference
     readonly IReadOnlyDictionary<string, double[]> parameters;
     readonly List<Action> backward = new();
     readonly int n, width;
+    readonly string stem;
     const double Eps = 1e-5;
     Activation? output;
 
-    public ResNet18Reference(IReadOnlyDictionary<string, double[]> parameters, int batch, int width)
+    public ResNet18Reference(IReadOnlyDictionary<string, double[]> parameters, int batch, int width, string stem = Layers.ResNet18.CifarStem)
     {
         this.parameters = parameters;
+        this.stem = stem;
         n = batch;
         this.width = width;
     }
@@ -37,7 +39,9 @@ public sealed class ResNet18Reference
     public double[] Forward(double[] images, int height, int imageWidth)
     {
         var x = new Activation(images, 3, height, imageWidth);
-        var h = Relu(BatchNorm(Conv(x, "conv1", width, 3, 1, 1), "bn1"));
+        var h = stem == Layers.ResNet18.ImageNetStem
+            ? MaxPool(Relu(BatchNorm(Conv(x, "conv1", width, 7, 2, 3), "bn1")), 3, 2, 1)
+            : Relu(BatchNorm(Conv(x, "conv1", width, 3, 1, 1), "bn1"));
         int inChannels = width;
         for (int stage = 0; stage < 4; stage++)
         {
@@ -129,6 +133,15 @@ public sealed class ResNet18Reference
             AddInto(a.Grad, d);
             AddInto(b.Grad, d);
         });
+        return y;
+    }
+
+    Activation MaxPool(Activation x, int kernel, int stride, int pad)
+    {
+        int planes = n * x.C;
+        var (value, argmax) = Pool.MaxPool2dForward(x.Value, planes, x.H, x.W, kernel, stride, pad);
+        var y = new Activation(value, x.C, Pool.OutputSize(x.H, kernel, stride, pad), Pool.OutputSize(x.W, kernel, stride, pad));
+        backward.Add(() => AddInto(x.Grad, Pool.MaxPool2dBackward(argmax, y.Grad, planes, x.H, x.W, y.H, y.W)));
         return y;
     }
 

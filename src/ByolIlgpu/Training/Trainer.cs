@@ -30,7 +30,7 @@ public sealed class Trainer : IDisposable
     readonly ProgressReporter progress;
     readonly ImageDataset train;
     readonly ImageDataset? bank, test;   // kNN's labelled bank and queries; null: no kNN (an unlabeled set)
-    readonly MemoryBuffer1D<byte, Stride1D.Dense> trainPixels;   // (N, 3, 32, 32) raw
+    readonly MemoryBuffer1D<byte, Stride1D.Dense> trainPixels;   // (N, 3, H, W) raw
     readonly MemoryBuffer1D<byte, Stride1D.Dense>? bankPixels, testPixels;
     readonly ByolModel model;
     readonly Optimizer optimizer;
@@ -45,6 +45,8 @@ public sealed class Trainer : IDisposable
     /// <param name="bank">kNN's labelled bank; null: the training set (STL-10 pretrains on more images than it has labels for).</param>
     public Trainer(TrainingConfig config, ComputeDevice device, ImageDataset train, ImageDataset? test, ProgressReporter progress, ImageDataset? bank = null)
     {
+        // The image size, stem and blur (when left to the run) resolved from the training set, so config.json and the checkpoints record them.
+        config = config.ResolveFor(train.Height, train.Width);
         config.Validate();
         this.config = config;
         this.device = device;
@@ -72,7 +74,8 @@ public sealed class Trainer : IDisposable
         model = new ByolModel(device, config.Architecture, config.Seed);
         optimizer = CreateOptimizer(config, model.Student);
         learner = new ByolLearner(model, optimizer);
-        trainingStep = new TrainingStep(device, learner, trainPixels.View, train.Count, config.BatchSize, config.Seed, config.Blur);
+        trainingStep = new TrainingStep(device, learner, trainPixels.View, train.Count, config.BatchSize, config.Seed, config.Blur ?? false,
+            train.Height, train.Width, config.ImageSize);
         Directory.CreateDirectory(config.RunDir);
         metrics = new MetricsLog(Path.Combine(config.RunDir, "metrics.jsonl"));
     }
@@ -184,7 +187,7 @@ public sealed class Trainer : IDisposable
 
     /// <summary>Weighted kNN (k = config, and k = 1) of the student backbone's eval-mode features: train bank, test queries.</summary>
     public KnnResult EvaluateKnn() => KnnPossible
-        ? Evaluation.Knn(device, model, bank!, bankPixels!.View, test!, testPixels!.View, config.KnnK, Math.Max(2, config.BatchSize))
+        ? Evaluation.Knn(device, model, bank!, bankPixels!.View, test!, testPixels!.View, config.KnnK, Math.Max(2, config.BatchSize), config.ImageSize)
         : throw new InvalidOperationException("kNN needs a labelled training set and a labelled test set");
 
     /// <summary>Whether there is a labelled bank and labelled queries to measure kNN with.</summary>

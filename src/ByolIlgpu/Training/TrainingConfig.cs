@@ -37,7 +37,48 @@ public sealed record TrainingConfig
     public double TrustCoefficient { get; init; } = 0.02;
     public double Tau0 { get; init; } = 0.99;
     public bool ConstantTau { get; init; }
-    public bool Blur { get; init; }
+
+    /// <summary>
+    /// BYOL's Gaussian blur (view 1 p = 1, view 2 p = 0.1); null (auto): on from
+    /// <see cref="ByolIlgpu.Data.AugmentationConfig.BlurFromSize"/> px, off below as the CIFAR recipes do. The trainer records the choice.
+    /// </summary>
+    public bool? Blur { get; init; }
+
+    /// <summary>
+    /// Side of the square training and evaluation views in px; 0 takes the data set's resolution (the shorter side).
+    /// The trainer records the size it ran, so an evaluation of its checkpoints runs at the same size.
+    /// </summary>
+    public int ImageSize { get; init; }
+
+    /// <summary>
+    /// True when --stem was not given: the run chooses it by the image size when it starts (cifar below
+    /// <see cref="ImageNetStemFromSize"/> px, imagenet from it) and records the choice in Architecture.Stem.
+    /// Not saved: a saved configuration holds the resolved stem (and one without "stem" ran cifar).
+    /// </summary>
+    [JsonIgnore]
+    public bool AutoStem { get; init; }
+
+    /// <summary>The image size from which the stem chosen by default is torchvision's ImageNet stem.</summary>
+    public const int ImageNetStemFromSize = 64;
+
+    /// <summary>The smallest --image-size accepted.</summary>
+    public const int MinImageSize = 8;
+
+    /// <summary>The image size, the stem and the blur a run on images of <paramref name="dataHeight"/>×<paramref name="dataWidth"/> uses, resolved and recorded.</summary>
+    public TrainingConfig ResolveFor(int dataHeight, int dataWidth)
+    {
+        int size = ImageSize > 0 ? ImageSize : Math.Min(dataHeight, dataWidth);
+        var architecture = AutoStem
+            ? Architecture with { Stem = size >= ImageNetStemFromSize ? Layers.ResNet18.ImageNetStem : Layers.ResNet18.CifarStem }
+            : Architecture;
+        return this with
+        {
+            ImageSize = size,
+            Blur = Blur ?? size >= ByolIlgpu.Data.AugmentationConfig.BlurFromSize,
+            Architecture = architecture,
+            AutoStem = false,
+        };
+    }
     public string Device { get; init; } = "auto";
 
     /// <summary>
@@ -100,6 +141,8 @@ public sealed record TrainingConfig
         NonNegative("checkpoint-every", CheckpointEvery);
         NonNegative("train-limit", TrainLimit);
         NonNegative("test-limit", TestLimit);
+        if (ImageSize != 0 && ImageSize < MinImageSize)
+            throw new ArgumentException($"--image-size must be 0 (the data set's resolution) or at least {MinImageSize} px, got {ImageSize}");
         if (Data is not null && Synthetic > 0)
             throw new ArgumentException("--data and --synthetic exclude each other: give one");
         if (TestData is not null && Synthetic > 0)

@@ -26,16 +26,16 @@ public static class TrainingRun
         // A precision the device cannot run (TF32 below sm_80) stops here, before the data is read.
         device.UsePrecision(DevicePolicy.ChoosePrecision(device.Info, Precisions.Parse(config.Precision)));
         var splits = LoadSplits(config, progress);
-        RequireTrainableSize(splits.Pretrain);
+        config = config.ResolveFor(splits.Pretrain.Height, splits.Pretrain.Width);
         if (!splits.Evaluable)
             progress.Line($"kNN off: {splits.WhyNotEvaluable}; kNN and linear evaluation need a labelled training set and a labelled test set");
         // Until batches stream from host memory, the device holds whole sets: mapped sets are read into arrays here.
         var (train, bank, test) = (splits.Pretrain.InMemory(), splits.Evaluable ? splits.Train.InMemory() : null, splits.Evaluable ? splits.Test.InMemory() : null);
         if (ReferenceEquals(splits.Train, splits.Pretrain))
             bank = splits.Evaluable ? train : null;
-        progress.Line($"device {device}, precision {device.Precision.Name()}; {train.Count} training images ({train.Source})" +
+        progress.Line($"device {device}, precision {device.Precision.Name()}; {train.Count} training images ({train.Source}, {train.Height}×{train.Width})" +
             (test is null ? "" : $", kNN bank {bank!.Count}, {test.Count} test images ({test.Source})") + "; " +
-            $"ResNet-18 width {config.Architecture.Width}, batch {config.BatchSize}, {config.Optimizer} peak lr {config.PeakLearningRate:G4}");
+            $"ResNet-18 width {config.Architecture.Width}, {config.Architecture.Stem} stem, {config.ImageSize} px views{(config.Blur == true ? " with blur" : "")}, batch {config.BatchSize}, {config.Optimizer} peak lr {config.PeakLearningRate:G4}");
         using var trainer = new Trainer(config, device, train, test, progress, bank);
         if (checkpoint is not null)
             trainer.Resume(checkpoint);
@@ -84,8 +84,10 @@ public static class TrainingRun
         };
         if (config.Synthetic > 0)
         {
-            splits = new DataSplits(SyntheticDataset.Generate(config.Synthetic, config.Seed),
-                SyntheticDataset.Generate(Math.Max(100, config.Synthetic / 5), config.Seed + 1_000_003));
+            // Generated at the asked size (32 px when none is asked): synthetic images have no resolution of their own.
+            int size = config.ImageSize > 0 ? config.ImageSize : SyntheticDataset.DefaultSize;
+            splits = new DataSplits(SyntheticDataset.Generate(config.Synthetic, config.Seed, size: size),
+                SyntheticDataset.Generate(Math.Max(100, config.Synthetic / 5), config.Seed + 1_000_003, size: size));
         }
         else
         {
@@ -135,16 +137,6 @@ public static class TrainingRun
         return new DataSplits(pretrain, bank, splits.Test.Take(config.TestLimit));
     }
 
-    /// <summary>
-    /// The augmentations and the evaluation still make 32×32 views (helper "stem" makes them follow
-    /// the data set's size); until then a set of another size is refused rather than misread.
-    /// </summary>
-    public static void RequireTrainableSize(ImageDataset images)
-    {
-        if (images.Height != 32 || images.Width != 32)
-            throw new DataFormatException($"{images.Source}: images of {images.Height}×{images.Width}; this build trains and evaluates at 32×32 only");
-    }
-
     static DataSplits Cifar(string folder)
     {
         var (train, test) = Cifar10.Load(folder);
@@ -152,7 +144,7 @@ public static class TrainingRun
     }
 
     /// <summary>The side an image folder is decoded at: the asked image size, else (null) the folder's own rule.</summary>
-    static int? ImageFolderResolution(TrainingConfig config) => null;   // --image-size (helper "stem") is passed here once it exists
+    static int? ImageFolderResolution(TrainingConfig config) => config.ImageSize > 0 ? config.ImageSize : null;
 
     static string DownloadIfMissing(string cache, ProgressReporter progress)
     {

@@ -16,15 +16,18 @@ namespace ByolIlgpu.Training;
 public sealed class TrainingStep : IDisposable
 {
     readonly ComputeDevice device;
-    readonly ArrayView<byte> pixels;                                  // (N, 3, 32, 32) uint8, on the device
+    readonly ArrayView<byte> pixels;                                  // (N, 3, H, W) uint8, on the device
     readonly int imageCount;
+    readonly int height, width, viewSize;                             // H, W of the data set; the views' side
     readonly MemoryBuffer1D<int, Stride1D.Dense> epochOrder;         // (steps·B): this epoch's data-set rows
     readonly MemoryBuffer1D<float, Stride1D.Dense> lossSum;          // (1): running sum of this epoch's losses
     readonly AugmentationConfig view1Config, view2Config;
     readonly ulong seed;
     int epoch = -1;
 
-    public TrainingStep(ComputeDevice device, ByolLearner learner, ArrayView<byte> pixels, int imageCount, int batchSize, int seed, bool blur)
+    /// <summary>A step on <paramref name="imageCount"/> images of <paramref name="height"/>×<paramref name="width"/>, making views of <paramref name="viewSize"/>×<paramref name="viewSize"/>.</summary>
+    public TrainingStep(ComputeDevice device, ByolLearner learner, ArrayView<byte> pixels, int imageCount, int batchSize, int seed, bool blur,
+        int height = 32, int width = 32, int viewSize = 32)
     {
         if (imageCount < batchSize)
             throw new ArgumentException($"--batch-size {batchSize} is larger than the training set ({imageCount} images)");
@@ -32,10 +35,13 @@ public sealed class TrainingStep : IDisposable
         Learner = learner;
         this.pixels = pixels;
         this.imageCount = imageCount;
+        this.height = height;
+        this.width = width;
+        this.viewSize = viewSize;
         BatchSize = batchSize;
         this.seed = (ulong)seed;
-        view1Config = AugmentationConfig.ByolCifar(view: 1, blur: blur);
-        view2Config = AugmentationConfig.ByolCifar(view: 2, blur: blur);
+        view1Config = AugmentationConfig.ByolCifar(view: 1, blur: blur, imageSize: viewSize);
+        view2Config = AugmentationConfig.ByolCifar(view: 2, blur: blur, imageSize: viewSize);
         view1Config.Validate();
         view2Config.Validate();
         epochOrder = device.Allocate<int>((long)StepsPerEpoch * batchSize);
@@ -66,7 +72,7 @@ public sealed class TrainingStep : IDisposable
         Ops.Elementwise.Axpby(device, result.Loss.Data, lossSum.View, 1f, 1f);
     }
 
-    /// <summary>Releases the pool and makes both augmented views of the step's batch: (B, 3, 32, 32) each.</summary>
+    /// <summary>Releases the pool and makes both augmented views of the step's batch: (B, 3, S, S) each.</summary>
     (Tensor View1, Tensor View2) MakeViews(int stepInEpoch)
     {
         if (epoch < 0)
@@ -75,10 +81,10 @@ public sealed class TrainingStep : IDisposable
             throw new ArgumentOutOfRangeException(nameof(stepInEpoch), stepInEpoch, $"expected a step in [0, {StepsPerEpoch})");
         device.Pool.ReleaseAll();
         var indices = epochOrder.View.SubView((long)stepInEpoch * BatchSize, BatchSize);   // (B)
-        var v1 = Tensor.Temp(device, "view1", BatchSize, 3, 32, 32);
-        var v2 = Tensor.Temp(device, "view2", BatchSize, 3, 32, 32);
-        Augmentation.Apply(device, pixels, indices, v1, view1Config, seed, epoch, view: 1);
-        Augmentation.Apply(device, pixels, indices, v2, view2Config, seed, epoch, view: 2);
+        var v1 = Tensor.Temp(device, "view1", BatchSize, 3, viewSize, viewSize);
+        var v2 = Tensor.Temp(device, "view2", BatchSize, 3, viewSize, viewSize);
+        Augmentation.Apply(device, pixels, indices, v1, view1Config, seed, epoch, view: 1, height, width);
+        Augmentation.Apply(device, pixels, indices, v2, view2Config, seed, epoch, view: 2, height, width);
         return (v1, v2);
     }
 
@@ -102,10 +108,10 @@ public sealed class TrainingStep : IDisposable
         var tracked = model.StudentBatchNorms.Concat(model.TeacherBatchNorms).Select(b => b.BatchesTracked).ToArray();
         device.Pool.ReleaseAll();
         using var indices = device.Allocate(Enumerable.Range(0, batch).Select(i => i % imageCount).ToArray());   // (b)
-        var v1 = Tensor.Temp(device, "view1", batch, 3, 32, 32);
-        var v2 = Tensor.Temp(device, "view2", batch, 3, 32, 32);
-        Augmentation.Apply(device, pixels, indices.View, v1, view1Config, seed, 0, view: 1);
-        Augmentation.Apply(device, pixels, indices.View, v2, view2Config, seed, 0, view: 2);
+        var v1 = Tensor.Temp(device, "view1", batch, 3, viewSize, viewSize);
+        var v2 = Tensor.Temp(device, "view2", batch, 3, viewSize, viewSize);
+        Augmentation.Apply(device, pixels, indices.View, v1, view1Config, seed, 0, view: 1, height, width);
+        Augmentation.Apply(device, pixels, indices.View, v2, view2Config, seed, 0, view: 2, height, width);
         long bytes = device.Pool.BytesRented;
         device.Pool.BeginMeasure();
         try
