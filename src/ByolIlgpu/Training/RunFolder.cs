@@ -34,6 +34,15 @@ public static class RunFolder
     public static IReadOnlyList<string> RunFiles(string folder) =>
         Names(folder).Where(n => n is ConfigFile or MetricsFile || CheckpointFolder.IsCheckpointName(n)).ToList();
 
+    /// <summary>For a new run: refuses a folder that holds another run unless <paramref name="overwrite"/>.</summary>
+    public static void CheckAvailable(string folder, bool overwrite)
+    {
+        var existing = RunFiles(folder);
+        if (existing.Count > 0 && !overwrite)
+            throw new RunFolderException($"{folder} holds another run ({Describe(existing)}): continue it with --resume {folder}, " +
+                "or replace it with --overwrite (which removes only the files byol train writes)");
+    }
+
     /// <summary>
     /// Readies the folder of a run: for a new run, refuses a folder that holds another run unless
     /// <paramref name="overwrite"/> (which removes that run's files); for both, removes the stale
@@ -43,10 +52,8 @@ public static class RunFolder
     {
         if (!resuming)
         {
+            CheckAvailable(folder, overwrite);
             var existing = RunFiles(folder);
-            if (existing.Count > 0 && !overwrite)
-                throw new RunFolderException($"{folder} holds another run ({Describe(existing)}): continue it with --resume {folder}, " +
-                    "or replace it with --overwrite (which removes only the files byol train writes)");
             if (existing.Count > 0)
             {
                 var removed = RemoveRun(folder);

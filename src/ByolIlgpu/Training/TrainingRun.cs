@@ -30,13 +30,16 @@ public static class TrainingRun
             progress.Line($"resuming {config.RunDir} from {Path.GetFileName(checkpoint)} (epoch {saved.Epoch} of {config.Epochs})");
         }
         config.Validate();
-        RunFolder.Prepare(config.RunDir, resuming: checkpoint is not null, overwrite, progress);
+        if (checkpoint is null)
+            RunFolder.CheckAvailable(config.RunDir, overwrite);   // before a download or a device start, not after
         using var device = ComputeDevice.Create(config.Device);
         // A precision the device cannot run (TF32 below sm_80) stops here, before the data is read.
         device.UsePrecision(DevicePolicy.ChoosePrecision(device.Info, Precisions.Parse(config.Precision)));
         var (train, test) = LoadData(config, progress);
         progress.Line($"device {device}, precision {device.Precision.Name()}; {train.Count} training and {test.Count} test images ({train.Source}); " +
             $"ResNet-18 width {config.Architecture.Width}, batch {config.BatchSize}, {config.Optimizer} peak lr {config.PeakLearningRate:G4}");
+        // Removing the old run's files waits until the new run has its device and its data.
+        RunFolder.Prepare(config.RunDir, resuming: checkpoint is not null, overwrite, progress);
         using var trainer = new Trainer(config, device, train, test, progress);
         if (checkpoint is not null)
             trainer.Resume(checkpoint);
