@@ -175,6 +175,37 @@ public class RunFolderTests
         Assert.Empty(quiet);
     }
 
+    static void AssertOneLineUsageError((int Code, string Output, string Error) r, string message)
+    {
+        Assert.True(r.Code == 2, $"exit code {r.Code}, expected 2: {r.Error}");
+        Assert.Equal("byol: " + message, r.Error.TrimEnd('\n'));
+    }
+
+    [Fact]
+    public void TheCommandLineRefusesAnotherRunAndAResumeWithoutCheckpointInOneLine()
+    {
+        using var dir = new TempFolder();
+        File.WriteAllText(dir.File(RunFolder.ConfigFile), "{}");
+        AssertOneLineUsageError(InProcessCli.Run("train", "--synthetic", "16", "--device", "cpu", "--run-dir", dir.Path),
+            $"{dir.Path} holds another run (config.json): continue it with --resume {dir.Path}, or replace it with --overwrite (which removes only the files byol train writes)");
+        AssertOneLineUsageError(InProcessCli.Run("train", "--resume", dir.Path, "--overwrite"), "--resume and --overwrite exclude each other: give one");
+        AssertOneLineUsageError(InProcessCli.Run("train", "--resume", dir.Path),
+            $"{dir.Path}: no checkpoint to resume from, expected a file named like checkpoint-epoch0005.safetensors; start it again with --overwrite");
+        Assert.Equal([RunFolder.ConfigFile], dir.Entries());
+    }
+
+    /// <summary>Only the flags typed are checked: the defaults of the others (--batch-size 256 against the saved 16) are not "given".</summary>
+    [Fact]
+    public void TheCommandLineChecksOnlyTheFlagsGiven()
+    {
+        using var dir = new TempFolder();
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pre-issue12-checkpoint-epoch0001.safetensors"), dir.File(CheckpointFolder.FileName(1)));
+        var r = InProcessCli.Run("train", "--resume", dir.Path, "--width", "4", "--epochs", "1");
+        AssertOneLineUsageError(r, "--epochs 1: checkpoint-epoch0001.safetensors has finished 1 epochs already; give more than 1 to continue the run");
+        Assert.Equal("warning: --width 4 differs from the saved configuration's 2: the saved 2 is used (a resumed run continues its configuration; start a new run to change it)",
+            r.Output.TrimEnd('\n'));
+    }
+
     [Fact]
     public void EpochsExtendsAResumedRunAndCannotShortenItBelowTheCheckpoint()
     {
