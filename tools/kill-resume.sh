@@ -3,8 +3,10 @@
 # SIGKILL at KILLS random moments (each resumed run killed again, anywhere from the start-up to the
 # last checkpoint), then resumed to the end; the final checkpoints must hold the same tensors bit for
 # bit, metrics.jsonl the same rows (but for images_per_s and elapsed_s), no torn line, no *.tmp left.
-# A run killed before its first checkpoint starts again with --overwrite. CPU accelerator by default.
-# Usage: tools/kill-resume.sh [KILLS=10] [SEED=1]  (environment: BYOL, DEVICE)
+# Each kill comes at a uniform random moment within the first half of an uninterrupted run's time
+# (start-up included), so most resumed runs are killed again; a run killed before its first
+# checkpoint starts again with --overwrite. CPU accelerator by default.
+# Usage: KILLS=10 SEED=1 tools/kill-resume.sh  (environment also: BYOL, DEVICE)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KILLS=${KILLS:-10}
@@ -23,13 +25,13 @@ echo "uninterrupted run: ${ms} ms"
 finished=
 for ((k = 1; k <= KILLS; k++)); do
   if compgen -G "$out/killed/checkpoint-epoch*.safetensors" >/dev/null; then how=(--resume "$out/killed"); else how=(--overwrite); fi
-  delay=$(( RANDOM * 32768 + RANDOM )); delay=$(( delay % ms ))
+  delay=$(( RANDOM * 32768 + RANDOM )); delay=$(( delay % (ms / 2) ))
   $BYOL "${args[@]}" --run-dir "$out/killed" "${how[@]}" >"$out/kill-$k.log" 2>&1 &
   pid=$!
   sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
   if kill -9 "$pid" 2>/dev/null; then
-    wait "$pid" || true
-    last=$(grep -v '^warning' "$out/kill-$k.log" | tail -1 | cut -c1-60)
+    { wait "$pid"; } 2>/dev/null || true
+    last=$( (grep -v '^warning' "$out/kill-$k.log" || true) | tail -1 | cut -c1-60)
     echo "kill $k at ${delay} ms (${how[0]}): last line '${last}'; checkpoints: $(ls "$out/killed" | grep -c '^checkpoint-' || true)"
   else
     wait "$pid" || { echo "run $k failed:"; cat "$out/kill-$k.log"; exit 1; }

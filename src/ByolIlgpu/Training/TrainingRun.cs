@@ -8,7 +8,7 @@ namespace ByolIlgpu.Training;
 /// Everything `byol train` does around the <see cref="Trainer"/>: resolves the data (--synthetic,
 /// --data, else the cached or freshly downloaded CIFAR-10), the device, and --resume (the saved
 /// configuration and the latest checkpoint of the run folder), and the run folder
-/// (<see cref="RunFolder.Prepare"/>: another run in it is refused unless <paramref name="overwrite"/>).
+/// (<see cref="RunFolder.Prepare"/>: another run in it is refused unless --overwrite).
 /// </summary>
 public static class TrainingRun
 {
