@@ -61,7 +61,7 @@ public class CliTests
     [InlineData("devices")]
     [InlineData("info", "--width", "--proj-hidden")]
     [InlineData("train", "--data", "--synthetic", "--epochs", "--batch-size", "--width", "--proj-hidden", "--proj-out", "--pred-hidden",
-        "--optimizer", "--lr", "--warmup-epochs", "--device", "--precision", "--seed", "--knn-every", "--run-dir", "--resume")]
+        "--optimizer", "--lr", "--warmup-epochs", "--device", "--precision", "--seed", "--knn-every", "--run-dir", "--resume", "--overwrite", "--keep-checkpoints")]
     [InlineData("eval knn", "--checkpoint", "--data", "--k", "--precision")]
     [InlineData("eval linear", "--checkpoint", "--augment", "--epochs", "--precision")]
     [InlineData("augment", "--out", "--count", "--blur")]

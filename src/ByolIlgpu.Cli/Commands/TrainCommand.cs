@@ -15,7 +15,8 @@ public static class TrainCommand
         var cacheDir = new Option<string?>("--cache-dir") { Description = DataOptions.CacheDirHelp };
         var badImages = DataOptions.BadImagesOption();
         var synthetic = new Option<int>("--synthetic") { Description = "Train on N generated images (shapes and colours by class) instead of CIFAR-10; runs anywhere.", DefaultValueFactory = _ => 0 };
-        var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => defaults.Epochs };
+        var epochs = new Option<int>("--epochs") { Description = "Training epochs. On --resume: extends (or shortens) the run; the lr and τ schedules then run over the new total " +
+            "from the resumed step, so the run no longer repeats the shorter one (a warning says so). At or below the checkpoint's epoch: an error.", DefaultValueFactory = _ => defaults.Epochs };
         var batch = new Option<int>("--batch-size") { Description = "Images per view per step (the last partial batch of an epoch is dropped).", DefaultValueFactory = _ => defaults.BatchSize };
         var optimizer = new Option<string>("--optimizer") { Description = "lars (BYOL's, for long runs), sgd (momentum; learns faster in runs of tens of epochs: try --lr 0.12 --weight-decay 5e-4), adam or adamw.", DefaultValueFactory = _ => defaults.Optimizer };
         optimizer.AcceptOnlyFromAmong(TrainingConfig.Optimizers);
@@ -34,21 +35,24 @@ public static class TrainCommand
             Description = "Side of the square training views (and of evaluation, which resizes by the shorter side and centre-crops) in px. Default: the data set's resolution.",
             DefaultValueFactory = _ => 0,
         };
-        var device = new Option<string>("--device") { Description = "Device: auto (CUDA, then OpenCL, then CPU), cuda, opencl or cpu, optionally :INDEX.", DefaultValueFactory = _ => defaults.Device };
+        var device = new Option<string>("--device") { Description = "Device: auto (CUDA, then OpenCL, then CPU), cuda, opencl or cpu, optionally :INDEX. On --resume: the given one.", DefaultValueFactory = _ => defaults.Device };
         var precision = PrecisionOption.Create("On --resume: the checkpoint's; another one is honoured, with a warning that the run is no longer bit-identical.");
         var seed = new Option<int>("--seed") { Description = "Seed of the initialisation, the epoch order and every augmentation.", DefaultValueFactory = _ => defaults.Seed };
-        var knnEvery = new Option<int>("--knn-every") { Description = "Measure kNN accuracy every N epochs (0: only at the end).", DefaultValueFactory = _ => defaults.KnnEvery };
+        var knnEvery = new Option<int>("--knn-every") { Description = "Measure kNN accuracy every N epochs (0: only at the end). On --resume: the given one.", DefaultValueFactory = _ => defaults.KnnEvery };
         var knnK = new Option<int>("--knn-k") { Description = "Neighbours of the weighted kNN (clamped to the bank size).", DefaultValueFactory = _ => defaults.KnnK };
-        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Write a checkpoint every N epochs (and always at the end).", DefaultValueFactory = _ => defaults.CheckpointEvery };
-        var runDir = new Option<string>("--run-dir") { Description = "Folder for config.json, metrics.jsonl, metrics.png and checkpoints.", DefaultValueFactory = _ => defaults.RunDir };
-        var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder (or from this checkpoint file) exactly where it stopped; its saved configuration is used." };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Write a checkpoint every N epochs (and always at the end). On --resume: the given one.", DefaultValueFactory = _ => defaults.CheckpointEvery };
+        var keepCheckpoints = new Option<int>("--keep-checkpoints") { Description = "Keep the newest N epoch checkpoints besides the epoch-0 baseline, pruning older ones after each write (0: keep all). On --resume: the given one.", DefaultValueFactory = _ => defaults.KeepCheckpoints };
+        var runDir = new Option<string>("--run-dir") { Description = "Folder for config.json, metrics.jsonl, metrics.png and checkpoints. A folder that holds another run is refused without --resume or --overwrite.", DefaultValueFactory = _ => defaults.RunDir };
+        var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder (or from this checkpoint file) exactly where it stopped; its saved configuration is used: " +
+            "a flag given with a different value gets a warning naming both values, and the saved one wins except for --epochs, --precision, --device, --knn-every, --checkpoint-every and --keep-checkpoints." };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Start a new run in a --run-dir that holds another: its config.json, metrics, plot and checkpoints are removed (nothing else in the folder)." };
         var trainLimit = new Option<int>("--train-limit") { Description = "Use only the first N training images (0: all).", DefaultValueFactory = _ => 0 };
         var testLimit = new Option<int>("--test-limit") { Description = "Use only the first N test images for kNN (0: all).", DefaultValueFactory = _ => 0 };
 
         var command = new Command("train", "Pretrain BYOL (ResNet-18 student and EMA teacher) and monitor it with kNN accuracy.");
         arch.AddTo(command);
         foreach (var option in new Option[] { data, testData, cacheDir, badImages, synthetic, imageSize, epochs, batch, optimizer, lr, warmup, weightDecay, tau, constantTau, blur, device, precision, seed,
-                     knnEvery, knnK, checkpointEvery, runDir, resume, trainLimit, testLimit })
+                     knnEvery, knnK, checkpointEvery, keepCheckpoints, runDir, resume, overwrite, trainLimit, testLimit })
             command.Options.Add(option);
         command.SetAction(parse =>
         {
@@ -77,6 +81,7 @@ public static class TrainCommand
                 KnnEvery = parse.GetValue(knnEvery),
                 KnnK = parse.GetValue(knnK),
                 CheckpointEvery = parse.GetValue(checkpointEvery),
+                KeepCheckpoints = parse.GetValue(keepCheckpoints),
                 RunDir = parse.GetValue(runDir)!,
                 TrainLimit = parse.GetValue(trainLimit),
                 TestLimit = parse.GetValue(testLimit),
@@ -91,7 +96,17 @@ public static class TrainCommand
             }
             var output = parse.InvocationConfiguration.Output;
             var progress = ProgressReporter.For(output, interactive: ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected);
-            var result = TrainingRun.Execute(config, parse.GetValue(resume), progress);
+            // Given explicitly (an option not given has no result, or an implicit one holding its default): on --resume each is checked against the saved configuration.
+            var given = command.Options.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
+            TrainingResult result;
+            try
+            {
+                result = TrainingRun.Execute(config, parse.GetValue(resume), progress, given, parse.GetValue(overwrite));
+            }
+            catch (RunFolderException e)
+            {
+                throw new UsageException(e.Message);
+            }
             output.WriteLine($"final knn top1: {result.FinalKnn?.Top1 ?? double.NaN:F4}");
             return CommandLine.Ok;
         });

@@ -16,6 +16,9 @@ public static partial class CheckpointFolder
     [GeneratedRegex(@"^checkpoint-epoch(\d+)\.safetensors$", RegexOptions.CultureInvariant)]
     private static partial Regex EpochFile();
 
+    /// <summary>Whether <paramref name="fileName"/> is named as an epoch checkpoint.</summary>
+    public static bool IsCheckpointName(string fileName) => EpochFile().IsMatch(fileName);
+
     /// <summary>"checkpoint-epoch0005.safetensors".</summary>
     public static string FileName(int epoch)
     {
@@ -68,12 +71,18 @@ public static partial class CheckpointFolder
         throw new FileNotFoundException($"{fileOrFolder}: no such checkpoint file or folder", fileOrFolder);
     }
 
-    /// <summary>Deletes all but the newest <paramref name="keep"/> epoch checkpoints; returns the deleted paths.</summary>
+    /// <summary>
+    /// Deletes the oldest epoch checkpoints until <paramref name="keep"/> remain besides the epoch-0
+    /// baseline (the initial network, which every later number is compared with), which stays; the
+    /// newest always stays. 0 keeps all. Returns the deleted paths.
+    /// </summary>
     public static IReadOnlyList<string> Prune(string folder, int keep)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(keep, 1);
-        var all = List(folder);
-        var doomed = all.Take(Math.Max(0, all.Count - keep)).Select(f => f.Path).ToList();
+        ArgumentOutOfRangeException.ThrowIfNegative(keep);
+        if (keep == 0)
+            return [];
+        var trained = List(folder).Where(f => f.Epoch > 0).ToList();
+        var doomed = trained.Take(Math.Max(0, trained.Count - keep)).Select(f => f.Path).ToList();
         foreach (var path in doomed)
             File.Delete(path);
         return doomed;

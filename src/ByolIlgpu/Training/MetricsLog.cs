@@ -1,4 +1,6 @@
 using System.Globalization;
+using ByolIlgpu.Checkpoints;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -18,7 +20,9 @@ public sealed record MetricsRow(
 
 /// <summary>
 /// The run's metrics as JSON lines (one object per line, readable by pandas.read_json(lines=True)).
-/// Each row is appended and flushed at once, so a crash loses at most the current epoch.
+/// Each row goes out as one write of the whole line, newline included, flushed to the disk, so a
+/// crash loses at most the current epoch and leaves at most a torn last line, which
+/// <see cref="ResumeAfterEpoch"/> drops.
 /// </summary>
 public sealed class MetricsLog
 {
@@ -30,44 +34,72 @@ public sealed class MetricsLog
 
     public void Append(MetricsRow row)
     {
-        using var stream = new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.Read);
-        using var writer = new StreamWriter(stream);
-        writer.WriteLine(JsonSerializer.Serialize(row, Options));
-        writer.Flush();
+        var line = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(row, Options) + "\n");
+        using var stream = new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 0);
+        stream.Write(line);
         stream.Flush(flushToDisk: true);
     }
 
     /// <summary>Reads every row; a malformed line is an error naming the file and the line.</summary>
-    public static List<MetricsRow> Read(string path)
+    public static List<MetricsRow> Read(string path) => Read(path, out _);
+
+    /// <summary>
+    /// Reads every row, dropping a torn last line (one without its newline, or not a row): the
+    /// trace of a process killed while appending it; <paramref name="torn"/> describes it, else is
+    /// null. A malformed line elsewhere is an error naming the file and the line.
+    /// </summary>
+    public static List<MetricsRow> ReadTolerant(string path, out string? torn) => Read(path, out torn, tolerateTornLast: true);
+
+    static List<MetricsRow> Read(string path, out string? torn, bool tolerateTornLast = false)
     {
+        torn = null;
+        var text = File.ReadAllText(path, Encoding.UTF8);
+        var lines = text.Split('\n');   // the piece after the last newline is "" when the file ends whole
         var rows = new List<MetricsRow>();
-        int lineNumber = 0;
-        foreach (var line in File.ReadLines(path))
+        for (int i = 0; i < lines.Length; i++)
         {
-            lineNumber++;
+            var line = lines[i].TrimEnd('\r');
+            bool last = i == lines.Length - 1;
             if (string.IsNullOrWhiteSpace(line))
                 continue;
+            if (last && tolerateTornLast)
+            {
+                torn = $"{path}: dropped its torn last line {i + 1} ({Encoding.UTF8.GetByteCount(line)} bytes without a newline)";
+                break;
+            }
             try
             {
                 rows.Add(JsonSerializer.Deserialize<MetricsRow>(line, Options) ?? throw new JsonException("null row"));
             }
             catch (JsonException e)
             {
-                throw new InvalidDataException($"{path}: line {lineNumber} is not a metrics row ({e.Message})");
+                bool lastLine = lines.Skip(i + 1).All(string.IsNullOrWhiteSpace);
+                if (tolerateTornLast && lastLine)
+                {
+                    torn = $"{path}: dropped its torn last line {i + 1} (not a metrics row: {e.Message})";
+                    break;
+                }
+                throw new InvalidDataException($"{path}: line {i + 1} is not a metrics row ({e.Message})");
             }
         }
         return rows;
     }
 
-    /// <summary>Drops rows after <paramref name="epoch"/> (a resumed run rewrites the epochs it repeats).</summary>
-    public void TruncateAfterEpoch(int epoch)
+    /// <summary>
+    /// Readies the log for a run resumed after <paramref name="epoch"/>: drops the rows after it
+    /// (the epochs the run repeats) and a torn last line, rewriting the file atomically, so that
+    /// the resumed run's file ends as an uninterrupted run's. Returns the rows kept and the
+    /// description of a dropped torn line (null when there was none).
+    /// </summary>
+    public (List<MetricsRow> Kept, string? Torn) ResumeAfterEpoch(int epoch)
     {
         if (!File.Exists(Path))
-            return;
-        var kept = Read(Path).Where(r => r.Epoch <= epoch).ToList();
-        var temp = Path + ".tmp";
-        File.WriteAllLines(temp, kept.Select(r => JsonSerializer.Serialize(r, Options)));
-        File.Move(temp, Path, overwrite: true);
+            return ([], null);
+        var rows = ReadTolerant(Path, out var torn);
+        var kept = rows.Where(r => r.Epoch <= epoch).ToList();
+        var text = string.Concat(kept.Select(r => JsonSerializer.Serialize(r, Options) + "\n"));
+        AtomicFile.WriteAllBytes(Path, Encoding.UTF8.GetBytes(text));
+        return (kept, torn);
     }
 
     public static string Format(double value) => value.ToString("G6", CultureInfo.InvariantCulture);

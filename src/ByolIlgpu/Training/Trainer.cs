@@ -40,6 +40,8 @@ public sealed class Trainer : IDisposable
     readonly Precision previousPrecision;   // the device's, given back at Dispose
     int startEpoch;
     long step;
+    bool resumed;
+    double elapsedBefore;   // elapsed_s of the last metrics row a resumed run keeps
 
     /// <param name="test">kNN's queries; null (or unlabeled) turns kNN off.</param>
     /// <param name="bank">kNN's labelled bank; null: the training set (STL-10 pretrains on more images than it has labels for).</param>
@@ -77,7 +79,7 @@ public sealed class Trainer : IDisposable
         trainingStep = new TrainingStep(device, learner, trainPixels.View, train.Count, config.BatchSize, config.Seed, config.Blur ?? false,
             train.Height, train.Width, config.ImageSize);
         Directory.CreateDirectory(config.RunDir);
-        metrics = new MetricsLog(Path.Combine(config.RunDir, "metrics.jsonl"));
+        metrics = new MetricsLog(Path.Combine(config.RunDir, RunFolder.MetricsFile));
     }
 
     public ByolModel Model => model;
@@ -107,15 +109,16 @@ public sealed class Trainer : IDisposable
         // Before anything fills the pool: a step that cannot fit stops here, with the largest batch that does.
         // It runs every kernel of a step once, so the kernel versions config.json records are complete.
         trainingStep.CheckMemory();
-        File.WriteAllText(Path.Combine(config.RunDir, "config.json"), ConfigJson());
-        if (startEpoch == 0 && step == 0)
+        AtomicFile.WriteAllBytes(Path.Combine(config.RunDir, RunFolder.ConfigFile), System.Text.Encoding.UTF8.GetBytes(ConfigJson()));
+        // A run resumed from the epoch-0 checkpoint has its baseline already (row and checkpoint).
+        if (!resumed && startEpoch == 0 && step == 0)
         {
             // The baseline every later number is compared with: the same network at step 0.
             if (config.KnnEvery > 0 && KnnPossible)
             {
                 knn = EvaluateKnn();
                 progress.Line($"epoch 0  knn top1 {100 * knn.Top1:F2}% (k={knn.K})  k=1 {100 * knn.Top1K1:F2}%  (initial network)");
-                metrics.Append(new MetricsRow(0, 0, null, TauAt(0), 0, 0, knn.Top1, knn.Top1K1, runClock.Elapsed.TotalSeconds));
+                metrics.Append(new MetricsRow(0, 0, null, TauAt(0), 0, 0, knn.Top1, knn.Top1K1, elapsedBefore + runClock.Elapsed.TotalSeconds));
             }
             if (config.CheckpointEvery > 0)
                 SaveCheckpoint(0);
@@ -130,10 +133,10 @@ public sealed class Trainer : IDisposable
                 knn = EvaluateKnn();
             long stepNow = step;
             metrics.Append(new MetricsRow(stepNow, epoch + 1, loss, TauAt(stepNow), LearningRateAt(stepNow - 1), imagesPerSecond,
-                knn?.Top1, knn?.Top1K1, runClock.Elapsed.TotalSeconds));
+                knn?.Top1, knn?.Top1K1, elapsedBefore + runClock.Elapsed.TotalSeconds));
             progress.Line($"epoch {epoch + 1}/{config.Epochs}  loss {loss:F4}  tau {TauAt(stepNow):F5}  lr {LearningRateAt(stepNow - 1):G4}  " +
                 $"{imagesPerSecond:F1} img/s" + (knn is null ? "" : $"  knn top1 {100 * knn.Top1:F2}% (k={knn.K})  k=1 {100 * knn.Top1K1:F2}%"));
-            TrainingPlot.Save(MetricsLog.Read(metrics.Path), Path.Combine(config.RunDir, "metrics.png"));
+            TrainingPlot.Save(MetricsLog.Read(metrics.Path), Path.Combine(config.RunDir, RunFolder.PlotFile));
             if (last || (config.CheckpointEvery > 0 && (epoch + 1) % config.CheckpointEvery == 0) || stopAfterEpoch == epoch + 1)
                 SaveCheckpoint(epoch + 1);
             if (stopAfterEpoch == epoch + 1 && !last)
@@ -220,6 +223,8 @@ public sealed class Trainer : IDisposable
         checkpoint.Tensors.AddRange(ParameterStoreCheckpoint.Export(model.Teacher, TrainingCheckpoint.TeacherPrefix, model.TeacherBatchNorms.ToDictionary(b => b.Name, b => b.BatchesTracked)));
         checkpoint.Tensors.AddRange(OptimizerCheckpoint.Export(optimizer));
         CheckpointFolder.Save(config.RunDir, checkpoint);
+        // Only after the new checkpoint is complete on the disk; a kill before this leaves one more, pruned next time.
+        CheckpointFolder.Prune(config.RunDir, config.KeepCheckpoints);
     }
 
     /// <summary>Restores weights, running statistics, optimizer state and position from a checkpoint file.</summary>
@@ -238,7 +243,12 @@ public sealed class Trainer : IDisposable
         UseRecordedKernels(KernelRecord.FromCheckpoint(checkpoint), Path.GetFileName(checkpointPath));
         startEpoch = checkpoint.Epoch;
         step = checkpoint.Step;
-        metrics.TruncateAfterEpoch(startEpoch);
+        resumed = true;
+        // The rows of the epochs this run repeats go, and a line torn by a kill while it was written.
+        var (kept, torn) = metrics.ResumeAfterEpoch(startEpoch);
+        if (torn is not null)
+            progress.Line($"warning: {torn}, left by a run killed while writing it");
+        elapsedBefore = kept.Count > 0 ? kept[^1].ElapsedSeconds : 0;
     }
 
     /// <summary>

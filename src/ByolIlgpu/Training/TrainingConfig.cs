@@ -90,6 +90,9 @@ public sealed record TrainingConfig
     public int KnnEvery { get; init; } = 10;
     public int KnnK { get; init; } = 200;
     public int CheckpointEvery { get; init; } = 10;
+
+    /// <summary>Epoch checkpoints kept besides the epoch-0 baseline, the newest always among them (0: all); older ones are pruned.</summary>
+    public int KeepCheckpoints { get; init; } = 3;
     public string RunDir { get; init; } = "runs/byol";
 
     /// <summary>Use only the first N training images (0: all); for quick runs and tests.</summary>
@@ -139,6 +142,7 @@ public sealed record TrainingConfig
         NonNegative("knn-every", KnnEvery);
         Positive("knn-k", KnnK);
         NonNegative("checkpoint-every", CheckpointEvery);
+        NonNegative("keep-checkpoints", KeepCheckpoints);
         NonNegative("train-limit", TrainLimit);
         NonNegative("test-limit", TestLimit);
         if (ImageSize != 0 && ImageSize < MinImageSize)

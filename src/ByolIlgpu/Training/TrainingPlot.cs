@@ -2,7 +2,7 @@ using ScottPlot;
 
 namespace ByolIlgpu.Training;
 
-/// <summary>A PNG of the run: BYOL loss per epoch (left axis) and kNN top-1 accuracy (right axis).</summary>
+/// <summary>A PNG of the run: BYOL loss per epoch (left axis) and kNN top-1 accuracy (right axis); written atomically.</summary>
 public static class TrainingPlot
 {
     public static void Save(IReadOnlyList<MetricsRow> rows, string path, string title = "BYOL training")
@@ -26,8 +26,6 @@ public static class TrainingPlot
             }
             plot.ShowLegend(Alignment.UpperCenter);
         }
-        var temp = path + ".tmp.png";
-        plot.SavePng(temp, 800, 500);
-        File.Move(temp, path, overwrite: true);
+        Checkpoints.AtomicFile.WriteAllBytes(path, plot.GetImageBytes(800, 500, ImageFormat.Png));
     }
 }
