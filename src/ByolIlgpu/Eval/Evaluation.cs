@@ -34,22 +34,35 @@ public static class Evaluation
         return (model, config);
     }
 
-    public static KnnResult Knn(ComputeDevice device, ByolModel model, ImageDataset train, ImageDataset test, int k)
+    /// <summary>
+    /// Where evaluation keeps the images: on the device when both sets, their features and a margin fit the
+    /// budget (<see cref="DataPlacements.Choose"/>), else streamed from host memory a batch at a time.
+    /// </summary>
+    public static PlacementDecision Placement(ComputeDevice device, ByolModel model, ImageDataset train, ImageDataset test, DataPlacement requested = DataPlacement.Auto)
     {
-        using var trainPixels = device.Allocate(train.Pixels);
-        using var testPixels = device.Allocate(test.Pixels);
-        return Knn(device, model, train, trainPixels.View, test, testPixels.View, k);
+        long dataBytes = (long)train.Count * train.ImageBytes + (long)test.Count * test.ImageBytes;
+        long featureBytes = 4L * (train.Count + test.Count) * model.Architecture.FeatureDim;
+        return DataPlacements.Choose(requested, dataBytes, featureBytes, device.Pool.CapacityBytes, device.Pool.LimitBytes is not null);
+    }
+
+    public static KnnResult Knn(ComputeDevice device, ByolModel model, ImageDataset train, ImageDataset test, int k, DataPlacement placement = DataPlacement.Auto)
+    {
+        if (Placement(device, model, train, test, placement).Streamed)
+            return Knn(device, model, train, null, test, null, k);
+        using var trainPixels = new ResidentBatchSource(device, train.PixelSource);
+        using var testPixels = new ResidentBatchSource(device, test.PixelSource);
+        return Knn(device, model, train, trainPixels.Pixels, test, testPixels.Pixels, k);
     }
 
     /// <summary>
-    /// Weighted kNN of the model's evaluation-mode features, the images already on the device:
-    /// the training set (N, 3, 32, 32) is the bank, the test set the queries.
+    /// Weighted kNN of the model's evaluation-mode features: the training set (N, 3, H, W) is the bank, the
+    /// test set the queries; each set from its device pixels where given, else streamed from host memory.
     /// </summary>
-    public static KnnResult Knn(ComputeDevice device, ByolModel model, ImageDataset train, ArrayView<byte> trainPixels,
-        ImageDataset test, ArrayView<byte> testPixels, int k, int batch = 256)
+    public static KnnResult Knn(ComputeDevice device, ByolModel model, ImageDataset train, ArrayView<byte>? trainPixels,
+        ImageDataset test, ArrayView<byte>? testPixels, int k, int batch = 256)
     {
-        using var bank = FeatureExtractor.Extract(device, model, trainPixels, train.Count, batch);
-        using var queries = FeatureExtractor.Extract(device, model, testPixels, test.Count, batch);
+        using var bank = FeatureExtractor.Extract(device, model, train, trainPixels, batch);
+        using var queries = FeatureExtractor.Extract(device, model, test, testPixels, batch);
         int dim = model.Architecture.FeatureDim;
         return Eval.Knn.Evaluate(device, Tensor.View(device, "bank", bank.View, train.Count, dim), train.LabelsAsInts(),
             Tensor.View(device, "queries", queries.View, test.Count, dim), test.LabelsAsInts(), train.ClassNames.Length, k);
@@ -62,13 +75,18 @@ public static class Evaluation
     };
 
     public static LinearProbeResult Linear(ComputeDevice device, ByolModel model, ImageDataset train, ImageDataset test,
-        LinearProbeConfig config, bool augment, ProgressReporter? progress = null)
+        LinearProbeConfig config, bool augment, ProgressReporter? progress = null, DataPlacement placement = DataPlacement.Auto)
     {
         int dim = model.Architecture.FeatureDim;
-        using var trainPixels = device.Allocate(train.Pixels);
-        using var testPixels = device.Allocate(test.Pixels);
-        using var testFeatures = FeatureExtractor.Extract(device, model, testPixels.View, test.Count);
-        using var cached = augment ? null : FeatureExtractor.Extract(device, model, trainPixels.View, train.Count);
+        bool streamed = Placement(device, model, train, test, placement).Streamed;
+        using var trainPixels = streamed ? null : new ResidentBatchSource(device, train.PixelSource);
+        using var testPixels = streamed ? null : new ResidentBatchSource(device, test.PixelSource);
+        using var testFeatures = FeatureExtractor.Extract(device, model, test, testPixels?.Pixels);
+        using var cached = augment ? null : FeatureExtractor.Extract(device, model, train, trainPixels?.Pixels);
+        int probeBatch = Math.Min(config.BatchSize, train.Count);
+        // Augmented and streamed: the probe's own epoch order (LinearProbe.EpochRows), gathered a batch per step.
+        using var stream = augment && streamed ? new StreamedBatchSource(device, train.PixelSource, probeBatch) : null;
+        int streamEpoch = -1, streamStep = 0;
         var tape = new Tape(device);
         Tensor Batch(int epoch, ArrayView<int> indices, int batch)
         {
@@ -79,7 +97,20 @@ public static class Evaluation
                 return features;
             }
             var images = Tensor.Temp(device, "images", batch, 3, 32, 32);
-            Augmentation.Apply(device, trainPixels.View, indices, images, LinearAugmentation, (ulong)config.Seed, epoch, view: 1);
+            DeviceBatch pixels;
+            if (stream is not null)
+            {
+                if (epoch != streamEpoch)
+                {
+                    stream.Begin(LinearProbe.EpochRows(train.Count, batch, config.Seed, epoch), batch);
+                    (streamEpoch, streamStep) = (epoch, 0);
+                }
+                pixels = stream.Batch(streamStep++, indices);
+            }
+            else
+                pixels = new DeviceBatch(trainPixels!.Pixels, indices);
+            var prm = Augmentation.DrawParameters(device, indices, LinearAugmentation, (ulong)config.Seed, epoch, view: 1, train.Count, train.Height, train.Width);
+            Augmentation.ApplyParameters(device, pixels.Pixels, pixels.Rows, prm, images, LinearAugmentation, train.Height, train.Width);
             return model.EvalFeatures(tape, images);
         }
         var (result, store) = LinearProbe.Train(device, train.Count, dim, train.LabelsAsInts(), Batch,

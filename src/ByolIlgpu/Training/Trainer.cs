@@ -29,7 +29,8 @@ public sealed class Trainer : IDisposable
     readonly ComputeDevice device;
     readonly ProgressReporter progress;
     readonly ImageDataset train, test;
-    readonly MemoryBuffer1D<byte, Stride1D.Dense> trainPixels, testPixels;   // (N, 3, 32, 32) raw
+    readonly ResidentBatchSource? testPixels;   // the test set on the device, when the data placement is "device"
+    readonly long? poolLimit;                   // BYOL_POOL_LIMIT_MIB's cap before the resident data took its share
     readonly ByolModel model;
     readonly Optimizer optimizer;
     readonly ByolLearner learner;
@@ -54,17 +55,40 @@ public sealed class Trainer : IDisposable
         device.UsePrecision(DevicePolicy.ChoosePrecision(device.Info, Precisions.Parse(config.Precision)));
         this.config = config = config with { Precision = device.Precision.Name() };
         device.KernelLog.Clear();   // from here on the log holds this run's kernel versions
-        trainPixels = device.Allocate(train.Pixels);
-        testPixels = device.Allocate(test.Pixels);
         model = new ByolModel(device, config.Architecture, config.Seed);
         optimizer = CreateOptimizer(config, model.Student);
         learner = new ByolLearner(model, optimizer);
-        trainingStep = new TrainingStep(device, learner, trainPixels.View, train.Count, config.BatchSize, config.Seed, config.Blur);
+        // Data placement: auto measures the step's pool on the streamed path first, then moves the images to the
+        // device if they and the step fit the budget (the same run bit for bit either way).
+        var requested = DataPlacements.Parse(config.DataPlacement);
+        IBatchSource source = requested == DataPlacement.Device
+            ? new ResidentBatchSource(device, train.PixelSource)
+            : new StreamedBatchSource(device, train.PixelSource, config.BatchSize);
+        trainingStep = new TrainingStep(device, learner, source, config.BatchSize, config.Seed, config.Blur, train.Height, train.Width);
+        long dataBytes = (long)train.Count * train.ImageBytes + (long)test.Count * test.ImageBytes;
+        long stepBytes = requested == DataPlacement.Auto ? trainingStep.MeasurePoolBytes(config.BatchSize) : 0;
+        Placement = DataPlacements.Choose(requested, dataBytes, stepBytes, device.Pool.CapacityBytes, device.Pool.LimitBytes is not null);
+        if (Placement.Placement == DataPlacement.Device)
+        {
+            if (trainingStep.Source is not ResidentBatchSource)
+                trainingStep.UseSource(new ResidentBatchSource(device, train.PixelSource));
+            testPixels = new ResidentBatchSource(device, test.PixelSource);
+        }
+        // A capped budget covers the data too: what the images (or the streamed ring) hold is not the pool's.
+        if (device.Pool.LimitBytes is long cap)
+        {
+            poolLimit = cap;
+            device.Pool.LimitBytes = Math.Max(1, cap - trainingStep.Source.DeviceBytes - (testPixels?.DeviceBytes ?? 0));
+        }
+        progress.Line(Placement.Describe());
         Directory.CreateDirectory(config.RunDir);
         metrics = new MetricsLog(Path.Combine(config.RunDir, "metrics.jsonl"));
     }
 
     public ByolModel Model => model;
+
+    /// <summary>Where the images are (device or host) and why; printed first, recorded in config.json.</summary>
+    public PlacementDecision Placement { get; }
     public int StepsPerEpoch => trainingStep.StepsPerEpoch;   // the last partial batch is dropped
     long TotalSteps => (long)StepsPerEpoch * config.Epochs;
 
@@ -171,13 +195,15 @@ public sealed class Trainer : IDisposable
 
     /// <summary>Weighted kNN (k = config, and k = 1) of the student backbone's eval-mode features: train bank, test queries.</summary>
     public KnnResult EvaluateKnn() =>
-        Evaluation.Knn(device, model, train, trainPixels.View, test, testPixels.View, config.KnnK, Math.Max(2, config.BatchSize));
+        Evaluation.Knn(device, model, train, (trainingStep.Source as ResidentBatchSource)?.Pixels, test, testPixels?.Pixels, config.KnnK, Math.Max(2, config.BatchSize));
 
     /// <summary>config.json: the configuration, and under "kernels" the precision and kernel versions that ran (<see cref="KernelRecord"/>).</summary>
     string ConfigJson()
     {
         var node = System.Text.Json.Nodes.JsonNode.Parse(config.ToJson())!.AsObject();
         node["kernels"] = KernelRecord.Of(device).ToJsonNode();
+        node["data-placement-chosen"] = Placement.Placement.ToString().ToLowerInvariant();
+        node["data-placement-reason"] = Placement.Reason;
         return node.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
@@ -255,7 +281,8 @@ public sealed class Trainer : IDisposable
         model.Dispose();
         optimizer.Dispose();
         trainingStep.Dispose();
-        trainPixels.Dispose();
-        testPixels.Dispose();
+        testPixels?.Dispose();
+        if (poolLimit is long cap)
+            device.Pool.LimitBytes = cap;
     }
 }
