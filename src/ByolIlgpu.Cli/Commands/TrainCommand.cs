@@ -23,6 +23,7 @@ public static class TrainCommand
         var constantTau = new Option<bool>("--constant-tau") { Description = "Keep τ constant instead of the cosine schedule." };
         var blur = new Option<bool>("--blur") { Description = "Enable BYOL's Gaussian blur (p 1.0 / 0.1); off by default at 32×32 as the CIFAR recipes do." };
         var device = new Option<string>("--device") { Description = "Device: auto (CUDA, then OpenCL, then CPU), cuda, opencl or cpu, optionally :INDEX.", DefaultValueFactory = _ => defaults.Device };
+        var placement = DataPlacementOption.Create();
         var precision = PrecisionOption.Create("On --resume: the checkpoint's; another one is honoured, with a warning that the run is no longer bit-identical.");
         var seed = new Option<int>("--seed") { Description = "Seed of the initialisation, the epoch order and every augmentation.", DefaultValueFactory = _ => defaults.Seed };
         var knnEvery = new Option<int>("--knn-every") { Description = "Measure kNN accuracy every N epochs (0: only at the end).", DefaultValueFactory = _ => defaults.KnnEvery };
@@ -35,7 +36,7 @@ public static class TrainCommand
 
         var command = new Command("train", "Pretrain BYOL (ResNet-18 student and EMA teacher) and monitor it with kNN accuracy.");
         arch.AddTo(command);
-        foreach (var option in new Option[] { data, synthetic, epochs, batch, optimizer, lr, warmup, weightDecay, tau, constantTau, blur, device, precision, seed,
+        foreach (var option in new Option[] { data, synthetic, epochs, batch, optimizer, lr, warmup, weightDecay, tau, constantTau, blur, device, placement, precision, seed,
                      knnEvery, knnK, checkpointEvery, runDir, resume, trainLimit, testLimit })
             command.Options.Add(option);
         command.SetAction(parse =>
@@ -55,6 +56,7 @@ public static class TrainCommand
                 ConstantTau = parse.GetValue(constantTau),
                 Blur = parse.GetValue(blur),
                 Device = parse.GetValue(device)!,
+                DataPlacement = parse.GetValue(placement)!,
                 Precision = PrecisionOption.Read(parse, precision),
                 Seed = parse.GetValue(seed),
                 KnnEvery = parse.GetValue(knnEvery),
