@@ -63,7 +63,8 @@ public static class BenchCommand
             output.WriteLine($"per step: {t.PerStep(c => c.Launches):G} kernel launches, {t.PerStep(c => c.MemSets):G} memsets, {t.PerStep(c => c.Copies):G} copies, " +
                 $"{t.PerStep(c => c.HostSyncs):G} host synchronisations, {t.PerStep(c => c.Allocations):G} allocations; pool {ComputeDevice.FormatBytes(t.PoolBytes)}");
             output.WriteLine($"streaming per step: {t.PerStep(c => c.AsyncCopies):G} asynchronous copies, {t.PerStep(c => c.CopyWaits):G} staging waits " +
-                $"({t.PerStep(c => c.CopyWaitsBlocked):G} blocked on a pending copy), {1000 * t.GatherWaitSecondsPerStep:F2} ms waiting for the host gather");
+                $"({t.PerStep(c => c.CopyWaitsBlocked):G} blocked on a pending copy, {1000 * t.CopyWaitSecondsPerStep:F1} ms: the host ahead of the device), " +
+                $"{1000 * t.GatherWaitSecondsPerStep:F2} ms waiting for the host gather");
             output.WriteLine($"{t.ImagesPerSecond:F1} images/s ({t.SecondsPerStep:F3} s/step), {t.GflopPerImage:F2} GFLOP/image, {t.Gflops:F1} GFLOP/s");
             if (parse.GetValue(perKernel))
             {
@@ -85,6 +86,7 @@ public static class BenchCommand
                     data_placement = t.Placement!.Placement.ToString().ToLowerInvariant(), data_placement_reason = t.Placement.Reason,
                     async_copies_per_step = t.PerStep(c => c.AsyncCopies), staging_waits_per_step = t.PerStep(c => c.CopyWaits),
                     staging_waits_blocked_per_step = t.PerStep(c => c.CopyWaitsBlocked), gather_wait_seconds_per_step = t.GatherWaitSecondsPerStep,
+                    staging_blocked_seconds_per_step = t.CopyWaitSecondsPerStep,
                     launches_per_step_by_kernel = t.LaunchesByKernel.ToDictionary(e => e.Key, e => e.Value / (double)n),
                     memsets_per_step_by_caller = t.MemSetsByCaller.ToDictionary(e => e.Key, e => e.Value / (double)n),
                     precision = kernels.Precision.Name(), kernel_versions = kernels.ToJsonNode()["versions"],

@@ -167,6 +167,10 @@ public sealed partial class ComputeDevice
     {
         if (bytes < 1 || bytes > source.Length || bytes > target.Length)
             throw new ArgumentException($"asynchronous copy: {bytes} bytes from {source.Length} staged into a view of {target.Length}");
+        // ILGPU 1.5.3's OpenCL host-to-device copy writes the length of the source's whole buffer, not of the view:
+        // the target must have room for all of the staging memory.
+        if (Accelerator is CLAccelerator && target.Length < source.Length)
+            throw new ArgumentException($"asynchronous copy on OpenCL: a view of {target.Length} bytes for a staging buffer of {source.Length}");
         copies++;
         asyncCopies++;
         target.SubView(0, bytes).CopyFrom(Accelerator.DefaultStream, source.Array.ArrayView.SubView(0, bytes));
@@ -183,9 +187,16 @@ public sealed partial class ComputeDevice
         if (!marker.IsDone())
         {
             copyWaitsBlocked++;
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
             marker.Wait();
+            copyWaitTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
         }
     }
+
+    long copyWaitTicks;
+
+    /// <summary>Time the host has spent blocked in <see cref="WaitForCopy"/> so far (the device kept running meanwhile).</summary>
+    public TimeSpan CopyWaitTime => System.Diagnostics.Stopwatch.GetElapsedTime(0, copyWaitTicks);
 
     /// <summary>A marker for <see cref="CopyFromPinnedAsync"/> on this device (a CUDA event; an OpenCL event per copy; nothing on the CPU).</summary>
     public CopyMarker CreateCopyMarker() => new(this);

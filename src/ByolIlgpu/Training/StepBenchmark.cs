@@ -18,6 +18,9 @@ public sealed record StepTiming(int BatchSize, int Steps, double SecondsPerStep,
     /// <summary>Seconds per timed step the host waited for its own gather of the next streamed batch (0 when resident).</summary>
     public double GatherWaitSecondsPerStep { get; init; }
 
+    /// <summary>Seconds per timed step the host spent blocked waiting for a staging slot's previous copy.</summary>
+    public double CopyWaitSecondsPerStep { get; init; }
+
     /// <summary>Launches of the timed steps per kernel key (<see cref="ComputeDevice.LaunchesByKernel"/>).</summary>
     public IReadOnlyDictionary<string, long> LaunchesByKernel { get; init; } = new Dictionary<string, long>();
 
@@ -68,10 +71,12 @@ public static class StepBenchmark
         var kernelsBefore = device.LaunchesByKernel;
         var memSetsBefore = device.MemSetsByCaller;
         var gatherBefore = (step.Source as StreamedBatchSource)?.GatherWait ?? TimeSpan.Zero;
+        var copyWaitBefore = device.CopyWaitTime;
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < steps; i++)
             step.Run(warmup + i, lr, tau);
         var gatherWait = ((step.Source as StreamedBatchSource)?.GatherWait ?? TimeSpan.Zero) - gatherBefore;
+        var copyWait = device.CopyWaitTime - copyWaitBefore;
         var issued = device.Counters - before;
         var byKernel = ComputeDevice.CountsBetween(kernelsBefore, device.LaunchesByKernel);
         var byCaller = ComputeDevice.CountsBetween(memSetsBefore, device.MemSetsByCaller);
@@ -85,6 +90,7 @@ public static class StepBenchmark
             MemSetsByCaller = byCaller,
             Placement = decision,
             GatherWaitSecondsPerStep = gatherWait.TotalSeconds / steps,
+            CopyWaitSecondsPerStep = copyWait.TotalSeconds / steps,
         };
     }
 }
