@@ -79,6 +79,7 @@ public sealed class Trainer : IDisposable
         {
             poolLimit = cap;
             device.Pool.LimitBytes = Math.Max(1, cap - trainingStep.Source.DeviceBytes - (testPixels?.DeviceBytes ?? 0));
+            trainingStep.BudgetBytes = cap;
         }
         progress.Line(Placement.Describe());
         Directory.CreateDirectory(config.RunDir);
@@ -242,6 +243,7 @@ public sealed class Trainer : IDisposable
             throw new InvalidDataException($"{checkpointPath}: the checkpoint was written by {info.Name}, this run uses {config.Optimizer}");
         OptimizerCheckpoint.Import(optimizer, checkpoint.Tensors, info.Steps);
         UseRecordedKernels(KernelRecord.FromCheckpoint(checkpoint), Path.GetFileName(checkpointPath));
+        trainingStep.ForgetMeasurement();   // auto placement measured with this build's versions; the check before the first step runs the pinned ones
         startEpoch = checkpoint.Epoch;
         step = checkpoint.Step;
         metrics.TruncateAfterEpoch(startEpoch);

@@ -173,6 +173,9 @@ public sealed class TrainingStep : IDisposable
         return bytes;
     }
 
+    /// <summary>Measure again next time (the kernel versions changed: a resumed run pins its recorded ones).</summary>
+    public void ForgetMeasurement() => measured = null;
+
     /// <summary>
     /// Stops with one line before the first step when the device cannot hold a step at this batch size:
     /// needed against available, and the largest batch that fits (the pool grows linearly with the batch,
@@ -186,8 +189,15 @@ public sealed class TrainingStep : IDisposable
             return;
         int half = Math.Max(2, BatchSize / 2);
         long neededHalf = half == BatchSize ? needed : MeasurePoolBytes(half);
-        throw new DeviceMemoryException(MemoryMessage(device, BatchSize, needed, available, LargestBatch(BatchSize, needed, half, neededHalf, available)), needed);
+        var message = MemoryMessage(device, BatchSize, needed, available, LargestBatch(BatchSize, needed, half, neededHalf, available));
+        if (BudgetBytes is long budget)
+            message = message.Replace($"{ComputeDevice.FormatBytes(available)} available;",
+                $"{ComputeDevice.FormatBytes(available)} available (of a {ComputeDevice.FormatBytes(budget)} budget, the rest holding the {source.Placement}-placed images);");
+        throw new DeviceMemoryException(message, needed);
     }
+
+    /// <summary>The whole capped budget when the pool's share is what is left of it after the images (set by the trainer; named in the message).</summary>
+    public long? BudgetBytes { get; set; }
 
     /// <summary>The largest batch b with fixed + b·perImage ≤ available, from measurements at two batch sizes (0 if none fits).</summary>
     public static int LargestBatch(int batch, long bytes, int otherBatch, long otherBytes, long available)
