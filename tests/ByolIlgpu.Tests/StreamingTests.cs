@@ -265,6 +265,26 @@ public class StreamingTests
         Assert.Equal(dev.ToHost(a.View), dev.ToHost(b.View));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TheLinearProbeOnStreamedImagesIsTheResidentOne(bool augment)
+    {
+        var dev = TestDevices.Cpu;
+        var train = SyntheticDataset.Generate(40, seed: 3);
+        var test = SyntheticDataset.Generate(20, seed: 4);
+        using var model = new ByolModel(dev, TinyArchitecture, 2);
+        var config = new LinearProbeConfig(Epochs: 2, BatchSize: 8, Seed: 6);
+        var resident = Evaluation.Linear(dev, model, train, test, config, augment, placement: DataPlacement.Device);
+        var before = dev.Counters;
+        var streamed = Evaluation.Linear(dev, model, train, test, config, augment, placement: DataPlacement.Host);
+        var issued = dev.Counters - before;
+        Assert.Equal(resident, streamed);
+        // Feature extraction batches by 256, so the test set is one copy; then either the cached train features
+        // (one more) or every augmented step (2 epochs × 5 batches of 8).
+        Assert.Equal(augment ? 1 + 10 : 1 + 1, issued.AsyncCopies);
+    }
+
     [Trait("Backend", "OpenCL")]
     public sealed class OnOpenCl
     {
