@@ -53,7 +53,7 @@ public static class DataPlacements
         if (!indexable)
             return new(DataPlacement.Host, $"auto: {data} exceed the 2^31 − 1 bytes a resident set may have; they stream a batch per step", dataBytes, budgetBytes);
         bool fits = dataBytes + stepBytes <= usable;
-        string sums = $"{data} + {ComputeDevice.FormatBytes(stepBytes)} for a step {(fits ? "fit" : "exceed")} {100 * (1 - Margin):F0}% of the {budget}";
+        string sums = $"{data} and {ComputeDevice.FormatBytes(stepBytes)} for a step {(fits ? "fit" : "exceed")} {100 * (1 - Margin):F0}% of the {budget}";
         return fits
             ? new(DataPlacement.Device, $"auto: {sums}", dataBytes, budgetBytes)
             : new(DataPlacement.Host, $"auto: {sums}; they stay in host memory and stream a batch per step", dataBytes, budgetBytes);
