@@ -84,9 +84,10 @@ public class StreamingTests
     public void AStreamedRunIsTheResidentRunBitForBit(int depth) => StreamedEqualsResident(TestDevices.Cpu, depth);
 
     [Fact]
-    public void AStreamedStepIssuesOneAsynchronousCopyAndNoHostSynchronisationOrAllocation()
+    public void AStreamedStepIssuesOneAsynchronousCopyAndNoHostSynchronisationOrAllocation() => StreamedStepCounts(TestDevices.Cpu);
+
+    internal static void StreamedStepCounts(ComputeDevice dev)
     {
-        var dev = TestDevices.Cpu;
         using var streamed = new Stepper(dev, streamed: true);
         streamed.Step.BeginEpoch(0, EpochOrder.Permutation(streamed.Images, 5, 0));
         for (int s = 0; s < 3; s++)
@@ -99,11 +100,16 @@ public class StreamingTests
         Assert.Equal(0, two.Allocations);
         Assert.Equal(2, two.AsyncCopies);
         Assert.Equal(2, two.Copies);   // the asynchronous copies and nothing else
-        // Each step reuses a staging slot whose last copy is three steps old: one wait for that copy, which
-        // never blocks on the CPU accelerator (its copies are done when they return).
+        // Each step reuses a staging slot whose last copy is three steps old: one wait for that copy. It never
+        // blocks on the CPU accelerator (its copies are done when they return); on OpenCL it may, when the
+        // host has run ahead of the device.
         Assert.Equal(2, two.CopyWaits);
-        Assert.Equal(0, two.CopyWaitsBlocked);
+        if (dev.Kind == DeviceKind.Cpu)
+            Assert.Equal(0, two.CopyWaitsBlocked);
+        else
+            Assert.InRange(two.CopyWaitsBlocked, 0, two.CopyWaits);
         Assert.Equal(0, ((StreamedBatchSource)streamed.Step.Source).OutOfSequence);
+        Assert.InRange(streamed.Step.ReadLossSum() / 5, 0.0, 8.0);
     }
 
     [Fact]
@@ -290,5 +296,8 @@ public class StreamingTests
     {
         [Fact]
         public void AStreamedRunIsTheResidentRunBitForBit() => StreamedEqualsResident(TestDevices.OpenCl, StreamedBatchSource.DefaultDepth);
+
+        [Fact]
+        public void AStreamedStepIssuesOneAsynchronousCopyAndNoHostSynchronisationOrAllocation() => StreamedStepCounts(TestDevices.OpenCl);
     }
 }
