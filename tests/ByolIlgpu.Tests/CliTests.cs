@@ -118,7 +118,8 @@ public class CliTests
         var saved = Environment.GetEnvironmentVariable(ByolIlgpu.Engine.BufferPool.LimitVariable);
         try
         {
-            // A 12 MiB pool stands in for a device too small for batch 32 at this width.
+            // A 12 MiB budget stands in for a device too small for batch 32 at this width (the images then stream:
+            // the pool gets what their ring of device batch buffers leaves).
             Environment.SetEnvironmentVariable(ByolIlgpu.Engine.BufferPool.LimitVariable, "12");
             string[] Args(string batch) => ["train", "--synthetic", "40", "--epochs", "1", "--batch-size", batch, "--width", "2",
                 "--proj-hidden", "16", "--proj-out", "8", "--pred-hidden", "16", "--device", "cpu", "--run-dir", dir, "--knn-every", "0"];
@@ -127,7 +128,7 @@ public class CliTests
             Assert.Single(error.TrimEnd().Split('\n'));
             Assert.DoesNotContain("   at ", error);
             var m = System.Text.RegularExpressions.Regex.Match(error,
-                @"--batch-size 32 needs [\d.]+ MiB, 12\.0 MiB available; the largest batch that fits is (\d+) \(--batch-size \1\)");
+                @"--batch-size 32 needs [\d.]+ MiB, [\d.]+ [KM]iB available \(of a 12\.0 MiB budget, the rest holding the host-placed images\); the largest batch that fits is (\d+) \(--batch-size \1\)");
             Assert.True(m.Success, error);
             (code, _, error) = Run(Args(m.Groups[1].Value));
             Assert.True(code == 0, $"--batch-size {m.Groups[1].Value} under the same cap: {error}");

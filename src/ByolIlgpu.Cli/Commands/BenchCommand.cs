@@ -21,6 +21,7 @@ public static class BenchCommand
         };
         var perKernel = new Option<bool>("--per-kernel") { Description = "Also list the launches per step of each kernel and the memsets per step of each calling line, largest first." };
         var precision = PrecisionOption.Create();
+        var placement = DataPlacementOption.Create();
         var command = new Command("bench", "Time the trainer's own BYOL step (both views augmented on the device, student and teacher, loss, backward, LARS, EMA) " +
             "and report images/s, GFLOP/s and what the engine issues per step: kernel launches, memsets, copies and host synchronisations.");
         arch.AddTo(command);
@@ -31,6 +32,7 @@ public static class BenchCommand
         command.Options.Add(versionsOf);
         command.Options.Add(perKernel);
         command.Options.Add(precision);
+        command.Options.Add(placement);
         command.SetAction(parse =>
         {
             var a = arch.Read(parse);
@@ -53,12 +55,16 @@ public static class BenchCommand
                 output.WriteLine($"kernel versions of {family}: {dev.Policy.Describe()}");
             }
             output.WriteLine($"device {dev}, precision {dev.Precision.Name()}; ResNet-18 width {a.Width}, heads {a.ProjectorHidden}→{a.ProjectorOut}, batch {b}");
-            var t = StepBenchmark.Run(dev, a, b, n);
+            var t = StepBenchmark.Run(dev, a, b, n, placement: Data.DataPlacements.Parse(parse.GetValue(placement)));
+            output.WriteLine(t.Placement!.Describe());
             var kernels = KernelRecord.Of(dev);
             output.WriteLine($"kernel versions ({kernels.Precision.Name()}): {kernels.Summary()}");
             output.WriteLine($"kernel checks against v1 on this device: {dev.Verification.Describe()}");
             output.WriteLine($"per step: {t.PerStep(c => c.Launches):G} kernel launches, {t.PerStep(c => c.MemSets):G} memsets, {t.PerStep(c => c.Copies):G} copies, " +
                 $"{t.PerStep(c => c.HostSyncs):G} host synchronisations, {t.PerStep(c => c.Allocations):G} allocations; pool {ComputeDevice.FormatBytes(t.PoolBytes)}");
+            output.WriteLine($"streaming per step: {t.PerStep(c => c.AsyncCopies):G} asynchronous copies, {t.PerStep(c => c.CopyWaits):G} staging waits " +
+                $"({t.PerStep(c => c.CopyWaitsBlocked):G} blocked on a pending copy, {1000 * t.CopyWaitSecondsPerStep:F1} ms: the host ahead of the device), " +
+                $"{1000 * t.GatherWaitSecondsPerStep:F2} ms waiting for the host gather");
             output.WriteLine($"{t.ImagesPerSecond:F1} images/s ({t.SecondsPerStep:F3} s/step), {t.GflopPerImage:F2} GFLOP/image, {t.Gflops:F1} GFLOP/s");
             if (parse.GetValue(perKernel))
             {
@@ -77,6 +83,10 @@ public static class BenchCommand
                     launches_per_step = t.PerStep(c => c.Launches), memsets_per_step = t.PerStep(c => c.MemSets),
                     copies_per_step = t.PerStep(c => c.Copies), host_syncs_per_step = t.PerStep(c => c.HostSyncs),
                     allocations_per_step = t.PerStep(c => c.Allocations), pool_bytes = t.PoolBytes,
+                    data_placement = t.Placement!.Placement.ToString().ToLowerInvariant(), data_placement_reason = t.Placement.Reason,
+                    async_copies_per_step = t.PerStep(c => c.AsyncCopies), staging_waits_per_step = t.PerStep(c => c.CopyWaits),
+                    staging_waits_blocked_per_step = t.PerStep(c => c.CopyWaitsBlocked), gather_wait_seconds_per_step = t.GatherWaitSecondsPerStep,
+                    staging_blocked_seconds_per_step = t.CopyWaitSecondsPerStep,
                     launches_per_step_by_kernel = t.LaunchesByKernel.ToDictionary(e => e.Key, e => e.Value / (double)n),
                     memsets_per_step_by_caller = t.MemSetsByCaller.ToDictionary(e => e.Key, e => e.Value / (double)n),
                     precision = kernels.Precision.Name(), kernel_versions = kernels.ToJsonNode()["versions"],

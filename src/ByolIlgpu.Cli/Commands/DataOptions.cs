@@ -49,8 +49,8 @@ public sealed class DataOptions
     public (ImageDataset Train, ImageDataset Test) Load(ParseResult parse, TrainingConfig? trained, ProgressReporter progress)
     {
         var splits = LoadSplits(parse, trained, progress);
-        // Until evaluation streams from host memory, the device holds whole sets: mapped sets are read into arrays here.
-        return (splits.Train.InMemory(), splits.Test.InMemory());
+        // Mapped sets stay mapped: evaluation keeps them on the device or streams them.
+        return (splits.Train, splits.Test);
     }
 
     /// <summary>The data named on the command line, else the training run's, where it lies (mapped sets stay mapped).</summary>

@@ -49,6 +49,7 @@ public static class EvalCommand
             using (model)
             {
                 var (train, test) = data.LoadLabelled(parse, config, Progress(parse), "kNN evaluation");
+                output.WriteLine(Evaluation.Placement(device, model, train, test).Describe());
                 // At the checkpoint's image size (0, written before the size was recorded: the data's) and stem (its architecture).
                 var r = Evaluation.Knn(device, model, train, test, parse.GetValue(k), config.ImageSize);
                 output.WriteLine($"knn top1 {r.Top1:F4}  top5 {r.Top5:F4}  (k={r.K}, {train.Count} bank, {test.Count} queries)  k=1 top1 {r.Top1K1:F4}");
@@ -91,6 +92,7 @@ public static class EvalCommand
                 progress.Line(aug
                     ? "linear evaluation on random crops and flips through the frozen backbone each epoch"
                     : "linear evaluation on cached features of un-augmented images (fast; --augment for the crop + flip protocol)");
+                output.WriteLine(Evaluation.Placement(device, model, train, test).Describe());
                 var r = Evaluation.Linear(device, model, train, test, probe, aug, progress, config.ImageSize);
                 output.WriteLine($"linear top1 {r.Top1:F4}  top5 {r.Top5:F4}  ({r.Epochs} epochs, {train.Count} train, {test.Count} test)");
             }

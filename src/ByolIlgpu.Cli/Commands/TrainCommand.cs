@@ -36,6 +36,7 @@ public static class TrainCommand
             DefaultValueFactory = _ => 0,
         };
         var device = new Option<string>("--device") { Description = "Device: auto (CUDA, then OpenCL, then CPU), cuda, opencl or cpu, optionally :INDEX. On --resume: the given one.", DefaultValueFactory = _ => defaults.Device };
+        var placement = DataPlacementOption.Create();
         var precision = PrecisionOption.Create("On --resume: the checkpoint's; another one is honoured, with a warning that the run is no longer bit-identical.");
         var seed = new Option<int>("--seed") { Description = "Seed of the initialisation, the epoch order and every augmentation.", DefaultValueFactory = _ => defaults.Seed };
         var knnEvery = new Option<int>("--knn-every") { Description = "Measure kNN accuracy every N epochs (0: only at the end). On --resume: the given one.", DefaultValueFactory = _ => defaults.KnnEvery };
@@ -51,7 +52,7 @@ public static class TrainCommand
 
         var command = new Command("train", "Pretrain BYOL (ResNet-18 student and EMA teacher) and monitor it with kNN accuracy.");
         arch.AddTo(command);
-        foreach (var option in new Option[] { data, testData, cacheDir, badImages, synthetic, imageSize, epochs, batch, optimizer, lr, warmup, weightDecay, tau, constantTau, blur, device, precision, seed,
+        foreach (var option in new Option[] { data, testData, cacheDir, badImages, synthetic, imageSize, epochs, batch, optimizer, lr, warmup, weightDecay, tau, constantTau, blur, device, placement, precision, seed,
                      knnEvery, knnK, checkpointEvery, keepCheckpoints, runDir, resume, overwrite, trainLimit, testLimit })
             command.Options.Add(option);
         command.SetAction(parse =>
@@ -76,6 +77,7 @@ public static class TrainCommand
                 ImageSize = parse.GetValue(imageSize),
                 AutoStem = arch.StemIsAuto(parse),
                 Device = parse.GetValue(device)!,
+                DataPlacement = parse.GetValue(placement)!,
                 Precision = PrecisionOption.Read(parse, precision),
                 Seed = parse.GetValue(seed),
                 KnnEvery = parse.GetValue(knnEvery),

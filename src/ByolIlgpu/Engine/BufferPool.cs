@@ -30,7 +30,10 @@ public sealed class BufferPool : IDisposable
                 : throw new ArgumentException($"environment variable {LimitVariable}='{limit}': expected a positive number of MiB");
     }
 
-    /// <summary>Caps the pool at this many MiB (a stand-in for a smaller device, for tests).</summary>
+    /// <summary>
+    /// Caps the pool at this many MiB (a stand-in for a smaller device, for tests). The trainer treats the cap as
+    /// the whole budget: images it keeps on the device (or its streaming ring) are taken off the pool's share.
+    /// </summary>
     public const string LimitVariable = "BYOL_POOL_LIMIT_MIB";
 
     /// <summary>At most this many bytes may be held (null: as much as the device gives).</summary>

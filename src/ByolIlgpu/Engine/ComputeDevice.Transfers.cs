@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Linq.Expressions;
 using System.Reflection;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
@@ -11,16 +12,23 @@ namespace ByolIlgpu.Engine;
 
 /// <summary>
 /// What the engine has asked of a device so far: kernel launches, memsets, host↔device copies,
-/// host synchronisations (an explicit wait, or a copy from or to pageable host memory, which ILGPU
+/// host synchronisations (a device-wide wait, or a copy from or to pageable host memory, which ILGPU
 /// completes before it returns) and device allocations. Subtract two snapshots for one step's counts.
+/// Of the copies, <see cref="AsyncCopies"/> are from page-locked staging memory and return at once
+/// (no host synchronisation); <see cref="CopyWaits"/> counts the host's waits for one such copy before
+/// it reuses the staging memory (not device-wide: the device keeps running), and
+/// <see cref="CopyWaitsBlocked"/> those of them that found the copy still pending and blocked.
 /// </summary>
-public readonly record struct DeviceCounters(long Launches, long MemSets, long Copies, long HostSyncs, long Allocations)
+public readonly record struct DeviceCounters(long Launches, long MemSets, long Copies, long HostSyncs, long Allocations,
+    long AsyncCopies = 0, long CopyWaits = 0, long CopyWaitsBlocked = 0)
 {
     public static DeviceCounters operator -(DeviceCounters a, DeviceCounters b) =>
-        new(a.Launches - b.Launches, a.MemSets - b.MemSets, a.Copies - b.Copies, a.HostSyncs - b.HostSyncs, a.Allocations - b.Allocations);
+        new(a.Launches - b.Launches, a.MemSets - b.MemSets, a.Copies - b.Copies, a.HostSyncs - b.HostSyncs, a.Allocations - b.Allocations,
+            a.AsyncCopies - b.AsyncCopies, a.CopyWaits - b.CopyWaits, a.CopyWaitsBlocked - b.CopyWaitsBlocked);
 
     public override string ToString() =>
-        $"{Launches} launches, {MemSets} memsets, {Copies} copies, {HostSyncs} host synchronisations, {Allocations} allocations";
+        $"{Launches} launches, {MemSets} memsets, {Copies} copies ({AsyncCopies} asynchronous), {HostSyncs} host synchronisations, " +
+        $"{Allocations} allocations, {CopyWaits} staging waits ({CopyWaitsBlocked} blocked)";
 }
 
 /// <summary>Device memory ran out; the message says what was asked for and what there was.</summary>
@@ -36,9 +44,9 @@ public sealed class DeviceMemoryException(string message, long requestedBytes, E
 /// </summary>
 public sealed partial class ComputeDevice
 {
-    long launches, memSets, copies, hostSyncs, allocations, bytesAllocated;
+    long launches, memSets, copies, hostSyncs, allocations, bytesAllocated, asyncCopies, copyWaits, copyWaitsBlocked;
 
-    public DeviceCounters Counters => new(launches, memSets, copies, hostSyncs, allocations);
+    public DeviceCounters Counters => new(launches, memSets, copies, hostSyncs, allocations, asyncCopies, copyWaits, copyWaitsBlocked);
 
     /// <summary>Bytes the engine has allocated on this device so far (buffers freed since are not subtracted).</summary>
     public long BytesAllocated => bytesAllocated;
@@ -132,6 +140,67 @@ public sealed partial class ComputeDevice
         return host;
     }
 
+    /// <summary>
+    /// Host memory of <paramref name="bytes"/> bytes, pinned for the GC and page-locked where the driver can
+    /// (ILGPU's <see cref="PageLockedArray1D{T}"/>: registered with cuMemHostRegister on CUDA; on OpenCL and
+    /// the CPU accelerator an ordinary pinned array, which OpenCL's non-blocking write reads in place).
+    /// A host allocation: not counted in <see cref="DeviceCounters.Allocations"/>.
+    /// </summary>
+    public PinnedHostBuffer AllocatePinned(long bytes)
+    {
+        if (bytes < 1 || bytes > int.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(bytes), bytes, "page-locked staging: expected 1 to 2^31 − 1 bytes");
+        return new PinnedHostBuffer(Accelerator.AllocatePageLocked1D<byte>(bytes));
+    }
+
+    /// <summary>
+    /// Enqueues a copy of the first <paramref name="bytes"/> bytes of <paramref name="source"/> into
+    /// <paramref name="target"/> on the default stream and returns at once (no host synchronisation), then
+    /// records <paramref name="marker"/> behind it. The copy reads the host memory when the stream reaches
+    /// it: do not write <paramref name="source"/> again before <see cref="WaitForCopy"/> on the marker.
+    /// Stream order puts it after every kernel enqueued before and before every kernel enqueued after, so
+    /// the device side needs no wait. (ILGPU's CopyFromPageLockedAsync would synchronise the stream on
+    /// OpenCL and the CPU, whose page-lock scopes are null scopes; this calls the buffer copy under it:
+    /// cuMemcpyAsync on CUDA, clEnqueueWriteBuffer with blocking = false on OpenCL, memcpy on the CPU.)
+    /// </summary>
+    public void CopyFromPinnedAsync(ArrayView<byte> target, PinnedHostBuffer source, long bytes, CopyMarker marker)
+    {
+        if (bytes < 1 || bytes > source.Length || bytes > target.Length)
+            throw new ArgumentException($"asynchronous copy: {bytes} bytes from {source.Length} staged into a view of {target.Length}");
+        // ILGPU 1.5.3's OpenCL host-to-device copy writes the length of the source's whole buffer, not of the view:
+        // the target must have room for all of the staging memory.
+        if (Accelerator is CLAccelerator && target.Length < source.Length)
+            throw new ArgumentException($"asynchronous copy on OpenCL: a view of {target.Length} bytes for a staging buffer of {source.Length}");
+        copies++;
+        asyncCopies++;
+        target.SubView(0, bytes).CopyFrom(Accelerator.DefaultStream, source.Array.ArrayView.SubView(0, bytes));
+        marker.Record(this);
+    }
+
+    /// <summary>
+    /// Waits until the copy behind <paramref name="marker"/> is done (one copy, not the whole device): counted
+    /// as a staging wait, and as blocked only when the copy was still pending when asked.
+    /// </summary>
+    public void WaitForCopy(CopyMarker marker)
+    {
+        copyWaits++;
+        if (!marker.IsDone())
+        {
+            copyWaitsBlocked++;
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            marker.Wait();
+            copyWaitTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
+        }
+    }
+
+    long copyWaitTicks;
+
+    /// <summary>Time the host has spent blocked in <see cref="WaitForCopy"/> so far (the device kept running meanwhile).</summary>
+    public TimeSpan CopyWaitTime => System.Diagnostics.Stopwatch.GetElapsedTime(0, copyWaitTicks);
+
+    /// <summary>A marker for <see cref="CopyFromPinnedAsync"/> on this device (a CUDA event; an OpenCL event per copy; nothing on the CPU).</summary>
+    public CopyMarker CreateCopyMarker() => new(this);
+
     /// <summary>A device buffer of <paramref name="length"/> elements (contents undefined); running out of memory is a <see cref="DeviceMemoryException"/>.</summary>
     public MemoryBuffer1D<T, Stride1D.Dense> Allocate<T>(long length) where T : unmanaged
     {
@@ -202,5 +271,139 @@ public sealed partial class ComputeDevice
             >= 1L << 10 => (bytes / (double)(1L << 10)).ToString(small) + " KiB",
             _ => $"{bytes} B",
         };
+    }
+}
+
+/// <summary>Page-locked host memory for asynchronous copies (<see cref="ComputeDevice.AllocatePinned"/>).</summary>
+public sealed class PinnedHostBuffer : IDisposable
+{
+    internal PinnedHostBuffer(PageLockedArray1D<byte> array) => Array = array;
+
+    internal PageLockedArray1D<byte> Array { get; }
+    public long Length => Array.Length;
+    public Span<byte> Span => Array.Span;
+
+    public void Dispose() => Array.Dispose();
+}
+
+/// <summary>
+/// A point in the default stream just behind one asynchronous copy; done once the copy is. CUDA: one event,
+/// re-recorded per copy (cuEventRecord / cuEventQuery / cuEventSynchronize). OpenCL: the event of a marker
+/// command enqueued behind the copy, a new one per copy (clEnqueueMarkerWithWaitList / clGetEventInfo /
+/// clWaitForEvents; ILGPU's profiling markers wait for themselves when made). CPU accelerator: its copies
+/// and kernels complete before they return, so a marker is always done.
+/// </summary>
+public sealed class CopyMarker : IDisposable
+{
+    readonly ComputeDevice device;
+    IntPtr handle;   // CUDA event or OpenCL event; zero when none is pending
+
+    internal CopyMarker(ComputeDevice device)
+    {
+        this.device = device;
+        if (device.Accelerator is CudaAccelerator)
+        {
+            using var bind = device.Accelerator.BindScoped();
+            CudaException.ThrowIfFailed(CudaAPI.CurrentAPI.CreateEvent(out handle, CudaEventFlags.CU_EVENT_DISABLE_TIMING));
+        }
+    }
+
+    internal void Record(ComputeDevice on)
+    {
+        if (!ReferenceEquals(on, device))
+            throw new ArgumentException($"a copy marker of {device} recorded on {on}");
+        switch (device.Accelerator)
+        {
+            case CudaAccelerator cuda:
+                using (cuda.BindScoped())
+                    CudaException.ThrowIfFailed(CudaAPI.CurrentAPI.RecordEvent(handle, ((CudaStream)cuda.DefaultStream).StreamPtr));
+                break;
+            case CLAccelerator cl:
+                ReleaseOpenClEvent();
+                OpenClEvents.Check(OpenClEvents.clEnqueueMarkerWithWaitList(((CLStream)cl.DefaultStream).CommandQueue, 0, IntPtr.Zero, out handle), "clEnqueueMarkerWithWaitList");
+                break;
+        }
+    }
+
+    internal bool IsDone()
+    {
+        switch (device.Accelerator)
+        {
+            case CudaAccelerator cuda:
+                using (cuda.BindScoped())
+                {
+                    var status = CudaAPI.CurrentAPI.QueryEvent(handle);
+                    if (status == CudaError.CUDA_ERROR_NOT_READY)
+                        return false;
+                    CudaException.ThrowIfFailed(status);
+                    return true;
+                }
+            case CLAccelerator when handle != IntPtr.Zero:
+                OpenClEvents.Check(OpenClEvents.clGetEventInfo(handle, OpenClEvents.CommandExecutionStatus, (UIntPtr)sizeof(int), out int state, IntPtr.Zero), "clGetEventInfo");
+                if (state < 0)
+                    throw new InvalidOperationException($"an asynchronous copy to {device} failed (OpenCL status {state})");
+                return state == OpenClEvents.Complete;
+            default:
+                return true;
+        }
+    }
+
+    internal void Wait()
+    {
+        switch (device.Accelerator)
+        {
+            case CudaAccelerator cuda:
+                using (cuda.BindScoped())
+                    CudaException.ThrowIfFailed(CudaAPI.CurrentAPI.SynchronizeEvent(handle));
+                break;
+            case CLAccelerator when handle != IntPtr.Zero:
+                var events = handle;
+                OpenClEvents.Check(OpenClEvents.clWaitForEvents(1, ref events), "clWaitForEvents");
+                break;
+        }
+    }
+
+    void ReleaseOpenClEvent()
+    {
+        if (handle != IntPtr.Zero)
+            OpenClEvents.clReleaseEvent(handle);
+        handle = IntPtr.Zero;
+    }
+
+    public void Dispose()
+    {
+        if (device.Accelerator is CudaAccelerator cuda && handle != IntPtr.Zero)
+        {
+            using (cuda.BindScoped())
+                CudaAPI.CurrentAPI.DestroyEvent(handle);
+            handle = IntPtr.Zero;
+        }
+        else if (device.Accelerator is CLAccelerator)
+            ReleaseOpenClEvent();
+    }
+}
+
+/// <summary>The four OpenCL 1.2 event calls a <see cref="CopyMarker"/> needs (ILGPU keeps its own wrappers internal).</summary>
+static partial class OpenClEvents
+{
+    public const uint CommandExecutionStatus = 0x11D3;   // CL_EVENT_COMMAND_EXECUTION_STATUS
+    public const int Complete = 0;                       // CL_COMPLETE
+
+    [LibraryImport("OpenCL")]
+    public static partial int clEnqueueMarkerWithWaitList(IntPtr queue, uint eventsInWaitList, IntPtr waitList, out IntPtr marker);
+
+    [LibraryImport("OpenCL")]
+    public static partial int clGetEventInfo(IntPtr clEvent, uint name, UIntPtr size, out int value, IntPtr sizeReturned);
+
+    [LibraryImport("OpenCL")]
+    public static partial int clWaitForEvents(uint count, ref IntPtr events);
+
+    [LibraryImport("OpenCL")]
+    public static partial int clReleaseEvent(IntPtr clEvent);
+
+    public static void Check(int status, string call)
+    {
+        if (status != 0)
+            throw new InvalidOperationException($"OpenCL {call} failed with status {status}");
     }
 }

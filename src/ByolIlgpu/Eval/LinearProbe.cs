@@ -49,11 +49,11 @@ public static class LinearProbe
         double lastLoss = double.NaN;
         for (int epoch = 0; epoch < config.Epochs; epoch++)
         {
-            var order = EpochOrder.Permutation(trainCount, config.Seed, epoch);
+            var order = EpochRows(trainCount, batch, config.Seed, epoch);
             double lossSum = 0;
             for (int i = 0; i < orderedLabels.Length; i++)
                 orderedLabels[i] = trainLabels[order[i]];
-            dev.CopyFromHost(orderBuffer.View, order.AsSpan(0, orderedLabels.Length));
+            dev.CopyFromHost(orderBuffer.View, order);
             dev.CopyFromHost(labelBuffer.View, orderedLabels);
             for (int s = 0; s < stepsPerEpoch; s++, step++)
             {
@@ -74,6 +74,10 @@ public static class LinearProbe
         var (top1, top5) = Accuracy(dev, classifier, testFeatures, testLabels, classes);
         return (new LinearProbeResult(top1, top5, lastLoss, config.Epochs), store);
     }
+
+    /// <summary>The training rows of an epoch, in the order its steps take them (whole batches: the last partial one is dropped).</summary>
+    public static int[] EpochRows(int trainCount, int batch, int seed, int epoch) =>
+        EpochOrder.Permutation(trainCount, seed, epoch)[..(trainCount / batch * batch)];
 
     /// <summary>Top-1 and top-5 accuracy of the classifier on features (N, D).</summary>
     public static (double Top1, double Top5) Accuracy(ComputeDevice dev, Linear classifier, Tensor features, int[] labels, int classes)

@@ -12,6 +12,15 @@ namespace ByolIlgpu.Training;
 public sealed record StepTiming(int BatchSize, int Steps, double SecondsPerStep, double ImagesPerSecond, double GflopPerImage, double Gflops,
     DeviceCounters TimedSteps, long PoolBytes)
 {
+    /// <summary>Where the images were (device, or host and streamed) and why.</summary>
+    public PlacementDecision? Placement { get; init; }
+
+    /// <summary>Seconds per timed step the host waited for its own gather of the next streamed batch (0 when resident).</summary>
+    public double GatherWaitSecondsPerStep { get; init; }
+
+    /// <summary>Seconds per timed step the host spent blocked waiting for a staging slot's previous copy.</summary>
+    public double CopyWaitSecondsPerStep { get; init; }
+
     /// <summary>Launches of the timed steps per kernel key (<see cref="ComputeDevice.LaunchesByKernel"/>).</summary>
     public IReadOnlyDictionary<string, long> LaunchesByKernel { get; init; } = new Dictionary<string, long>();
 
@@ -32,18 +41,25 @@ public sealed record StepTiming(int BatchSize, int Steps, double SecondsPerStep,
 public static class StepBenchmark
 {
     public static StepTiming Run(ComputeDevice device, ByolArchitecture architecture, int batchSize, int steps, int warmup = 2, int seed = 0,
-        string optimizerName = "lars")
+        string optimizerName = "lars", DataPlacement placement = DataPlacement.Device)
     {
         if (steps < 1 || warmup < 0)
             throw new ArgumentOutOfRangeException(nameof(steps), $"steps {steps}, warm-up {warmup}: expected at least one timed step");
         // One epoch holds every step, so no order upload falls inside the timed steps.
         var images = SyntheticDataset.Generate(batchSize * (warmup + steps), seed);
         var config = new TrainingConfig { Architecture = architecture, BatchSize = batchSize, Optimizer = optimizerName, Seed = seed };
-        using var pixels = device.Allocate(images.Pixels);   // (N, 3, 32, 32) uint8
         using var model = new ByolModel(device, architecture, seed);
         using var optimizer = Trainer.CreateOptimizer(config, model.Student);
         var learner = new ByolLearner(model, optimizer);
-        using var step = new TrainingStep(device, learner, pixels.View, images.Count, batchSize, seed, blur: false);
+        // As the trainer decides: auto measures the step on the streamed path, then moves the images if they fit.
+        IBatchSource source = placement == DataPlacement.Device
+            ? new ResidentBatchSource(device, images.PixelSource)                       // (N, 3, 32, 32) uint8
+            : new StreamedBatchSource(device, images.PixelSource, batchSize);
+        using var step = new TrainingStep(device, learner, source, batchSize, seed, blur: false, images.Height, images.Width);
+        long stepBytes = placement == DataPlacement.Auto ? step.MeasurePoolBytes(batchSize) : 0;
+        var decision = DataPlacements.Choose(placement, (long)images.Count * images.ImageBytes, stepBytes, device.Pool.CapacityBytes, device.Pool.LimitBytes is not null);
+        if (decision.Placement == DataPlacement.Device && step.Source is not ResidentBatchSource)
+            step.UseSource(new ResidentBatchSource(device, images.PixelSource));
         step.CheckMemory();
         step.BeginEpoch(0, EpochOrder.Permutation(images.Count, seed, 0));
         float lr = (float)config.PeakLearningRate, tau = 0.99f;
@@ -54,9 +70,13 @@ public static class StepBenchmark
         var before = device.Counters;
         var kernelsBefore = device.LaunchesByKernel;
         var memSetsBefore = device.MemSetsByCaller;
+        var gatherBefore = (step.Source as StreamedBatchSource)?.GatherWait ?? TimeSpan.Zero;
+        var copyWaitBefore = device.CopyWaitTime;
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < steps; i++)
             step.Run(warmup + i, lr, tau);
+        var gatherWait = ((step.Source as StreamedBatchSource)?.GatherWait ?? TimeSpan.Zero) - gatherBefore;
+        var copyWait = device.CopyWaitTime - copyWaitBefore;
         var issued = device.Counters - before;
         var byKernel = ComputeDevice.CountsBetween(kernelsBefore, device.LaunchesByKernel);
         var byCaller = ComputeDevice.CountsBetween(memSetsBefore, device.MemSetsByCaller);
@@ -68,6 +88,9 @@ public static class StepBenchmark
         {
             LaunchesByKernel = byKernel,
             MemSetsByCaller = byCaller,
+            Placement = decision,
+            GatherWaitSecondsPerStep = gatherWait.TotalSeconds / steps,
+            CopyWaitSecondsPerStep = copyWait.TotalSeconds / steps,
         };
     }
 }

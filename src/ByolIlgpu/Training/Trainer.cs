@@ -29,9 +29,9 @@ public sealed class Trainer : IDisposable
     readonly ComputeDevice device;
     readonly ProgressReporter progress;
     readonly ImageDataset train;
-    readonly ImageDataset? bank, test;   // kNN's labelled bank and queries; null: no kNN (an unlabeled set)
-    readonly MemoryBuffer1D<byte, Stride1D.Dense> trainPixels;   // (N, 3, H, W) raw
-    readonly MemoryBuffer1D<byte, Stride1D.Dense>? bankPixels, testPixels;
+    readonly ImageDataset? bank, test;          // kNN's labelled bank and queries; null: no kNN (an unlabeled set)
+    readonly ResidentBatchSource? bankPixels, testPixels;   // on the device when the data placement is "device" (the bank: when it is not the training set)
+    readonly long? poolLimit;                   // BYOL_POOL_LIMIT_MIB's cap before the resident data took its share
     readonly ByolModel model;
     readonly Optimizer optimizer;
     readonly ByolLearner learner;
@@ -67,22 +67,47 @@ public sealed class Trainer : IDisposable
         device.UsePrecision(DevicePolicy.ChoosePrecision(device.Info, Precisions.Parse(config.Precision)));
         this.config = config = config with { Precision = device.Precision.Name() };
         device.KernelLog.Clear();   // from here on the log holds this run's kernel versions
-        trainPixels = device.Allocate(train.Pixels);
-        if (this.bank is not null)
-        {
-            bankPixels = ReferenceEquals(this.bank, train) ? trainPixels : device.Allocate(this.bank.Pixels);
-            testPixels = device.Allocate(this.test!.Pixels);
-        }
         model = new ByolModel(device, config.Architecture, config.Seed);
         optimizer = CreateOptimizer(config, model.Student);
         learner = new ByolLearner(model, optimizer);
-        trainingStep = new TrainingStep(device, learner, trainPixels.View, train.Count, config.BatchSize, config.Seed, config.Blur ?? false,
+        // Data placement: auto measures the step's pool on the streamed path first, then moves the images to the
+        // device if they and the step fit the budget (the same run bit for bit either way).
+        var requested = DataPlacements.Parse(config.DataPlacement);
+        IBatchSource source = requested == DataPlacement.Device
+            ? new ResidentBatchSource(device, train.PixelSource)
+            : new StreamedBatchSource(device, train.PixelSource, config.BatchSize);
+        trainingStep = new TrainingStep(device, learner, source, config.BatchSize, config.Seed, config.Blur ?? false,
             train.Height, train.Width, config.ImageSize);
+        long dataBytes = (long)train.Count * train.ImageBytes + (this.bank is null ? 0 : (ReferenceEquals(this.bank, train) ? 0 : (long)this.bank.Count * this.bank.ImageBytes) + (long)this.test!.Count * this.test.ImageBytes);
+        long stepBytes = requested == DataPlacement.Auto ? trainingStep.MeasurePoolBytes(config.BatchSize) : 0;
+        Placement = DataPlacements.Choose(requested, dataBytes, stepBytes, device.Pool.CapacityBytes, device.Pool.LimitBytes is not null);
+        if (Placement.Placement == DataPlacement.Device)
+        {
+            if (trainingStep.Source is not ResidentBatchSource)
+                trainingStep.UseSource(new ResidentBatchSource(device, train.PixelSource));
+            if (this.bank is not null)
+            {
+                if (!ReferenceEquals(this.bank, train))
+                    bankPixels = new ResidentBatchSource(device, this.bank.PixelSource);
+                testPixels = new ResidentBatchSource(device, this.test!.PixelSource);
+            }
+        }
+        // A capped budget covers the data too: what the images (or the streamed ring) hold is not the pool's.
+        if (device.Pool.LimitBytes is long cap)
+        {
+            poolLimit = cap;
+            device.Pool.LimitBytes = Math.Max(1, cap - trainingStep.Source.DeviceBytes - (bankPixels?.DeviceBytes ?? 0) - (testPixels?.DeviceBytes ?? 0));
+            trainingStep.BudgetBytes = cap;
+        }
+        progress.Line(Placement.Describe());
         Directory.CreateDirectory(config.RunDir);
         metrics = new MetricsLog(Path.Combine(config.RunDir, RunFolder.MetricsFile));
     }
 
     public ByolModel Model => model;
+
+    /// <summary>Where the images are (device or host) and why; printed first, recorded in config.json.</summary>
+    public PlacementDecision Placement { get; }
     public int StepsPerEpoch => trainingStep.StepsPerEpoch;   // the last partial batch is dropped
     long TotalSteps => (long)StepsPerEpoch * config.Epochs;
 
@@ -190,7 +215,8 @@ public sealed class Trainer : IDisposable
 
     /// <summary>Weighted kNN (k = config, and k = 1) of the student backbone's eval-mode features: train bank, test queries.</summary>
     public KnnResult EvaluateKnn() => KnnPossible
-        ? Evaluation.Knn(device, model, bank!, bankPixels!.View, test!, testPixels!.View, config.KnnK, Math.Max(2, config.BatchSize), config.ImageSize)
+        ? Evaluation.Knn(device, model, bank!, ReferenceEquals(bank, train) ? (trainingStep.Source as ResidentBatchSource)?.Pixels : bankPixels?.Pixels,
+            test!, testPixels?.Pixels, config.KnnK, Math.Max(2, config.BatchSize), config.ImageSize)
         : throw new InvalidOperationException("kNN needs a labelled training set and a labelled test set");
 
     /// <summary>Whether there is a labelled bank and labelled queries to measure kNN with.</summary>
@@ -201,6 +227,8 @@ public sealed class Trainer : IDisposable
     {
         var node = System.Text.Json.Nodes.JsonNode.Parse(config.ToJson())!.AsObject();
         node["kernels"] = KernelRecord.Of(device).ToJsonNode();
+        node["data-placement-chosen"] = Placement.Placement.ToString().ToLowerInvariant();
+        node["data-placement-reason"] = Placement.Reason;
         return node.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
@@ -241,6 +269,7 @@ public sealed class Trainer : IDisposable
             throw new InvalidDataException($"{checkpointPath}: the checkpoint was written by {info.Name}, this run uses {config.Optimizer}");
         OptimizerCheckpoint.Import(optimizer, checkpoint.Tensors, info.Steps);
         UseRecordedKernels(KernelRecord.FromCheckpoint(checkpoint), Path.GetFileName(checkpointPath));
+        trainingStep.ForgetMeasurement();   // auto placement measured with this build's versions; the check before the first step runs the pinned ones
         startEpoch = checkpoint.Epoch;
         step = checkpoint.Step;
         resumed = true;
@@ -285,9 +314,9 @@ public sealed class Trainer : IDisposable
         model.Dispose();
         optimizer.Dispose();
         trainingStep.Dispose();
-        trainPixels.Dispose();
-        if (!ReferenceEquals(bankPixels, trainPixels))
-            bankPixels?.Dispose();
+        bankPixels?.Dispose();
         testPixels?.Dispose();
+        if (poolLimit is long cap)
+            device.Pool.LimitBytes = cap;
     }
 }

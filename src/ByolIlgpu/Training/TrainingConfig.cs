@@ -82,6 +82,12 @@ public sealed record TrainingConfig
     public string Device { get; init; } = "auto";
 
     /// <summary>
+    /// Where the images live: "auto" (on the device when they and a step fit the budget), "device", or "host"
+    /// (kept in host memory, a batch streamed per step through page-locked staging; bit-identical runs).
+    /// </summary>
+    public string DataPlacement { get; init; } = "auto";
+
+    /// <summary>
     /// "tf32" or "fp32"; null (auto) takes the device's default (<see cref="Engine.DevicePolicy.DefaultPrecision"/>).
     /// The trainer records the precision it ran; a configuration without the field (written before it existed) ran FP32.
     /// </summary>
@@ -154,6 +160,7 @@ public sealed record TrainingConfig
         if (!BadImagePolicies.Contains(BadImages))
             throw new ArgumentException($"--bad-images must be one of {string.Join(", ", BadImagePolicies)}, got '{BadImages}'");
         Engine.ComputeDevice.ParseSpec(Device);
+        ByolIlgpu.Data.DataPlacements.Parse(DataPlacement);
         if (Precision is not null && !Engine.Precisions.Names.Contains(Precision))
             throw new ArgumentException($"--precision must be one of {string.Join(", ", Engine.Precisions.Names)} or auto, got '{Precision}'");
         if (string.IsNullOrWhiteSpace(RunDir))

@@ -39,8 +39,8 @@ public static class TrainingRun
         config = config.ResolveFor(splits.Pretrain.Height, splits.Pretrain.Width);
         if (!splits.Evaluable)
             progress.Line($"kNN off: {splits.WhyNotEvaluable}; kNN and linear evaluation need a labelled training set and a labelled test set");
-        // Until batches stream from host memory, the device holds whole sets: mapped sets are read into arrays here.
-        var (train, bank, test) = (splits.Pretrain.InMemory(), splits.Evaluable ? splits.Train.InMemory() : null, splits.Evaluable ? splits.Test.InMemory() : null);
+        // Mapped sets stay mapped: the trainer keeps them on the device or streams them (--data-placement).
+        var (train, bank, test) = (splits.Pretrain, splits.Evaluable ? splits.Train : null, splits.Evaluable ? splits.Test : null);
         if (ReferenceEquals(splits.Train, splits.Pretrain))
             bank = splits.Evaluable ? train : null;
         progress.Line($"device {device}, precision {device.Precision.Name()}; {train.Count} training images ({train.Source}, {train.Height}×{train.Width})" +
@@ -91,6 +91,7 @@ public static class TrainingRun
         new("--checkpoint-every", c => c.CheckpointEvery, "when checkpoints are written does not change the weights", (r, g) => r with { CheckpointEvery = g.CheckpointEvery }),
         new("--keep-checkpoints", c => c.KeepCheckpoints, "housekeeping", (r, g) => r with { KeepCheckpoints = g.KeepCheckpoints }),
         new("--cache-dir", c => c.CacheDir, "where decoded images are cached does not change them", (r, g) => r with { CacheDir = g.CacheDir }),
+        new("--data-placement", c => c.DataPlacement, "a streamed run is bit for bit a resident one", (r, g) => r with { DataPlacement = g.DataPlacement }),
         new("--data", c => c.Data),
         new("--test-data", c => c.TestData),
         new("--bad-images", c => c.BadImages),

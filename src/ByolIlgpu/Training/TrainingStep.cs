@@ -8,44 +8,71 @@ namespace ByolIlgpu.Training;
 
 /// <summary>
 /// The trainer's step, on the device from end to end: the epoch's order is uploaded once
-/// (<see cref="BeginEpoch"/>), a step takes its slice of it, makes both augmented views from the
-/// uint8 images already on the device, runs the BYOL step and adds the loss into a device-side sum.
+/// (<see cref="BeginEpoch"/>), a step takes its slice of it, makes both augmented views from uint8 images
+/// on the device, runs the BYOL step and adds the loss into a device-side sum. Where the images come
+/// from is the <see cref="IBatchSource"/>: the whole set resident on the device
+/// (<see cref="ResidentBatchSource"/>), or streamed from host memory a batch per step through
+/// page-locked staging and one asynchronous copy (<see cref="StreamedBatchSource"/>). The augmentation's
+/// random parameters are drawn from the data-set indices either way, and applied to the batch's rows, so
+/// the two give the same run bit for bit.
 /// No host synchronisation per step: the loss is read only when <see cref="ReadLossSum"/> asks.
 /// `byol train` and `byol bench` run this same class.
 /// </summary>
 public sealed class TrainingStep : IDisposable
 {
     readonly ComputeDevice device;
-    readonly ArrayView<byte> pixels;                                  // (N, 3, H, W) uint8, on the device
-    readonly int imageCount;
-    readonly int height, width, viewSize;                             // H, W of the data set; the views' side
+    IBatchSource source;
+    readonly int imageCount, height, width, viewSize;                 // the data set's images: (N, 3, H, W) uint8; the views' side
     readonly MemoryBuffer1D<int, Stride1D.Dense> epochOrder;         // (steps·B): this epoch's data-set rows
     readonly MemoryBuffer1D<float, Stride1D.Dense> lossSum;          // (1): running sum of this epoch's losses
     readonly AugmentationConfig view1Config, view2Config;
     readonly ulong seed;
     int epoch = -1;
+    int[] epochRows = [];
+    (int Batch, long Bytes)? measured;
 
-    /// <summary>A step on <paramref name="imageCount"/> images of <paramref name="height"/>×<paramref name="width"/>, making views of <paramref name="viewSize"/>×<paramref name="viewSize"/>.</summary>
+    /// <summary>A step over images already on the device (N, 3, H, W), making views of <paramref name="viewSize"/>² (0: the images' side); the caller keeps them.</summary>
     public TrainingStep(ComputeDevice device, ByolLearner learner, ArrayView<byte> pixels, int imageCount, int batchSize, int seed, bool blur,
-        int height = 32, int width = 32, int viewSize = 32)
+        int height = 32, int width = 32, int viewSize = 0)
+        : this(device, learner, new ResidentBatchSource(pixels, imageCount), batchSize, seed, blur, height, width, viewSize)
     {
+    }
+
+    /// <summary>A step over a batch source of images (N, 3, <paramref name="height"/>, <paramref name="width"/>); the step owns the source.</summary>
+    public TrainingStep(ComputeDevice device, ByolLearner learner, IBatchSource source, int batchSize, int seed, bool blur, int height = 32, int width = 32, int viewSize = 0)
+    {
+        int imageCount = source.ImageCount;
         if (imageCount < batchSize)
             throw new ArgumentException($"--batch-size {batchSize} is larger than the training set ({imageCount} images)");
         this.device = device;
         Learner = learner;
-        this.pixels = pixels;
+        this.source = source;
         this.imageCount = imageCount;
         this.height = height;
         this.width = width;
-        this.viewSize = viewSize;
+        this.viewSize = viewSize > 0 ? viewSize : Math.Min(height, width);
         BatchSize = batchSize;
         this.seed = (ulong)seed;
-        view1Config = AugmentationConfig.ByolCifar(view: 1, blur: blur, imageSize: viewSize);
-        view2Config = AugmentationConfig.ByolCifar(view: 2, blur: blur, imageSize: viewSize);
+        view1Config = AugmentationConfig.ByolCifar(view: 1, blur: blur, imageSize: this.viewSize);
+        view2Config = AugmentationConfig.ByolCifar(view: 2, blur: blur, imageSize: this.viewSize);
         view1Config.Validate();
         view2Config.Validate();
         epochOrder = device.Allocate<int>((long)StepsPerEpoch * batchSize);
         lossSum = device.Allocate<float>(1);
+    }
+
+    /// <summary>Where the step's images come from (the step owns it).</summary>
+    public IBatchSource Source => source;
+
+    /// <summary>Replaces the batch source (e.g. resident once the budget is known to hold the set); the old one is disposed.</summary>
+    public void UseSource(IBatchSource replacement)
+    {
+        if (replacement.ImageCount != imageCount)
+            throw new ArgumentException($"a batch source of {replacement.ImageCount} images for a step over {imageCount}");
+        if (!ReferenceEquals(replacement, source))
+            source.Dispose();
+        source = replacement;
+        epoch = -1;
     }
 
     public ByolLearner Learner { get; }
@@ -60,8 +87,10 @@ public sealed class TrainingStep : IDisposable
         if (order.Length != imageCount)
             throw new ArgumentException($"epoch order of {order.Length} rows for {imageCount} images");
         epoch = epochIndex;
-        device.CopyFromHost(epochOrder.View, order.AsSpan(0, (int)epochOrder.Length));
+        epochRows = order.AsSpan(0, (int)epochOrder.Length).ToArray();
+        device.CopyFromHost(epochOrder.View, epochRows);
         device.MemSetToZero(lossSum.View);
+        source.Begin(epochRows, BatchSize);
     }
 
     /// <summary>Step <paramref name="stepInEpoch"/> of the current epoch: views, BYOL step with lr and τ, loss added to the sum.</summary>
@@ -81,10 +110,19 @@ public sealed class TrainingStep : IDisposable
             throw new ArgumentOutOfRangeException(nameof(stepInEpoch), stepInEpoch, $"expected a step in [0, {StepsPerEpoch})");
         device.Pool.ReleaseAll();
         var indices = epochOrder.View.SubView((long)stepInEpoch * BatchSize, BatchSize);   // (B)
-        var v1 = Tensor.Temp(device, "view1", BatchSize, 3, viewSize, viewSize);
-        var v2 = Tensor.Temp(device, "view2", BatchSize, 3, viewSize, viewSize);
-        Augmentation.Apply(device, pixels, indices, v1, view1Config, seed, epoch, view: 1, height, width);
-        Augmentation.Apply(device, pixels, indices, v2, view2Config, seed, epoch, view: 2, height, width);
+        return Augment(source.Batch(stepInEpoch, indices), indices, BatchSize, epoch);
+    }
+
+    /// <summary>Both views (b, 3, S, S) of a batch: parameters drawn for the data-set indices, applied to the batch's rows.</summary>
+    (Tensor View1, Tensor View2) Augment(DeviceBatch batch, ArrayView<int> datasetIndices, int b, int epochIndex)
+    {
+        var v1 = Tensor.Temp(device, "view1", b, 3, viewSize, viewSize);
+        var v2 = Tensor.Temp(device, "view2", b, 3, viewSize, viewSize);
+        foreach (var (view, output, config) in new[] { (1, v1, view1Config), (2, v2, view2Config) })
+        {
+            var prm = Augmentation.DrawParameters(device, datasetIndices, config, seed, epochIndex, view, imageCount, height, width);
+            Augmentation.ApplyParameters(device, batch.Pixels, batch.Rows, prm, output, config, height, width);
+        }
         return (v1, v2);
     }
 
@@ -102,16 +140,19 @@ public sealed class TrainingStep : IDisposable
     {
         if (batch < 2)
             throw new ArgumentOutOfRangeException(nameof(batch), batch, "BatchNorm needs a batch of at least 2");
+        if (batch > BatchSize)
+            throw new ArgumentOutOfRangeException(nameof(batch), batch, $"measure at most the step's batch of {BatchSize}");
+        if (measured is { } m && m.Batch == batch)
+            return m.Bytes;   // the same shapes rent the same buffers: measuring again would change nothing
         var model = Learner.Model;
         var studentState = model.Student.StateToHost();
         var teacherState = model.Teacher.StateToHost();
         var tracked = model.StudentBatchNorms.Concat(model.TeacherBatchNorms).Select(b => b.BatchesTracked).ToArray();
         device.Pool.ReleaseAll();
-        using var indices = device.Allocate(Enumerable.Range(0, batch).Select(i => i % imageCount).ToArray());   // (b)
-        var v1 = Tensor.Temp(device, "view1", batch, 3, viewSize, viewSize);
-        var v2 = Tensor.Temp(device, "view2", batch, 3, viewSize, viewSize);
-        Augmentation.Apply(device, pixels, indices.View, v1, view1Config, seed, 0, view: 1, height, width);
-        Augmentation.Apply(device, pixels, indices.View, v2, view2Config, seed, 0, view: 2, height, width);
+        var rows = Enumerable.Range(0, batch).Select(i => i % imageCount).ToArray();
+        using var indices = device.Allocate(rows);   // (b)
+        source.Begin(rows, batch);
+        var (v1, v2) = Augment(source.Batch(0, indices.View), indices.View, batch, 0);
         long bytes = device.Pool.BytesRented;
         device.Pool.BeginMeasure();
         try
@@ -128,8 +169,14 @@ public sealed class TrainingStep : IDisposable
             foreach (var bn in model.StudentBatchNorms.Concat(model.TeacherBatchNorms))
                 bn.BatchesTracked = tracked[i++];
         }
+        measured = (batch, bytes);
+        if (epoch >= 0)
+            source.Begin(epochRows, BatchSize);   // the epoch's sequence again (a streamed source prefetches its step 0)
         return bytes;
     }
+
+    /// <summary>Measure again next time (the kernel versions changed: a resumed run pins its recorded ones).</summary>
+    public void ForgetMeasurement() => measured = null;
 
     /// <summary>
     /// Stops with one line before the first step when the device cannot hold a step at this batch size:
@@ -144,8 +191,15 @@ public sealed class TrainingStep : IDisposable
             return;
         int half = Math.Max(2, BatchSize / 2);
         long neededHalf = half == BatchSize ? needed : MeasurePoolBytes(half);
-        throw new DeviceMemoryException(MemoryMessage(device, BatchSize, needed, available, LargestBatch(BatchSize, needed, half, neededHalf, available)), needed);
+        var message = MemoryMessage(device, BatchSize, needed, available, LargestBatch(BatchSize, needed, half, neededHalf, available));
+        if (BudgetBytes is long budget)
+            message = message.Replace($"{ComputeDevice.FormatBytes(available)} available;",
+                $"{ComputeDevice.FormatBytes(available)} available (of a {ComputeDevice.FormatBytes(budget)} budget, the rest holding the {source.Placement}-placed images);");
+        throw new DeviceMemoryException(message, needed);
     }
+
+    /// <summary>The whole capped budget when the pool's share is what is left of it after the images (set by the trainer; named in the message).</summary>
+    public long? BudgetBytes { get; set; }
 
     /// <summary>The largest batch b with fixed + b·perImage ≤ available, from measurements at two batch sizes (0 if none fits).</summary>
     public static int LargestBatch(int batch, long bytes, int otherBatch, long otherBytes, long available)
@@ -167,6 +221,7 @@ public sealed class TrainingStep : IDisposable
 
     public void Dispose()
     {
+        source.Dispose();
         epochOrder.Dispose();
         lossSum.Dispose();
     }
