@@ -117,7 +117,7 @@ public static class TrainingRun
     ];
 
     // Handled elsewhere: --resume and --overwrite themselves, --precision (ResumedConfig and the trainer's warning), --run-dir (below).
-    static readonly string[] NotCompared = ["--resume", "--overwrite", "--precision", "--run-dir"];
+    public static readonly IReadOnlyList<string> NotCompared = ["--resume", "--overwrite", "--precision", "--run-dir"];
 
     /// <summary>
     /// The configuration a resumed run continues with: the saved one (<see cref="ResumedConfig"/>),

@@ -1,5 +1,6 @@
 using ByolIlgpu.Byol;
 using ByolIlgpu.Data;
+using ByolIlgpu.Layers;
 using ByolIlgpu.Tests.Infrastructure;
 using ByolIlgpu.Training;
 using SkiaSharp;
@@ -294,6 +295,28 @@ public class ImageFolderTests
         var (linearCode, _, linearError) = InProcessCli.Run("eval", "linear", "--checkpoint", run, "--device", "cpu");
         Assert.Equal(2, linearCode);
         Assert.Contains("linear evaluation needs a labelled set", linearError);
+    }
+
+    /// <summary>At 64 px the run follows the folder's resolution: 64 px views, the imagenet stem and BYOL's blur, chosen because they were not asked for.</summary>
+    [Fact]
+    public void ASixtyFourPixelFolderTrainsEndToEndAtSixtyFourWithTheImagenetStemAndKnn()
+    {
+        using var scratch = new Scratch();
+        string train = Path.Combine(scratch.Path, "train"), test = Path.Combine(scratch.Path, "val"), cache = Path.Combine(scratch.Path, "cache");
+        TestImages.ClassFolder(train, perClass: 64, seed: 11, size: 64);
+        TestImages.ClassFolder(test, perClass: 16, seed: 12, size: 64);
+        var log = new StringWriter();
+        string run = Path.Combine(scratch.Path, "run");
+
+        var result = TrainingRun.Execute(Tiny(train, test, cache, run) with { KnnEvery = 0, BatchSize = 32, AutoStem = true }, resume: null, new PlainProgress(log));
+
+        Assert.Equal(1, result.EpochsDone);
+        Assert.NotNull(result.FinalKnn);
+        Assert.True(result.FinalKnn.Top1 > 0.8, $"kNN top-1 {result.FinalKnn.Top1} on two colour classes at 64 px\n{log}");
+        Assert.Contains("decoding 128 images at 64×64", log.ToString());
+        Assert.Contains("imagenet stem, 64 px views with blur", log.ToString());
+        var saved = TrainingConfig.FromJson(File.ReadAllText(Path.Combine(run, "config.json")), "config.json");
+        Assert.Equal((64, ResNet18.ImageNetStem, true), (saved.ImageSize, saved.Architecture.Stem, saved.Blur));
     }
 
     [Fact]
