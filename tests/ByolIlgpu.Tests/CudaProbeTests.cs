@@ -146,24 +146,9 @@ public class CudaProbeTests
     /// <summary>Runs `dotnet byol.dll ARGS` from the test's output folder with the loader looking in <paramref name="libraryFolder"/> first; BYOL_REQUIRE_CUDA only when asked.</summary>
     static (int Code, string Output, string Error) Byol(string libraryFolder, Dictionary<string, string> environment, params string[] args)
     {
-        // The muxer of the runtime running this test (…/shared/Microsoft.NETCore.App/VERSION/ → …/dotnet);
-        // a self-contained bundle has none, and its `byol` starts on its own.
-        var dotnet = Path.GetFullPath(Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", "..", "dotnet"));
-        var apphost = Path.Combine(AppContext.BaseDirectory, "byol");
-        bool selfContained = !File.Exists(dotnet) && File.Exists(apphost);
-        var start = new ProcessStartInfo(selfContained ? apphost : File.Exists(dotnet) ? dotnet : "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Path.GetTempPath(),
-        };
-        if (!selfContained)
-            start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "byol.dll"));
-        foreach (var a in args)
-            start.ArgumentList.Add(a);
+        var start = Infrastructure.ByolProcess.StartInfo(args);
         start.Environment["LD_LIBRARY_PATH"] = libraryFolder;
         start.Environment.Remove(CudaAvailability.RequireVariable);
-        start.Environment.Remove("BYOL_DEBUG");
         foreach (var (name, value) in environment)
             start.Environment[name] = value;
         using var process = Process.Start(start)!;

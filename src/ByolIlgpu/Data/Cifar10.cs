@@ -35,10 +35,13 @@ public static class Cifar10
         return (ReadBatches(trainFiles, names), ReadBatches([Path.Combine(folder, "test_batch.bin")], names));
     }
 
-    static string[] ReadClassNames(string path)
+    static string[] ReadClassNames(string path) => ReadClassNames(path, DefaultClassNames);
+
+    /// <summary>The ten class names of a names file (one per line, blank lines ignored), or <paramref name="defaults"/> when there is no such file (CIFAR-10's and STL-10's).</summary>
+    internal static string[] ReadClassNames(string path, string[] defaults)
     {
         if (!File.Exists(path))
-            return DefaultClassNames;
+            return defaults;
         var names = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
         if (names.Length != 10)
             throw new DataFormatException($"{path}: {names.Length} class names, expected 10 (one per line)");

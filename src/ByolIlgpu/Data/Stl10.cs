@@ -105,15 +105,7 @@ public static class Stl10
         return new ImageDataset(images, labels, names, Size, Size, imagesPath);
     }
 
-    static string[] ReadClassNames(string path)
-    {
-        if (!File.Exists(path))
-            return DefaultClassNames;
-        var names = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
-        if (names.Length != 10)
-            throw new DataFormatException($"{path}: {names.Length} class names, expected 10 (one per line)");
-        return names;
-    }
+    static string[] ReadClassNames(string path) => Cifar10.ReadClassNames(path, DefaultClassNames);
 
     /// <summary>Writes images (N, 3, 96, 96) row-major in STL-10's column-major file layout, and labels 0–9 as 1–10 (tests and tools).</summary>
     public static void Write(string imagesPath, byte[] pixels, string? labelsPath = null, byte[]? labels = null)

@@ -18,7 +18,8 @@ public sealed class ByolProcess : IDisposable
 
     ByolProcess(Process process) => this.process = process;
 
-    public static ByolProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
+    /// <summary>How to start the built `byol` with <paramref name="args"/>: byol.dll by this runtime's dotnet, or a self-contained bundle's own `byol`; output redirected, BYOL_DEBUG unset.</summary>
+    public static ProcessStartInfo StartInfo(params string[] args)
     {
         // The muxer of the runtime running this test (…/shared/Microsoft.NETCore.App/VERSION/ → …/dotnet).
         var dotnet = Path.GetFullPath(Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", "..", "dotnet"));
@@ -35,6 +36,12 @@ public sealed class ByolProcess : IDisposable
         foreach (var a in args)
             start.ArgumentList.Add(a);
         start.Environment.Remove("BYOL_DEBUG");
+        return start;
+    }
+
+    public static ByolProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var start = StartInfo(args);
         foreach (var (name, value) in environment)
             start.Environment[name] = value;
         var process = new Process { StartInfo = start };
