@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using ByolIlgpu.Byol;
 using ByolIlgpu.Checkpoints;
 using ByolIlgpu.Data;
@@ -42,7 +41,8 @@ public sealed class TestBackbone : IDisposable
             Epoch = 3,
             Step = 42,
             Seed = seed,
-            Config = ConfigJson(new TrainingConfig { Synthetic = 64, Architecture = Architecture, Seed = seed }, imageSize),
+            // As the trainer writes it: the image size resolved (the field the export reads for the ONNX input's H and W).
+            Config = new TrainingConfig { Synthetic = 64, Architecture = Architecture, Seed = seed, ImageSize = imageSize }.ToJson(),
             Kernels = KernelRecord.Of(Device).ToJson(),
         };
         checkpoint.Tensors.AddRange(ParameterStoreCheckpoint.Export(Model.Student, "", Model.StudentBatchNorms.ToDictionary(b => b.Name, b => b.BatchesTracked)));
@@ -54,17 +54,6 @@ public sealed class TestBackbone : IDisposable
     public int ImageSize { get; }
     public string CheckpointPath { get; }
     public ByolModel Model { get; }
-
-    /// <summary>
-    /// The configuration as the trainer writes it, with "image-size" where it is not the CIFAR default
-    /// (the field the export reads for the ONNX input's H and W).
-    /// </summary>
-    static string ConfigJson(TrainingConfig config, int imageSize)
-    {
-        var node = JsonNode.Parse(config.ToJson())!.AsObject();
-        node["image-size"] ??= imageSize;
-        return node.ToJsonString();
-    }
 
     static void Perturb(ParameterStore store, ResNet18 backbone, Random rng)
     {
