@@ -42,5 +42,8 @@ public class OneStepPageTests
         Assert.Equal("1.235e-05", OneStepWalkthrough.F(1.23456e-5));
         Assert.Equal("0", OneStepWalkthrough.F(-0.0));
         Assert.Equal("1.000", OneStepWalkthrough.F(0.99999999));
+        Assert.Equal("-10.00", OneStepWalkthrough.F(-9.99999));
+        Assert.Equal("999.9", OneStepWalkthrough.F(999.94));
+        Assert.Equal("1.235e+04", OneStepWalkthrough.F(12345.6));
     }
 }

@@ -296,7 +296,7 @@ public static class OneStepWalkthrough
             "$dx = \\mathrm{rstd}\\,(\\gamma\\,dy - \\overline{\\gamma\\,dy} - \\hat x\\,\\overline{\\gamma\\,dy\\,\\hat x})$, each convolution its backward-input and backward-weight GEMMs, " +
             "summed over both views (each view's contribution adds into the same gradient buffer).");
         page.Line();
-        string[] shown = ["predictor.3.weight", "predictor.3.bias", "predictor.1.weight", "projector.0.weight", "layer4.1.conv2.weight", "conv1.weight"];
+        string[] shown = ["predictor.3.weight", "predictor.3.bias", "predictor.1.weight", "projector.0.weight", "layer1.0.conv1.weight", "conv1.weight"];
         var gradRows = new List<string[]>();
         foreach (var name in shown)
         {
@@ -362,10 +362,13 @@ public static class OneStepWalkthrough
     {
         if (x == 0 || !double.IsFinite(x)) return x == 0 ? "0" : x.ToString(CultureInfo.InvariantCulture);
         double a = Math.Abs(x);
-        if (a >= 1e-3 && a < 1e5)
+        if (a >= 1e-3 && a < 1e3)
         {
-            int decimals = Math.Max(0, Digits - 1 - (int)Math.Floor(Math.Log10(a)));
-            string s = Math.Round(x, decimals, MidpointRounding.AwayFromZero).ToString("F" + decimals, CultureInfo.InvariantCulture);
+            int decimals = Digits - 1 - (int)Math.Floor(Math.Log10(a));
+            double rounded = Math.Round(x, decimals, MidpointRounding.AwayFromZero);
+            if (Math.Abs(rounded) >= Math.Pow(10, Digits - decimals))   // 0.99999 → 1.000, not 1.0000
+                rounded = Math.Round(x, --decimals, MidpointRounding.AwayFromZero);
+            string s = rounded.ToString("F" + decimals, CultureInfo.InvariantCulture);
             return s.TrimStart('-').Trim('0', '.').Length == 0 ? "0" : s;
         }
         return FE(x);
