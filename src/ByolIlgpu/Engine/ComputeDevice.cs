@@ -64,11 +64,13 @@ public sealed partial class ComputeDevice : IDisposable
     /// A CPU device with GPU-sized groups: warps of <paramref name="threadsPerWarp"/> lanes (32 as on
     /// NVIDIA GPUs), <paramref name="warpsPerGroup"/> per group. For tests of the GPU kernels, whose
     /// tensor-core fragments span 32 lanes; every thread is an OS thread, so only tiny shapes.
+    /// <paramref name="multiprocessors"/> fixes the grid sizes (and so every summation order) whatever the
+    /// machine's core count (the one-step page); by default one per core.
     /// </summary>
-    public static ComputeDevice CreateCpu(int threadsPerWarp, int warpsPerGroup)
+    public static ComputeDevice CreateCpu(int threadsPerWarp, int warpsPerGroup, int? multiprocessors = null)
     {
         NativeLibraries.Install();
-        var device = new CPUDevice(threadsPerWarp, warpsPerGroup, numMultiprocessors: Math.Max(1, Environment.ProcessorCount));
+        var device = new CPUDevice(threadsPerWarp, warpsPerGroup, numMultiprocessors: multiprocessors ?? Math.Max(1, Environment.ProcessorCount));
         var context = Context.Create(builder => CompilerSettings(builder.CPU(device)));
         try
         {
