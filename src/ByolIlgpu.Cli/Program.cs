@@ -17,6 +17,7 @@ public static class ByolProgram
         root.Subcommands.Add(KernelsCommand.Create());
         root.Subcommands.Add(ParityCommand.Create());
         root.Subcommands.Add(ExportCommand.Create());
+        root.Subcommands.Add(SelfTestCommand.Create());
         return root;
     }
 
