@@ -41,6 +41,23 @@ public static class GemmChecks
             string pass = PassNames[(int)Enum.Parse<Conv2dPass>(c.Name.Split(' ')[0])];
             RunVersions(context, c, "conv2d." + pass, c.Name[(c.Name.IndexOf(' ') + 1)..], versions);
         }
+        // The tape op (forward, then both backward passes at the same version) against finite
+        // differences of the reference, at a tiny 3×3 stride-2 layer; TF32's rounding (2⁻¹¹ per operand)
+        // is beyond the finite differences' 1 % bound only where its Σ|terms| rows above would say so.
+        var tiny = new Conv2dShape(2, 3, 5, 5, 4, 3, 3, 2, 1);
+        var x = SelfTestContext.NonZero(60, (int)tiny.InputLength);
+        var w = SelfTestContext.NonZero(61, (int)tiny.WeightLength);
+        foreach (int version in versions)
+        {
+            var precision = DevicePolicy.PrecisionOf(DevicePolicy.Conv2dOp, version);
+            var tolerance = precision == Precision.Tf32 ? new Tolerance(1e-2, 1e-2) : new Tolerance(1e-5 * tiny.C * tiny.R * tiny.S, 1e-4);
+            TapeChecks.Run(context, DevicePolicy.Conv2dOp, "conv2d (tape)", $"N={tiny.N} C={tiny.C} H={tiny.H} W={tiny.W} K={tiny.K} R=3 S=3 stride=2 pad=1",
+                [new("x", x, [tiny.N, tiny.C, tiny.H, tiny.W]), new("w", w, [tiny.K, tiny.C, tiny.R, tiny.S])],
+                (tape, t) => Ops.Conv2d.Forward(tape, t[0], t[1], tiny.Stride, tiny.Pad, version),
+                v => Reference.Conv.Conv2dForward(v[0], v[1], tiny),
+                (v, dY) => { var (dX, dW) = Reference.Conv.Conv2dBackward(v[0], v[1], dY, tiny); return [dX, dW]; },
+                tolerance, tolerance, finiteDifferences: precision == Precision.Fp32, version: $"v{version} {precision.Name()}");
+        }
     }
 
     public static void Matmul(SelfTestContext context)
@@ -68,11 +85,10 @@ public static class GemmChecks
         foreach (int version in versions)
         {
             device.Pool.ReleaseAll();
-            string name = $"v{version}";
-            var got = context.Seen(op, name, c.Run(device, version, magnitude: false));
+            string label = $"v{version} {DevicePolicy.PrecisionOf(c.Op, version).Name()}";   // as the row shows it, and the hook sees it
+            var got = context.Seen(op, label, c.Run(device, version, magnitude: false));
             double rtol = KernelVerification.RelativeTolerance(DevicePolicy.PrecisionOf(c.Op, version), c.ReductionLength);
-            string precision = DevicePolicy.PrecisionOf(c.Op, version).Name();
-            context.Rows.Add(Compare.Elements(c.Op, op, $"{name} {precision}", "reference", shape, got, exact,
+            context.Rows.Add(Compare.Elements(c.Op, op, label, "reference", shape, got, exact,
                 i => KernelVerification.AbsoluteTolerance + rtol * exactTerms[i]));
             if (version == 1)
             {
@@ -82,7 +98,7 @@ public static class GemmChecks
             v1 ??= c.Run(device, 1, magnitude: false);
             v1Terms ??= c.Run(device, 1, magnitude: true);
             var terms = v1Terms;
-            context.Rows.Add(Compare.Elements(c.Op, op, $"{name} {precision}", "v1", shape, got, Array.ConvertAll(v1, x => (double)x),
+            context.Rows.Add(Compare.Elements(c.Op, op, label, "v1", shape, got, Array.ConvertAll(v1, x => (double)x),
                 i => KernelVerification.AbsoluteTolerance + rtol * terms[i]));
         }
     }
