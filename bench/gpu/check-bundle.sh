@@ -44,6 +44,7 @@ check train "$app/byol" train --synthetic 64 --epochs 1 --width 4 --proj-hidden 
 check export "$app/byol" export --checkpoint "$work/run" --out "$work/backbone.onnx"
 check tests "$app/ByolIlgpu.Tests" -method ByolIlgpu.Tests.CliTests.DevicesListsTheCpu -noColor
 check bench-list "$app/ByolIlgpu.Bench" --list flat
+check selftest "$app/byol" selftest --device cpu
 grep -q '^final knn top1: ' "$work/train.txt" || { echo "FAIL train: no 'final knn top1' line"; failures=$((failures + 1)); }
 # The client tests (python, ONNX Runtime's native library) stay out of the GPU bundle; the program's export does not need them.
 if ls "$app" | grep -q -i -E 'ClientTests|onnxruntime'; then

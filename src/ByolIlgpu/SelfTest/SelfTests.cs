@@ -94,7 +94,7 @@ public static class SelfTests
         return chosen;
     }
 
-    /// <summary>Runs the chosen families on the device; <paramref name="progress"/> hears each family's name as it starts.</summary>
+    /// <summary>Runs the chosen families on the device; <paramref name="progress"/> hears each family's name and seconds as it ends.</summary>
     public static SelfTestReport Run(ComputeDevice device, string? only = null, Action<string, string, float[]>? outputHook = null, Action<string>? progress = null)
     {
         var families = Select(only);
@@ -106,10 +106,11 @@ public static class SelfTests
         {
             foreach (var (name, run) in families)
             {
-                progress?.Invoke(name);
+                var started = clock.Elapsed;
                 device.Pool.ReleaseAll();
                 run(context);
                 device.Synchronize();
+                progress?.Invoke(FormattableString.Invariant($"{name}: {(clock.Elapsed - started).TotalSeconds:F1} s"));
             }
         }
         finally
