@@ -4,7 +4,7 @@
 # HOME a temporary folder), and with LD_DEBUG=libs so that every shared library the loader looks for
 # is logged. Fails if a program fails or if libicu is ever looked for (InvariantGlobalization: the
 # GPU machine need not have ICU). Runs: byol devices, a tiny byol train on the CPU accelerator, its byol export to ONNX, one
-# CLI test from the test executable, and the benchmarks' --list. A control run with invariant
+# CLI test from the test executable, the benchmarks' --list and byol selftest on the CPU. A control run with invariant
 # globalization switched off in a copy of byol's runtimeconfig must look for libicu (else the grep proves nothing).
 # Usage: bench/gpu/check-bundle.sh [BUNDLE.tar.xz]
 set -uo pipefail
