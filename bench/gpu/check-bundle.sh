@@ -4,7 +4,7 @@
 # HOME a temporary folder), and with LD_DEBUG=libs so that every shared library the loader looks for
 # is logged. Fails if a program fails or if libicu is ever looked for (InvariantGlobalization: the
 # GPU machine need not have ICU). Runs: byol devices, a tiny byol train on the CPU accelerator, its byol export to ONNX, one
-# CLI test from the test executable, and the benchmarks' --list. A control run with invariant
+# CLI test from the test executable, the benchmarks' --list and byol selftest on the CPU. A control run with invariant
 # globalization switched off in a copy of byol's runtimeconfig must look for libicu (else the grep proves nothing).
 # Usage: bench/gpu/check-bundle.sh [BUNDLE.tar.xz]
 set -uo pipefail
@@ -44,6 +44,7 @@ check train "$app/byol" train --synthetic 64 --epochs 1 --width 4 --proj-hidden 
 check export "$app/byol" export --checkpoint "$work/run" --out "$work/backbone.onnx"
 check tests "$app/ByolIlgpu.Tests" -method ByolIlgpu.Tests.CliTests.DevicesListsTheCpu -noColor
 check bench-list "$app/ByolIlgpu.Bench" --list flat
+check selftest "$app/byol" selftest --device cpu
 grep -q '^final knn top1: ' "$work/train.txt" || { echo "FAIL train: no 'final knn top1' line"; failures=$((failures + 1)); }
 # The client tests (python, ONNX Runtime's native library) stay out of the GPU bundle; the program's export does not need them.
 if ls "$app" | grep -q -i -E 'ClientTests|onnxruntime'; then

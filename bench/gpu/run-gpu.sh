@@ -3,7 +3,7 @@
 # and no .NET, with the bundle of make-bundle.sh. Finishes within BUDGET_S seconds (default 480,
 # counted from the start of this script, unpacking included):
 #   unpack the bundle; nvidia-smi and `byol devices` (stop at once, with the driver's words, if there
-#   is no CUDA device); the CUDA kernel tests; the one-step parity check against PyTorch
+#   is no CUDA device); `byol selftest` (every kernel checked on the device); the CUDA kernel tests; the one-step parity check against PyTorch
 #   (byol parity + parity_torch.py); `byol bench` at batch 128 and 256, full width; the PyTorch peer
 #   (byol_step_torch.py); the performance model's step beside the measured one; a short `byol train --synthetic`
 #   with kNN; the kernel benchmarks (BenchmarkDotNet).
@@ -127,6 +127,10 @@ devices_out=$(ls -d "$out"/[0-9][0-9]-devices)/output.txt
 if ! grep -q "^$device:" "$devices_out"; then
   stop "no $device device in 'byol devices', which says: $(grep -v '^device \|^Select\|^$' "$devices_out" | tr -s ' ' | tr '\n' ';' | cut -c1-600)"
 fi
+
+# First the shipped program's own check of every kernel on the device (what a user runs on a new GPU):
+# it needs nothing beyond byol, and names the op, version and first mismatches of anything wrong.
+stage selftest 120 "${byol[@]}" selftest --device "$device" --json selftest.json
 
 stage kernel-tests 150 "${tests[@]}" "${test_filter[@]}" -noColor
 

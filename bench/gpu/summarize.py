@@ -157,6 +157,15 @@ def main():
             lines.append(f"\nparity_torch.py: {parity['result']} (exit code {parity['exit_code']}); last lines:\n")
             lines += ["    " + l for l in parity["output"].strip().splitlines()[-5:]]
 
+    selftest = find(all_stages, "selftest")
+    if selftest:
+        lines += ["", "## byol selftest", ""]
+        out_lines = selftest["output"].splitlines()
+        summary = [l.strip() for l in out_lines if l.startswith("selftest: all") or "checks FAILED" in l]
+        lines.append(summary[-1] if summary else f"no selftest summary line ({selftest['result']})")
+        lines += [f"- `{l.rstrip()}`" for l in out_lines if l.rstrip().endswith(" FAIL")][:20]
+        lines += [f"- {l.strip()}" for l in out_lines if l.startswith("skipped: ")]
+
     tests = find(all_stages, "kernel-tests")
     if tests:
         lines += ["", "## Kernel tests", ""]

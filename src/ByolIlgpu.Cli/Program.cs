@@ -18,6 +18,7 @@ public static class ByolProgram
         root.Subcommands.Add(ParityCommand.Create());
         root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(OneStepCommand.Create());
+        root.Subcommands.Add(SelfTestCommand.Create());
         return root;
     }
 

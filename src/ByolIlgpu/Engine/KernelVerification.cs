@@ -137,7 +137,7 @@ public sealed class KernelVerification
 }
 
 /// <summary>The element of a check furthest outside (or closest to) its tolerance.</summary>
-public sealed record KernelMismatch(string Case, long Index, float Got, float Reference, double Tolerance)
+public sealed record KernelMismatch(string Case, long Index, float Got, double Reference, double Tolerance)
 {
     public double Error => Math.Abs((double)Got - Reference);
 
@@ -173,10 +173,14 @@ public sealed class KernelCheckCase
     /// <summary>Terms per output element: what the tolerance grows with.</summary>
     public int ReductionLength { get; }
 
+    /// <summary>The output in double from the operands (signed, or their magnitudes: then Σ|terms|), by src/ByolIlgpu/Reference.</summary>
+    public delegate double[] ReferenceOf(double[] a, double[] b, double[] prior, bool magnitude);
+
     readonly float[] a, b, prior;
     readonly Launcher launch;
+    readonly ReferenceOf reference;
 
-    KernelCheckCase(string op, string name, int reductionLength, float[] a, float[] b, float[] prior, Launcher launch)
+    KernelCheckCase(string op, string name, int reductionLength, float[] a, float[] b, float[] prior, Launcher launch, ReferenceOf reference)
     {
         Op = op;
         Name = name;
@@ -185,6 +189,17 @@ public sealed class KernelCheckCase
         this.b = b;
         this.prior = prior;
         this.launch = launch;
+        this.reference = reference;
+    }
+
+    /// <summary>
+    /// The exact output (double, from the same FP32 operands) and Σ|terms| of each element: what
+    /// `byol selftest` compares every version with, beside version 1.
+    /// </summary>
+    public (double[] Value, double[] Terms) ExactReference()
+    {
+        static double[] D(float[] v, bool abs) => Array.ConvertAll(v, x => abs ? Math.Abs((double)x) : x);
+        return (reference(D(a, false), D(b, false), D(prior, false), false), reference(D(a, true), D(b, true), D(prior, true), true));
     }
 
     /// <summary>Random values of either sign with magnitudes in [0.25, 1]: never zero, so every term counts.</summary>
@@ -200,17 +215,21 @@ public sealed class KernelCheckCase
     {
         string name = $"{pass} N={g.N} C={g.C} H={g.H} W={g.W} K={g.K} R={g.R} S={g.S} stride={g.Stride} pad={g.Pad}";
         long outputLength = (long)g.N * g.K * g.P * g.Q;
+        static double[] Plus(double[] prior, double[] sum) { for (int i = 0; i < sum.Length; i++) sum[i] += prior[i]; return sum; }
         return pass switch
         {
             // y = Σ x·w over (c, r, s); the launcher overwrites y.
             Conv2dPass.Forward => new(DevicePolicy.Conv2dOp, name, g.C * g.R * g.S, NonZero(rng, g.InputLength), NonZero(rng, g.WeightLength), NonZero(rng, outputLength),
-                (d, x, w, y, v, _) => Ops.Conv2d.LaunchForward(d, x, w, y, g, v)),
+                (d, x, w, y, v, _) => Ops.Conv2d.LaunchForward(d, x, w, y, g, v),
+                (x, w, _, _) => global::ByolIlgpu.Reference.Conv.Conv2dForward(x, w, g)),
             // dX += Σ dY·w over (k, r, s).
             Conv2dPass.BackwardInput => new(DevicePolicy.Conv2dOp, name, g.K * g.R * g.S, NonZero(rng, outputLength), NonZero(rng, g.WeightLength), NonZero(rng, g.InputLength),
-                (d, dy, w, dx, v, _) => Ops.Conv2d.LaunchBackwardInput(d, dy, w, dx, g, v)),
+                (d, dy, w, dx, v, _) => Ops.Conv2d.LaunchBackwardInput(d, dy, w, dx, g, v),
+                (dy, w, dx, _) => Plus(dx, global::ByolIlgpu.Reference.Conv.Conv2dBackward(new double[g.InputLength], w, dy, g).dX)),
             // dW += Σ x·dY over (n, p, q).
             _ => new(DevicePolicy.Conv2dOp, name, g.N * g.P * g.Q, NonZero(rng, g.InputLength), NonZero(rng, outputLength), NonZero(rng, g.WeightLength),
-                (d, x, dy, dw, v, _) => Ops.Conv2d.LaunchBackwardWeight(d, x, dy, dw, g, v)),
+                (d, x, dy, dw, v, _) => Ops.Conv2d.LaunchBackwardWeight(d, x, dy, dw, g, v),
+                (x, dy, dw, _) => Plus(dw, global::ByolIlgpu.Reference.Conv.Conv2dBackward(x, new double[g.WeightLength], dy, g).dW)),
         };
     }
 
@@ -218,7 +237,9 @@ public sealed class KernelCheckCase
         new(DevicePolicy.MatmulOp, FormattableString.Invariant($"M={m} N={n} K={k}{(transA ? " Aᵀ" : "")}{(transB ? " Bᵀ" : "")} α={alpha} β={beta}"), k,
             NonZero(rng, (long)m * k), NonZero(rng, (long)k * n), NonZero(rng, (long)m * n),
             (d, x, y, c, v, magnitude) => Ops.Matmul.Gemm(d, x, y, c, m, n, k, transA, transB,
-                magnitude ? Math.Abs(alpha) : alpha, magnitude ? Math.Abs(beta) : beta, v));
+                magnitude ? Math.Abs(alpha) : alpha, magnitude ? Math.Abs(beta) : beta, v),
+            (x, y, c, magnitude) => global::ByolIlgpu.Reference.Dense.Matmul(x, y, c, m, n, k, transA, transB,
+                magnitude ? Math.Abs(alpha) : alpha, magnitude ? Math.Abs(beta) : beta));
 
     /// <summary>The output of <paramref name="version"/>; with <paramref name="magnitude"/> of |A|, |B| and |prior|, which version 1 turns into Σ|terms|.</summary>
     public float[] Run(ComputeDevice device, int version, bool magnitude)
@@ -236,18 +257,27 @@ public sealed class KernelCheckCase
     {
         var got = Run(device, version, magnitude: false);
         hook?.Invoke(this, version, got);
-        var reference = Run(device, 1, magnitude: false);
-        var terms = Run(device, 1, magnitude: true);
+        return Compare(got, Run(device, 1, magnitude: false), Run(device, 1, magnitude: true), version);
+    }
+
+    /// <summary>
+    /// <paramref name="version"/>'s output against <paramref name="reference"/> (version 1's, or the
+    /// double reference), with the tolerance of <paramref name="version"/>'s precision times Σ|terms|.
+    /// </summary>
+    public KernelMismatch Compare<T>(float[] got, T[] reference, T[] terms, int version) where T : struct, IConvertible
+    {
         double rtol = KernelVerification.RelativeTolerance(DevicePolicy.PrecisionOf(Op, version), ReductionLength);
+        double R(long i) => reference[i].ToDouble(null);
+        double Terms(long i) => terms[i].ToDouble(null);
         long worst = 0;
         double worstRatio = -1;
         for (long i = 0; i < got.Length; i++)
         {
-            double error = Math.Abs((double)got[i] - reference[i]);
-            double ratio = double.IsFinite(error) ? error / (KernelVerification.AbsoluteTolerance + rtol * terms[i]) : double.PositiveInfinity;
+            double error = Math.Abs((double)got[i] - R(i));
+            double ratio = double.IsFinite(error) ? error / (KernelVerification.AbsoluteTolerance + rtol * Terms(i)) : double.PositiveInfinity;
             if (ratio > worstRatio)
                 (worst, worstRatio) = (i, ratio);
         }
-        return new KernelMismatch(Name, worst, got[worst], reference[worst], KernelVerification.AbsoluteTolerance + rtol * terms[worst]);
+        return new KernelMismatch(Name, worst, got[worst], R(worst), KernelVerification.AbsoluteTolerance + rtol * Terms(worst));
     }
 }
