@@ -102,32 +102,11 @@ public static class FiniteDifference
 {
     public const double Step = 1e-3, Rtol = 1e-2, Atol = 1e-4;
 
-    /// <summary>∂f/∂x_i ≈ (f(x + h·e_i) − f(x − h·e_i))/(2h) for every i.</summary>
-    public static double[] Gradient(Func<double[], double> f, double[] x, double h = Step)
-    {
-        var g = new double[x.Length];
-        var probe = (double[])x.Clone();
-        for (int i = 0; i < x.Length; i++)
-        {
-            double keep = probe[i];
-            probe[i] = keep + h;
-            double up = f(probe);
-            probe[i] = keep - h;
-            double down = f(probe);
-            probe[i] = keep;
-            g[i] = (up - down) / (2 * h);
-        }
-        return g;
-    }
+    /// <summary>∂f/∂x_i ≈ (f(x + h·e_i) − f(x − h·e_i))/(2h) for every i: the same code `byol selftest` ships (<see cref="ByolIlgpu.SelfTest.FiniteDifference"/>).</summary>
+    public static double[] Gradient(Func<double[], double> f, double[] x, double h = Step) => ByolIlgpu.SelfTest.FiniteDifference.Gradient(f, x, h);
 
     /// <summary>Σ_i out_i·w_i: the "fake loss" whose gradient is the backward of an op fed w as upstream gradient.</summary>
-    public static double Dot(double[] output, double[] weights)
-    {
-        double s = 0;
-        for (int i = 0; i < output.Length; i++)
-            s += output[i] * weights[i];
-        return s;
-    }
+    public static double Dot(double[] output, double[] weights) => ByolIlgpu.SelfTest.FiniteDifference.Dot(output, weights);
 
     /// <summary>Asserts a kernel gradient against central differences of the reference.</summary>
     public static void Assert(float[] got, Func<double[], double> f, double[] x, string what, double h = Step, double rtol = Rtol, double atol = Atol)
