@@ -146,7 +146,7 @@ public static class LayerChecks
         foreach (var ((rows, classes), fd) in Shapes(context, (4, 5), (512, 10)))
         {
             var labels = Enumerable.Range(0, rows).Select(i => (i * 7 + 3) % classes).ToArray();
-            using var deviceLabels = context.Device.Accelerator.Allocate1D(labels);
+            using var deviceLabels = context.Device.Allocate(labels);
             TapeChecks.Run(context, "cross-entropy", "cross_entropy", $"N={rows} classes={classes}",
                 [new("logits", SelfTestContext.Uniform(38, rows * classes, -3, 3), [rows, classes])],
                 (tape, t) => Ops.CrossEntropy.Forward(tape, t[0], deviceLabels.View),

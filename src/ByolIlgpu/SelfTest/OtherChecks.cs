@@ -90,8 +90,8 @@ public static class OtherChecks
         new Random(1).NextBytes(images);
         var indices = Enumerable.Range(0, count).Select(i => (i * 7 + 1) % count).ToArray();
         var device = context.Device;
-        using var img = device.Accelerator.Allocate1D(images);
-        using var idx = device.Accelerator.Allocate1D(indices);
+        using var img = device.Allocate(images);
+        using var idx = device.Allocate(indices);
         foreach (int view in new[] { 1, 2 })
         {
             device.Pool.ReleaseAll();
