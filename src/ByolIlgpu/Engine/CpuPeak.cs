@@ -82,7 +82,7 @@ public sealed record CpuPeak(string Microarchitecture, CpuIsa Isa, string IsaLab
     {
         string cpuinfo = ReadOrNull("/proc/cpuinfo") ?? "";
         var env = new CpuEnvironment(Environment.ProcessorCount, ReadOrNull("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq"),
-            openClDeviceName, Environment.GetEnvironmentVariable("POCL_LLVM_CPU_NAME"), Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA"),
+            openClDeviceName, openClDeviceName is null ? null : Environment.GetEnvironmentVariable("POCL_LLVM_CPU_NAME"), Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA"),
             Environment.GetEnvironmentVariable("MKL_ENABLE_INSTRUCTIONS"), Environment.GetEnvironmentVariable(GhzVariable),
             Avx512F.IsSupported ? CpuIsa.Avx512 : Avx2.IsSupported && Fma.IsSupported ? CpuIsa.Avx2 : CpuIsa.Other);
         return Estimate(CpuInfo.Parse(cpuinfo), env);
