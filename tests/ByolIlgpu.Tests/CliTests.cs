@@ -16,6 +16,7 @@ public class CliTests
         Assert.Equal(0, code);
         Assert.Contains("cpu:0", output);
         Assert.Contains("--device", output);
+        Assert.Contains("FP32 peak of the CPU accelerator: ", output);
     }
 
     [Fact]

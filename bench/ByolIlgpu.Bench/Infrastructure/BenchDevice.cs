@@ -18,37 +18,26 @@ public static class BenchDevice
     public static bool IsCpuAccelerator => Current.Kind == DeviceKind.Cpu;
 
     /// <summary>
-    /// Peak FP32 GFLOP/s, and how it was obtained. CPU and PoCL: cores × nominal clock × 64 FLOP/cycle (two
-    /// 16-wide AVX-512 FMA pipes; /proc/cpuinfo's MHz; turbo clocks exceed it). CUDA: multiprocessors × 128 FP32 lanes × 2 × the
-    /// boost clock ILGPU reports. An upper bound, not a measurement.
+    /// Peak FP32 GFLOP/s (null when unknown), and how it was obtained. CPU and PoCL: <see cref="CpuPeak"/>, cores × clock ×
+    /// FP32 FLOP/cycle from the CPU model and the instruction set the code runs (PoCL's target). CUDA: multiprocessors ×
+    /// 128 FP32 lanes × 2 × the boost clock ILGPU reports. An upper bound, not a measurement.
     /// </summary>
-    public static (double Gflops, string How) Peak
-    {
-        get
-        {
-            var d = Current;
-            if (d.Accelerator is ILGPU.Runtime.Cuda.CudaAccelerator cuda)
-            {
-                double ghz = cuda.ClockRate / 1e6;   // kHz → GHz
-                return (d.Info.Multiprocessors * 128 * 2 * ghz, $"{d.Info.Multiprocessors} SMs × 128 lanes × 2 × {ghz:F2} GHz");
-            }
-            double mhz = CpuMegahertz();
-            int cores = Environment.ProcessorCount;
-            return (cores * mhz / 1000 * 64, $"{cores} cores × {mhz / 1000:F2} GHz (nominal) × 64 FLOP/cycle");
-        }
-    }
+    public static (double? Gflops, string How) Peak => peak.Value;
 
-    static double CpuMegahertz()
+    static readonly Lazy<(double?, string)> peak = new(() =>
     {
-        try
+        var d = Current;
+        if (d.Accelerator is ILGPU.Runtime.Cuda.CudaAccelerator cuda)
         {
-            foreach (var line in File.ReadLines("/proc/cpuinfo"))
-                if (line.StartsWith("cpu MHz", StringComparison.Ordinal))
-                    return double.Parse(line.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture);
+            double ghz = cuda.ClockRate / 1e6;   // kHz → GHz
+            double gflops = d.Info.Multiprocessors * 128 * 2 * ghz;
+            return (gflops, $"{gflops:F0} GFLOP/s: {d.Info.Multiprocessors} SMs × 128 lanes × 2 × {ghz:F2} GHz");
         }
-        catch (IOException) { }
-        return 2000;
-    }
+        if (d.Kind == DeviceKind.OpenCL && !d.Info.Name.StartsWith("cpu", StringComparison.OrdinalIgnoreCase))
+            return (null, $"unknown: OpenCL device {d.Info.Name} is not PoCL's CPU device");
+        var cpu = CpuPeak.ForThisMachine(d.Kind == DeviceKind.OpenCL ? d.Info.Name : null);
+        return (cpu.Gflops, cpu.Describe());
+    });
 }
 
 /// <summary>What one invocation of a benchmark computes: FLOPs for compute-bound kernels, bytes moved for memory-bound ones.</summary>

@@ -13,8 +13,8 @@ public sealed class WorkColumn(string name, Func<IWork, double, double?> value, 
 {
     public static readonly WorkColumn Gflops = new("GFLOP/s", (w, ns) => w.Flops > 0 ? w.Flops / ns : null, "FP32 operations per second (2 per multiply-add)");
     public static readonly WorkColumn GBps = new("GB/s", (w, ns) => w.Bytes > 0 ? w.Bytes / ns : null, "bytes read and written per second (memory-bound kernels)");
-    public static readonly WorkColumn PeakFraction = new("Peak", (w, ns) => w.Flops > 0 ? w.Flops / ns / BenchDevice.Peak.Gflops : null,
-        "fraction of the device's FP32 peak (BenchDevice.Peak says how it is obtained)");
+    public static readonly WorkColumn PeakFraction = new("Peak", (w, ns) => w.Flops > 0 && BenchDevice.Peak.Gflops is double peak ? w.Flops / ns / peak : null,
+        "fraction of the device's FP32 peak (BenchDevice.Peak says how it is obtained; - when the peak is unknown)");
 
     public string Id => "Work." + name;
     public string ColumnName => name;

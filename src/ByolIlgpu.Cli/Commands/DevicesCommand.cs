@@ -22,6 +22,9 @@ public static class DevicesCommand
             output.WriteLine("Precision and kernel versions each device runs by default (--precision tf32|fp32 chooses):");
             foreach (var d in devices)
                 output.WriteLine($"  {d.Spec,-10} {Details(d)}");
+            if (devices.FirstOrDefault(d => d.Kind == DeviceKind.OpenCL && d.Name.StartsWith("cpu", StringComparison.OrdinalIgnoreCase)) is { } pocl)
+                output.WriteLine($"FP32 peak of {pocl.Spec} (PoCL): {CpuPeak.ForThisMachine(pocl.Name).Describe()}");
+            output.WriteLine($"FP32 peak of the CPU accelerator: {CpuPeak.ForThisMachine().Describe()}");
             output.WriteLine();
             output.WriteLine($"Fast versions are checked against v1 on the device at first use ({KernelVerification.Variable}=0: off; `byol bench` reports the checks).");
             output.WriteLine("Select one with --device auto|cuda|opencl|cpu[:INDEX]; auto takes CUDA, then OpenCL, then the CPU.");
