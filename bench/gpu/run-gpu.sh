@@ -15,7 +15,7 @@
 # Rehearsal (--rehearse or REHEARSE=1): the same stages on a machine without a GPU: PoCL's OpenCL
 # device (../shared/opencl/with-pocl, programs run as `dotnet X.dll`, as an apphost sees no PoCL) in
 # place of CUDA, PyTorch on the CPU, rehearsal sizes (four OpenCL test classes; width 8, heads 64→32,
-# batch 16 and 32, 2 steps; parity at batch 8; training width 4 on 64 images). BUDGET_S=35 shows a
+# batch 16 and 32, 2 steps; parity at batch 8; training width 4 on 64 images). BUDGET_S=26 MIN_STAGE_S=5 shows a
 # stage killed by the budget and the summary made from partial results.
 # Usage: bench/gpu/run-gpu.sh [--rehearse] [BUNDLE.tar.xz]     env: BUDGET_S, RESERVE_S, OUT, PYTHON
 set -uo pipefail
