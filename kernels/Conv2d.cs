@@ -167,8 +167,11 @@ public static partial class Conv2dKernels
     /// <summary>Version 6 tile: 128×128 outputs per group of 16×16 threads (8×8 each), reduction strips of 8.</summary>
     public const int Tile6 = 128, TileK6 = 8, TileThreads6 = 16;
 
-    /// <summary>Channels per work-item: 64 in version 2, 2 in version 3 (whose 64-wide direction is positions).</summary>
-    public const int Block2 = 64, Block3 = 2, Run3 = 64;
+    /// <summary>
+    /// The 64-wide direction of versions 2 and 3 in every block set (<see cref="BlockSets"/>): channels per
+    /// work-item of version 2, positions per run of version 3.
+    /// </summary>
+    public const int Block2 = 64, Run3 = 64;
 
     /// <summary>Version 1 forward: one output element per thread.</summary>
     public static void Conv2dForwardKernel1(
@@ -480,6 +483,50 @@ public static partial class Conv2dKernels
         ArrayView<float> dYRows,    // (N, K, VBlocks·64)
         ArrayView<float> dst,       // (Chunks, K, C·R·S, 8) partial sums
         Conv2dRowWeightGemm g) => RowWeightGradBlock(xPlanes, dYRows, dst, g);
+
+    // The same six passes with the blocks for 8-float vector registers (AVX2: 16 registers, one broadcast row per block).
+
+    /// <summary><see cref="Conv2dForwardKernel2"/> with 1 position × 64 channels per work-item.</summary>
+    public static void Conv2dForwardKernel2For8Lanes(
+        ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
+        ArrayView<float> b,     // (C·R·S, MPad)
+        ArrayView<float> y,     // (N, K, P, Q)
+        Conv2dGemm g) => GatherGemmBlockFor8Lanes(xPad, b, y, g);
+
+    /// <summary><see cref="Conv2dBackwardInputKernel2"/> with 1 position × 64 channels per work-item.</summary>
+    public static void Conv2dBackwardInputKernel2For8Lanes(
+        ArrayView<float> dYPad, // (N, K, Pp, Qp)
+        ArrayView<float> b,     // (K·RI·SJ, MPad)
+        ArrayView<float> dX,    // (N, C, H, W), accumulated into
+        Conv2dGemm g) => GatherGemmBlockFor8Lanes(dYPad, b, dX, g);
+
+    /// <summary><see cref="Conv2dBackwardWeightKernel2"/> with 64 k × 1 tap per work-item.</summary>
+    public static void Conv2dBackwardWeightKernel2For8Lanes(
+        ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
+        ArrayView<float> dyT,   // (N·P·Q, KPad)
+        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C, R, S) dWt accumulated into
+        Conv2dWeightGemm g) => WeightGradBlockFor8Lanes(xPad, dyT, dst, g);
+
+    /// <summary><see cref="Conv2dForwardKernel3"/> with 1 channel × 64 positions per work-item.</summary>
+    public static void Conv2dForwardKernel3For8Lanes(
+        ArrayView<float> xPlanes,   // (N, C, st, st, Hq, Wq) and a zero tail
+        ArrayView<float> b,         // (MPad, C·RI·SJ)
+        ArrayView<float> y,         // (N, K, P, Q)
+        Conv2dRowGemm g) => RowGemmBlockFor8Lanes(xPlanes, b, y, g);
+
+    /// <summary><see cref="Conv2dBackwardInputKernel3"/> with 1 channel × 64 positions per work-item.</summary>
+    public static void Conv2dBackwardInputKernel3For8Lanes(
+        ArrayView<float> dYPad,     // (N, K, Pp, Qp) and a zero tail
+        ArrayView<float> b,         // (MPad, K·RI·SJ)
+        ArrayView<float> dX,        // (N, C, H, W), accumulated into
+        Conv2dRowGemm g) => RowGemmBlockFor8Lanes(dYPad, b, dX, g);
+
+    /// <summary><see cref="Conv2dBackwardWeightKernel3"/> with 2 k × 4 taps × 8 lanes per work-item.</summary>
+    public static void Conv2dBackwardWeightKernel3For8Lanes(
+        ArrayView<float> xPlanes,   // (N, C, st, st, Hq, Wq) and a zero tail
+        ArrayView<float> dYRows,    // (N, K, VBlocks·64)
+        ArrayView<float> dst,       // (Chunks, K, C·R·S, 8) partial sums
+        Conv2dRowWeightGemm g) => RowWeightGradBlockFor8Lanes(xPlanes, dYRows, dst, g);
 
     /// <summary>Version 4 forward (GPU): shared-memory tiles; launch groups of 16×16 over (⌈positions/64⌉, MPad/64).</summary>
     public static void Conv2dForwardKernel4(

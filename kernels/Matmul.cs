@@ -25,8 +25,8 @@ namespace ByolIlgpu.Kernels;
 /// </summary>
 public static partial class MatmulKernels
 {
-    /// <summary>Block of outputs per thread in version 2: rows × columns.</summary>
-    public const int Block2Rows = 2, Block2Cols = 64;
+    /// <summary>Block of outputs per thread in version 2: rows (for 16-float and for 8-float vector registers) × columns.</summary>
+    public const int Block2Rows = 2, Block2RowsFor8Lanes = 1, Block2Cols = 64;
 
     /// <summary>Version 3 tile: 64×64 outputs per group of 16×16 threads, k-strips of 16.</summary>
     public const int Tile3 = 64, Tile3K = 16, Threads3 = 16;
@@ -75,23 +75,42 @@ public static partial class MatmulKernels
         ArrayView<float> a,     // (M, K) or (K, M) when transA
         ArrayView<float> bv,    // (K, N), never transposed
         ArrayView<float> c,     // (M, N)
-        int m, int n, int k, int transA, float alpha, float beta)
+        int m, int n, int k, int transA, float alpha, float beta) =>
+        MatmulBlocks2(a, bv, c, m, n, k, transA, alpha, beta, Block2Rows);
+
+    /// <summary>Version 2 with the blocks for 8-float vector registers: 1 row × 64 columns per thread.</summary>
+    public static void MatmulKernel2For8Lanes(
+        ArrayView<float> a,     // (M, K) or (K, M) when transA
+        ArrayView<float> bv,    // (K, N), never transposed
+        ArrayView<float> c,     // (M, N)
+        int m, int n, int k, int transA, float alpha, float beta) =>
+        MatmulBlocks2(a, bv, c, m, n, k, transA, alpha, beta, Block2RowsFor8Lanes);
+
+    /// <summary>Version 2's walk over blocks of <paramref name="rows"/> × 64 (2: <see cref="MatmulBlock2"/>, 1: <see cref="MatmulBlock2For8Lanes"/>).</summary>
+    static void MatmulBlocks2(
+        ArrayView<float> a,     // (M, K) or (K, M) when transA
+        ArrayView<float> bv,    // (K, N), never transposed
+        ArrayView<float> c,     // (M, N)
+        int m, int n, int k, int transA, float alpha, float beta, int rows)
     {
-        int blockRows = (m + 1) / 2, blockCols = (n + Block2Cols - 1) / Block2Cols;
+        int blockRows = (m + rows - 1) / rows, blockCols = (n + Block2Cols - 1) / Block2Cols;
         int blocks = blockRows * blockCols;
         int aRow = transA != 0 ? 1 : k, aCol = transA != 0 ? m : 1;
         for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)
         {
             int bi = blk / blockCols;
-            int i0 = bi * 2, j0 = (blk - bi * blockCols) * Block2Cols;
-            if (i0 + 2 > m || j0 + Block2Cols > n)
+            int i0 = bi * rows, j0 = (blk - bi * blockCols) * Block2Cols;
+            if (i0 + rows > m || j0 + Block2Cols > n)
             {
-                for (int i = i0; i < m && i < i0 + 2; i++)
+                for (int i = i0; i < m && i < i0 + rows; i++)
                     for (int j = j0; j < n && j < j0 + Block2Cols; j++)
                         c[i * n + j] = DotRowColumn(a, bv, c[i * n + j], i, j, m, n, k, transA, 0, alpha, beta);
                 continue;
             }
-            MatmulBlock2(a, bv, c, i0, j0, n, k, aRow, aCol, alpha, beta);
+            if (rows == Block2Rows)
+                MatmulBlock2(a, bv, c, i0, j0, n, k, aRow, aCol, alpha, beta);
+            else
+                MatmulBlock2For8Lanes(a, bv, c, i0, j0, n, k, aRow, aCol, alpha, beta);
         }
     }
 

@@ -13,7 +13,8 @@ namespace ByolIlgpu.Bench;
 /// (`conv` without --quick) gives the careful numbers.
 /// Options: --device SPEC (default opencl), --batch N (32), --width W (64), --versions 1,2,3
 /// (default: the register-blocked or tiled ones for the device, and "0" = default choice),
-/// --passes f,i,w, --layers 0,3 (indices), --check (compare each version with version 1 first).
+/// --passes f,i,w, --layers 0,3 (indices), --check (compare each version with version 1 first),
+/// --lanes 16|8 (the register blocks of that vector width, whatever the device reports).
 /// </summary>
 public static class Conv2dQuick
 {
@@ -25,6 +26,8 @@ public static class Conv2dQuick
             return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
         }
         using var dev = ComputeDevice.Create(Opt("--device", "opencl"));
+        if (Opt("--lanes", "") is { Length: > 0 } lanes)
+            dev.UseRegisterBlocks(int.Parse(lanes, CultureInfo.InvariantCulture));
         int batch = int.Parse(Opt("--batch", "32"), CultureInfo.InvariantCulture);
         int width = int.Parse(Opt("--width", "64"), CultureInfo.InvariantCulture);
         var defaultVersions = string.Join(",", dev.Policy.Conv2dCandidates);
@@ -42,6 +45,7 @@ public static class Conv2dQuick
         bool check = args.Contains("--check");
 
         Console.WriteLine($"device {dev}, batch {batch}, width {width}, POCL_EXTRA_BUILD_FLAGS='{Environment.GetEnvironmentVariable("POCL_EXTRA_BUILD_FLAGS")}'");
+        Console.WriteLine($"{dev.Policy.Blocks.Describe()}; {DevicePolicy.BlockLanesSource(dev.Info)}");
         Console.WriteLine($"{"layer",-24} {"pass",-15} " + string.Join(" ", versions.Select(v => $"{"v" + v,9}")) + "   (GFLOP/s; v0: the default choice, and which it is)");
         double perImage = 0;   // seconds of conv work per image, default versions, forward + backward
         bool complete = versions.Contains(0) && passes.Length == 3 && chosen.Count == layers.Count;

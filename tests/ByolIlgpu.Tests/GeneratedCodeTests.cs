@@ -1,3 +1,4 @@
+using ByolIlgpu.Engine;
 using ByolIlgpu.KernelGen;
 using ByolIlgpu.Kernels;
 using Xunit;
@@ -28,14 +29,37 @@ public class GeneratedCodeTests
     {
         Assert.Equal(Conv2dKernels.Block2, KernelGenerator.GatherColumns);
         Assert.Equal(Conv2dKernels.Block2, KernelGenerator.WeightGradRows);
-        Assert.Equal(Conv2dKernels.Block3, KernelGenerator.RowChannels);
         Assert.Equal(Conv2dKernels.Run3, KernelGenerator.RowRun);
         Assert.Equal(Conv2dKernels.Run3, KernelGenerator.RowVBlock);
         Assert.Equal(Conv2dKernels.Tile, KernelGenerator.Tile);
         Assert.Equal(Conv2dKernels.TileK, KernelGenerator.TileK);
         Assert.Equal(Conv2dKernels.TileThreads, KernelGenerator.TileThreads);
-        Assert.Equal(MatmulKernels.Block2Rows, KernelGenerator.MatmulRows);
         Assert.Equal(MatmulKernels.Block2Cols, KernelGenerator.MatmulColumns);
+        // Matmul version 2's kernels pass their block rows to one walk: one constant per set.
+        Assert.Equal([MatmulKernels.Block2Rows, MatmulKernels.Block2RowsFor8Lanes], KernelGenerator.BlockSets.Select(s => s.MatmulRows));
+        Assert.Equal(KernelGenerator.BlockSets.Select(s => s.Lanes), RegisterBlockSet.All.Select(s => s.Lanes));
+    }
+
+    /// <summary>Each block set has its own generated blocks, and the launchers' table (RegisterBlockSet) carries its shapes.</summary>
+    [Fact]
+    public void EveryBlockSetIsGeneratedWithItsShapes()
+    {
+        Assert.Equal(2, KernelGenerator.BlockSets.Count);
+        Assert.True(KernelGenerator.BlockSets[0].Lanes > KernelGenerator.BlockSets[1].Lanes, "widest set first");
+        string conv = KernelGenerator.Conv2dFile(), matmul = KernelGenerator.MatmulFile();
+        foreach (var (set, shapes) in KernelGenerator.BlockSets.Zip(RegisterBlockSet.All))
+        {
+            foreach (var block in new[] { "GatherGemmBlock", "WeightGradBlock", "RowWeightGradBlock", "RowGemmBlock" })
+                Assert.Contains($"    static void {block}{set.Suffix}(", conv);
+            Assert.Contains($"    static void MatmulBlock2{set.Suffix}(", matmul);
+            Assert.Equal(new RegisterBlockSet(set.Lanes, set.GatherPositions, set.WeightGradTaps, set.RowChannels,
+                set.RowWeightGradRows, set.RowWeightGradTaps, set.MatmulRows), shapes);
+            // The 8-lane gather block keeps one row of 64 accumulators; the widest keeps more rows.
+            var text = new System.Text.StringBuilder();
+            KernelGenerator.GatherGemmBlock(text, set.GatherPositions, KernelGenerator.GatherColumns, set);
+            Assert.Contains($"c{set.GatherPositions - 1}_63 = 0f", text.ToString());
+            Assert.DoesNotContain($"c{set.GatherPositions}_0", text.ToString());
+        }
     }
 
     [Fact]
@@ -60,14 +84,15 @@ public class GeneratedCodeTests
     public void GeneratedGatherBlockHasOneAccumulatorPerPositionAndColumn()
     {
         var block = new System.Text.StringBuilder();
-        KernelGenerator.GatherGemmBlock(block, KernelGenerator.GatherPositions, KernelGenerator.GatherColumns);
+        var widest = KernelGenerator.BlockSets[0];
+        KernelGenerator.GatherGemmBlock(block, widest.GatherPositions, KernelGenerator.GatherColumns, widest);
         string text = block.ToString();
         int last = KernelGenerator.GatherColumns - 1;
-        for (int p = 0; p < KernelGenerator.GatherPositions; p++)
+        for (int p = 0; p < widest.GatherPositions; p++)
         {
             Assert.Contains($"c{p}_{last} = 0f", text);
             Assert.Contains($"Put(dst, o + {last} * om, c{p}_{last}, {last} < mOk, g.Accumulate);", text);
         }
-        Assert.DoesNotContain($"c{KernelGenerator.GatherPositions}_0", text);
+        Assert.DoesNotContain($"c{widest.GatherPositions}_0", text);
     }
 }

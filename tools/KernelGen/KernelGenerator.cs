@@ -9,23 +9,21 @@ namespace ByolIlgpu.KernelGen;
 /// </summary>
 public static class KernelGenerator
 {
-    /// <summary>GatherGemmBlock: positions per work-item × columns m per work-item.</summary>
-    public const int GatherPositions = 2, GatherColumns = 64;
+    /// <summary>
+    /// The 64-wide direction of every CPU register block: columns m of GatherGemmBlock, rows k of
+    /// WeightGradBlock, the run of positions of RowGemmBlock (and the row layout's v-block), columns
+    /// of MatmulBlock2. It fixes the operands' padding and layouts, so it is the same in every block set.
+    /// </summary>
+    public const int GatherColumns = 64, WeightGradRows = 64, RowRun = 64, RowVBlock = 64, MatmulColumns = 64;
 
-    /// <summary>WeightGradBlock: taps crs per work-item × rows k per work-item.</summary>
-    public const int WeightGradTaps = 2, WeightGradRows = 64;
+    /// <summary>RowWeightGradBlock: contiguous positions (lanes) per row, stored as they are as partial sums.</summary>
+    public const int RowWeightGradLanes = 8;
 
-    /// <summary>RowWeightGradBlock: rows k × taps per work-item, lanes (contiguous positions) per row; a v-block is 64 positions.</summary>
-    public const int RowWeightGradRows = 4, RowWeightGradTaps = 4, RowWeightGradLanes = 8, RowVBlock = 64;
-
-    /// <summary>RowGemmBlock: channels m per work-item × a run of positions v per work-item.</summary>
-    public const int RowChannels = 2, RowRun = 64;
+    /// <summary>The block sets, widest first: one per vector width the policy chooses between.</summary>
+    public static IReadOnlyList<RegisterBlocks> BlockSets { get; } = [RegisterBlocks.For16Lanes, RegisterBlocks.For8Lanes];
 
     /// <summary>GatherGemmTiled and WeightGradTiled: a Tile×Tile tile per group of TileThreads×TileThreads threads, reduction strips TileK deep.</summary>
     public const int Tile = 64, TileK = 16, TileThreads = 16;
-
-    /// <summary>MatmulBlock2: rows × columns of C per thread.</summary>
-    public const int MatmulRows = 2, MatmulColumns = 64;
 
     /// <summary>Columns m stored per line of the Put epilogue.</summary>
     const int PutsPerLine = 4;
@@ -52,16 +50,21 @@ public static class KernelGenerator
     public static string Conv2dFile()
     {
         var o = new StringBuilder();
-        o.Append(Header("tools/KernelGen/KernelGenerator.cs (GatherPositions, GatherColumns, WeightGradTaps, WeightGradRows, RowWeightGradRows, RowWeightGradTaps, RowWeightGradLanes, RowChannels, RowRun, Tile, TileK, TileThreads)"));
+        o.Append(Header("tools/KernelGen/KernelGenerator.cs (BlockSets, GatherColumns, WeightGradRows, RowRun, RowVBlock, RowWeightGradLanes, Tile, TileK, TileThreads)"));
         o.Append("using ILGPU;\n\nnamespace ByolIlgpu.Kernels;\n\npublic static partial class Conv2dKernels\n{\n");
-        GatherGemmBlock(o, GatherPositions, GatherColumns);
-        o.Append("\n");
-        WeightGradBlock(o, WeightGradTaps, WeightGradRows);
-        o.Append("\n");
-        RowWeightGradBlock(o, RowWeightGradRows, RowWeightGradTaps, RowWeightGradLanes);
-        o.Append("\n");
-        RowGemmBlock(o, RowChannels, RowRun);
-        o.Append("\n");
+        BlockSetShapes(o, "Lanes, GatherPositions, WeightGradTaps, RowChannels, RowWeightGradRows, RowWeightGradTaps",
+            set => [set.Lanes, set.GatherPositions, set.WeightGradTaps, set.RowChannels, set.RowWeightGradRows, set.RowWeightGradTaps]);
+        foreach (var set in BlockSets)
+        {
+            GatherGemmBlock(o, set.GatherPositions, GatherColumns, set);
+            o.Append("\n");
+            WeightGradBlock(o, set.WeightGradTaps, WeightGradRows, set);
+            o.Append("\n");
+            RowWeightGradBlock(o, set.RowWeightGradRows, set.RowWeightGradTaps, RowWeightGradLanes, set);
+            o.Append("\n");
+            RowGemmBlock(o, set.RowChannels, RowRun, set);
+            o.Append("\n");
+        }
         GatherGemmTiled(o, Tile, TileK, TileThreads);
         o.Append("\n");
         WeightGradTiled(o, Tile, TileK, TileThreads);
@@ -72,26 +75,41 @@ public static class KernelGenerator
     public static string MatmulFile()
     {
         var o = new StringBuilder();
-        o.Append(Header("tools/KernelGen/KernelGenerator.cs (MatmulRows, MatmulColumns)"));
+        o.Append(Header("tools/KernelGen/KernelGenerator.cs (BlockSets, MatmulColumns)"));
         o.Append("using ILGPU;\n\nnamespace ByolIlgpu.Kernels;\n\npublic static partial class MatmulKernels\n{\n");
-        MatmulBlock2(o, MatmulRows, MatmulColumns);
+        BlockSetShapes(o, "Lanes, Rows", set => [set.Lanes, set.MatmulRows]);
+        foreach (var set in BlockSets)
+        {
+            if (set != BlockSets[0])
+                o.Append("\n");
+            MatmulBlock2(o, set.MatmulRows, MatmulColumns, set);
+        }
         o.Append("}\n");
         return o.ToString();
     }
 
+    /// <summary>The block sets' shapes as a table the launchers size their grids by (widest set first).</summary>
+    static void BlockSetShapes(StringBuilder o, string fields, Func<RegisterBlocks, int[]> values)
+    {
+        o.Append("    /// <summary>The generated register-block sets, widest first (tools/KernelGen/RegisterBlocks.cs): what the launchers size their grids by.</summary>\n");
+        o.Append($"    public static readonly ({string.Join(", ", fields.Split(", ").Select(f => "int " + f))})[] BlockSets =\n");
+        o.Append($"        [{string.Join(", ", BlockSets.Select(set => "(" + string.Join(", ", values(set)) + ")"))}];\n\n");
+    }
+
     /// <summary>GatherGemmBlock with <paramref name="pn"/> positions × <paramref name="mn"/> columns per work-item.</summary>
-    public static void GatherGemmBlock(StringBuilder o, int pn, int mn)
+    public static void GatherGemmBlock(StringBuilder o, int pn, int mn, RegisterBlocks set)
     {
         void L(string line) => o.Append(line.Length == 0 ? "\n" : line + "\n");
-        L("    #region generated GatherGemmBlock");
+        L($"    #region generated GatherGemmBlock{set.Suffix}");
         L("    /// <summary>");
         L($"    /// <see cref=\"Conv2dGemm\"/> with a {pn}×{mn} register block per work-item: {pn} consecutive positions ×");
         L($"    /// {mn} consecutive columns m, {pn * mn} scalar accumulators updated in straight-line code; PoCL turns each");
         L($"    /// row of {mn} (one broadcast value times {mn} contiguous B values) into vector multiply-adds.");
         L("    /// Blocks are numbered column-block-major so neighbouring work-items share one strip of B;");
         L("    /// positions past the end are clamped and never stored.");
+        L($"    /// {set.Doc}");
         L("    /// </summary>");
-        L("    static void GatherGemmBlock(");
+        L($"    static void GatherGemmBlock{set.Suffix}(");
         L("        ArrayView<float> src,   // padded source, gathered (see Conv2dGemm)");
         L("        ArrayView<float> bmat,  // (T, MPad)");
         L("        ArrayView<float> dst,   // output, scattered (see Conv2dGemm)");
@@ -138,16 +156,17 @@ public static class KernelGenerator
     }
 
     /// <summary>WeightGradBlock with <paramref name="tn"/> taps × <paramref name="kn"/> rows k per work-item.</summary>
-    public static void WeightGradBlock(StringBuilder o, int tn, int kn)
+    public static void WeightGradBlock(StringBuilder o, int tn, int kn, RegisterBlocks set)
     {
         void L(string line) => o.Append(line.Length == 0 ? "\n" : line + "\n");
-        L("    #region generated WeightGradBlock");
+        L($"    #region generated WeightGradBlock{set.Suffix}");
         L("    /// <summary>");
         L($"    /// <see cref=\"Conv2dWeightGemm\"/> with a {tn}×{kn} register block per work-item: {kn} consecutive k ×");
         L($"    /// {tn} consecutive taps crs, summed over one chunk of positions in order. Blocks are numbered");
         L("    /// chunk-major, then k-block, then tap-block, so neighbouring work-items share one chunk of dYᵀ.");
+        L($"    /// {set.Doc}");
         L("    /// </summary>");
-        L("    static void WeightGradBlock(");
+        L($"    static void WeightGradBlock{set.Suffix}(");
         L("        ArrayView<float> src,   // (N, C, SrcH, SrcRow) zero-padded input");
         L("        ArrayView<float> dyT,   // (N·P·Q, KPad)");
         L("        ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C·R·S) dWt");
@@ -199,21 +218,22 @@ public static class KernelGenerator
     }
 
     /// <summary>RowWeightGradBlock with <paramref name="kn"/> rows k × <paramref name="tn"/> taps × <paramref name="ln"/> lanes per work-item.</summary>
-    public static void RowWeightGradBlock(StringBuilder o, int kn, int tn, int ln)
+    public static void RowWeightGradBlock(StringBuilder o, int kn, int tn, int ln, RegisterBlocks set)
     {
         void L(string line) => o.Append(line.Length == 0 ? "\n" : line + "\n");
         var ks = Enumerable.Range(0, kn);
         var ts = Enumerable.Range(0, tn);
         var ls = Enumerable.Range(0, ln);
-        L("    #region generated RowWeightGradBlock");
+        L($"    #region generated RowWeightGradBlock{set.Suffix}");
         L("    /// <summary>");
         L($"    /// <see cref=\"Conv2dRowWeightGemm\"/>: work-item (chunk, {kn} k, {tn} taps) keeps {kn * tn} rows × {ln} lane sums, row");
         L("    /// (b, e) lane l adding dYv[n, k0 + b, v + l] · src[n·SrcN + v + l + tapOffset(t0 + e)] for every step of");
         L($"    /// {ln} positions v of its chunk: {kn} dY and {tn} input loads of {ln} contiguous values serve {kn * tn} × {ln} products. The");
         L($"    /// {ln} lanes of each row are stored as they are (PoCL vectorises each row from those {ln} contiguous stores).");
         L("    /// Blocks are numbered chunk-major, then k quad, then tap quad.");
+        L($"    /// {set.Doc}");
         L("    /// </summary>");
-        L("    static void RowWeightGradBlock(");
+        L($"    static void RowWeightGradBlock{set.Suffix}(");
         L("        ArrayView<float> src,   // (N, C, st, st, Hq, Wq) parity planes with a zero tail");
         L($"        ArrayView<float> dyv,   // (N, K, VBlocks·{RowVBlock})");
         L($"        ArrayView<float> dst,   // (Chunks, K, C·R·S, {ln}) partial sums");
@@ -258,19 +278,20 @@ public static class KernelGenerator
     }
 
     /// <summary>RowGemmBlock with <paramref name="mn"/> channels m × a run of <paramref name="vn"/> positions v per work-item.</summary>
-    public static void RowGemmBlock(StringBuilder o, int mn, int vn)
+    public static void RowGemmBlock(StringBuilder o, int mn, int vn, RegisterBlocks set)
     {
         void L(string line) => o.Append(line.Length == 0 ? "\n" : line + "\n");
         var ms = Enumerable.Range(0, mn);
-        L("    #region generated RowGemmBlock");
+        L($"    #region generated RowGemmBlock{set.Suffix}");
         L("    /// <summary>");
         L($"    /// <see cref=\"Conv2dRowGemm\"/> with a {mn}×{vn} register block per work-item: {mn} consecutive channels m ×");
         L($"    /// a run of {vn} positions v; each reduction step multiplies {mn} weights by {vn} contiguous source values");
         L("    /// (straight-line code PoCL vectorises, as in GatherGemmBlock with the roles of A and B swapped).");
         L("    /// Blocks are numbered run-major, so neighbouring work-items (all channel pairs of one run) read the");
         L("    /// same source rows while they are in cache.");
+        L($"    /// {set.Doc}");
         L("    /// </summary>");
-        L("    static void RowGemmBlock(");
+        L($"    static void RowGemmBlock{set.Suffix}(");
         L("        ArrayView<float> src,   // padded source with a zero tail (see Conv2dRowGemm)");
         L("        ArrayView<float> bmat,  // (MPad, T)");
         L("        ArrayView<float> dst,   // output, scattered (see Conv2dRowGemm)");
@@ -473,18 +494,19 @@ public static class KernelGenerator
     }
 
     /// <summary>MatmulBlock2 with <paramref name="rn"/> rows × <paramref name="cn"/> columns of C per thread.</summary>
-    public static void MatmulBlock2(StringBuilder o, int rn, int cn)
+    public static void MatmulBlock2(StringBuilder o, int rn, int cn, RegisterBlocks set)
     {
         void L(string line) => o.Append(line.Length == 0 ? "\n" : line + "\n");
         var rs = Enumerable.Range(0, rn);
-        L("    #region generated MatmulBlock2");
+        L($"    #region generated MatmulBlock2{set.Suffix}");
         L("    /// <summary>");
         L($"    /// The {rn}×{cn} register block of <see cref=\"MatmulKernel2\"/>: C[i0 + r, j0 + s] = α·Σ_p op(A)[i0 + r, p]·B[p, j0 + s] + β·C[i0 + r, j0 + s]");
         L($"    /// for r &lt; {rn}, s &lt; {cn}, in {rn * cn} scalar accumulators updated in straight-line code: each row multiplies one");
         L($"    /// broadcast value of op(A) by {cn} contiguous values of B, which PoCL turns into vector multiply-adds.");
         L("    /// The whole block lies inside C (the kernel handles the blocks the edge cuts).");
+        L($"    /// {set.Doc}");
         L("    /// </summary>");
-        L("    static void MatmulBlock2(");
+        L($"    static void MatmulBlock2{set.Suffix}(");
         L("        ArrayView<float> a,     // (M, K) or (K, M) when transA: op(A)[i, p] = a[i·aRow + p·aCol]");
         L("        ArrayView<float> bv,    // (K, N), never transposed");
         L("        ArrayView<float> c,     // (M, N)");

@@ -37,7 +37,8 @@ public static class DevicesCommand
     static string Details(DeviceInfo d)
     {
         var precision = DevicePolicy.DefaultPrecision(d);
-        string kernels = $"{precision.Name()}: {DevicePolicy.For(d.Kind, d.WarpSize).WithPrecision(precision).Describe()}";
+        var policy = DevicePolicy.For(d, d.WarpSize).WithPrecision(precision);
+        string kernels = $"{precision.Name()}: {policy.Describe()}" + (policy.UsesRegisterBlocks ? $", {DevicePolicy.BlockLanesSource(d)}" : "");
         if (d.Cuda is not { } cuda)
             return kernels;
         string about = $"compute capability {cuda.Major}.{cuda.Minor}, CUDA driver {CudaProbe.FormatVersion(cuda.DriverVersion)}, PTX ISA {cuda.PtxIsa ?? "none"}";

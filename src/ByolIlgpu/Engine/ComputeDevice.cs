@@ -18,7 +18,17 @@ public sealed record DeviceInfo(
 
     /// <summary>What ILGPU knows of a CUDA device; null for the other kinds.</summary>
     public CudaDeviceDetails? Cuda { get; init; }
+
+    /// <summary>An OpenCL device's float vector widths (lanes); null for the other kinds.</summary>
+    public OpenClVectorWidths? VectorWidths { get; init; }
 }
+
+/// <summary>
+/// CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT and CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: the floats per vector
+/// the device prefers and the floats its vector registers hold (PoCL: 16 for its skylake-avx512
+/// target, 8 for haswell).
+/// </summary>
+public sealed record OpenClVectorWidths(int Preferred, int Native);
 
 /// <summary>A CUDA device's compute capability, the driver's version (e.g. 12040) and the PTX ISA ILGPU emits for it (null: none fits the driver).</summary>
 public sealed record CudaDeviceDetails(int Handle, int Major, int Minor, int DriverVersion, string? PtxIsa);
@@ -122,7 +132,7 @@ public sealed partial class ComputeDevice : IDisposable
             int index = 0;
             foreach (var d in group)
                 result.Add((d, new DeviceInfo(group.Key, index++, d.Name.Trim(), MemoryOf(d),
-                    WarpSizeOf(context, d), d.MaxNumThreadsPerGroup, d.NumMultiprocessors) { Cuda = CudaDetailsOf(d) }));
+                    WarpSizeOf(context, d), d.MaxNumThreadsPerGroup, d.NumMultiprocessors) { Cuda = CudaDetailsOf(d), VectorWidths = VectorWidthsOf(d) }));
         }
         return result;
     }
@@ -131,6 +141,21 @@ public sealed partial class ComputeDevice : IDisposable
         ? new CudaDeviceDetails(c.DeviceId, c.Architecture?.Major ?? 0, c.Architecture?.Minor ?? 0,
             c.DriverVersion.Major * 1000 + c.DriverVersion.Minor * 10, c.InstructionSet?.ToString())
         : null;
+
+    static OpenClVectorWidths? VectorWidthsOf(ILGPU.Runtime.Device d)
+    {
+        if (d is not CLDevice c)
+            return null;
+        try
+        {
+            return new OpenClVectorWidths(c.GetDeviceInfo<int>(CLDeviceInfoType.CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT),
+                c.GetDeviceInfo<int>(CLDeviceInfoType.CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT));
+        }
+        catch (Exception)
+        {
+            return null;   // a driver that does not answer: the policy takes the widest blocks
+        }
+    }
 
     /// <summary>The CPU device reports no real memory size: show the memory the process may use.</summary>
     static long MemoryOf(ILGPU.Runtime.Device d) =>
@@ -265,7 +290,9 @@ public sealed partial class ComputeDevice : IDisposable
 
     DevicePolicy PolicyOf(DeviceFamily? versionsOf)
     {
-        var own = DevicePolicy.For(Kind, Accelerator.WarpSize);
+        var own = DevicePolicy.For(Info, Accelerator.WarpSize);
+        if (forcedBlocks is { } blocks)
+            own = own with { Blocks = blocks };
         var versions = versionsOf is { } f ? DevicePolicy.Table[f] with { Family = own.Family, Launch = own.Launch } : own;
         return versions.WithPrecision(Precision);
     }
@@ -279,6 +306,17 @@ public sealed partial class ComputeDevice : IDisposable
         kernelFamily = family;
         policy = null;
     }
+
+    /// <summary>
+    /// Runs the register blocks of <paramref name="lanes"/> float lanes whatever the device reports:
+    /// tests run both sets on one device, benchmarks compare them. The sets give bit-identical results.
+    /// </summary>
+    public void UseRegisterBlocks(int lanes)
+    {
+        forcedBlocks = RegisterBlockSet.Exactly(lanes);
+        policy = null;
+    }
+    RegisterBlockSet? forcedBlocks;
 
     /// <summary>The arithmetic of convolutions and matmuls: <see cref="DevicePolicy.DefaultPrecision"/> until <see cref="UsePrecision"/>.</summary>
     public Precision Precision => precision ??= DevicePolicy.DefaultPrecision(Info);

@@ -151,6 +151,10 @@ public sealed record CpuPeak(string Microarchitecture, CpuIsa Isa, string IsaLab
 
     static CpuIsa? LlvmCpuIsa(string s) => LlvmCpuName(s) is { } n ? LlvmCpus.First(c => c.Name == n).Isa : null;
 
+    /// <summary>The instruction set in PoCL's device name ("cpu-haswell-AMD EPYC 7B13": AVX2); null for other names.</summary>
+    public static CpuIsa? IsaOfPoclDeviceName(string deviceName) =>
+        deviceName.StartsWith("cpu-", StringComparison.Ordinal) ? LlvmCpuIsa(deviceName[4..]) : null;
+
     /// <summary>oneDNN's ONEDNN_MAX_CPU_ISA (AVX2, AVX2_VNNI, AVX512_CORE…, AVX10_1_512…) and MKL's MKL_ENABLE_INSTRUCTIONS (AVX2, AVX512…).</summary>
     static CpuIsa? LibraryIsa(string value)
     {

@@ -73,6 +73,12 @@ public sealed record DevicePolicy(
 {
     public const int OneWarp = 0, Unlimited = 0;
 
+    /// <summary>
+    /// The register blocks versions 2 and 3 (matmul 2) run: the table's is the widest set; <see cref="For(DeviceInfo, int)"/>
+    /// takes the set for the device's float vector width (<see cref="BlockLanesOf"/>).
+    /// </summary>
+    public RegisterBlockSet Blocks { get; init; } = RegisterBlockSet.Widest;
+
     /// <summary>The op families whose versions a device can force.</summary>
     public const string Conv2dOp = "conv2d", MatmulOp = "matmul", BatchNormOp = "batchnorm";
 
@@ -120,6 +126,45 @@ public sealed record DevicePolicy(
     };
 
     public static DevicePolicy For(DeviceKind kind, int warpSize) => Table[FamilyOf(kind, warpSize)];
+
+    /// <summary>The table's row for a device, with the register blocks for its vector width.</summary>
+    public static DevicePolicy For(DeviceInfo device, int warpSize)
+    {
+        var row = For(device.Kind, warpSize);
+        return row.Family == DeviceFamily.CpuLikeOpenCl ? row with { Blocks = RegisterBlockSet.ForLanes(BlockLanesOf(device)) } : row;
+    }
+
+    /// <summary>
+    /// The float lanes a CPU-like OpenCL device's blocks are chosen by: the narrower of its native float
+    /// vector width (CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, else the preferred one) and the width of the
+    /// instruction set PoCL compiles for, named in its device name (cpu-haswell: AVX2, 8;
+    /// cpu-skylake-avx512: 16). PoCL reports the host's widths even when POCL_LLVM_CPU_NAME holds its
+    /// code to an older target (16 on this AVX-512 machine held to haswell), so the target decides
+    /// when it is narrower. Null when neither says.
+    /// </summary>
+    public static int? BlockLanesOf(DeviceInfo device) => BlockLanes(device).Lanes;
+
+    /// <summary>Where <see cref="BlockLanesOf"/> came from, for `byol devices` and the benchmarks.</summary>
+    public static string BlockLanesSource(DeviceInfo device) => BlockLanes(device).Source;
+
+    static (int? Lanes, string Source) BlockLanes(DeviceInfo device)
+    {
+        if (device.Kind != DeviceKind.OpenCL)
+            return (null, "the widest set (the CPU accelerator and GPUs report no vector width)");
+        int? reported = device.VectorWidths is { } w && (w.Native > 0 || w.Preferred > 0) ? (w.Native > 0 ? w.Native : w.Preferred) : null;
+        var isa = CpuPeak.IsaOfPoclDeviceName(device.Name);
+        int? target = isa switch { CpuIsa.Avx512 => 16, CpuIsa.Avx2 => 8, _ => null };
+        string widths = device.VectorWidths is { } v ? $"OpenCL float vector width native {v.Native}, preferred {v.Preferred}" : "no OpenCL vector width";
+        string code = isa is { } i ? $"code for {(i == CpuIsa.Avx512 ? "AVX-512" : i == CpuIsa.Avx2 ? "AVX2" : "neither AVX2 nor AVX-512")} (device name)" : "no target in the device name";
+        int? lanes = (reported, target) switch
+        {
+            ({ } r, { } t) => Math.Min(r, t),
+            ({ } r, null) => r,
+            (null, { } t) => t,
+            _ => null,
+        };
+        return (lanes, $"chosen by {widths}; {code}");
+    }
 
     // ---- precision ----
 
@@ -241,5 +286,9 @@ public sealed record DevicePolicy(
     /// <summary>One line for `byol devices`: the versions this family runs.</summary>
     public string Describe() =>
         $"conv2d v{string.Join("/v", Conv2dCandidates)}{(Conv2dCandidates.Count > 1 ? " (by layer shape)" : "")}, " +
-        $"matmul v{Matmul}, batchnorm2d v{BatchNorm2d} (1d v{BatchNormVersion(1)})";
+        $"matmul v{Matmul}, batchnorm2d v{BatchNorm2d} (1d v{BatchNormVersion(1)})" +
+        (UsesRegisterBlocks ? $"; {Blocks.Describe()}" : "");
+
+    /// <summary>Whether this policy runs the register blocks (conv2d 2/3 or matmul 2) at all.</summary>
+    public bool UsesRegisterBlocks => Conv2d == 2 || Matmul == 2;
 }

@@ -170,8 +170,10 @@ public static class Conv2d
         }
         var kernel = (version, backwardInput) switch
         {
-            (2, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel2), Conv2dKernels.Conv2dForwardKernel2),
-            (2, true) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel2), Conv2dKernels.Conv2dBackwardInputKernel2),
+            (2, false) when dev.Policy.Blocks.IsWidest => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel2), Conv2dKernels.Conv2dForwardKernel2),
+            (2, true) when dev.Policy.Blocks.IsWidest => GemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel2), Conv2dKernels.Conv2dBackwardInputKernel2),
+            (2, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel2For8Lanes), Conv2dKernels.Conv2dForwardKernel2For8Lanes),
+            (2, true) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel2For8Lanes), Conv2dKernels.Conv2dBackwardInputKernel2For8Lanes),
             (4, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel4), Conv2dKernels.Conv2dForwardKernel4),
             (5, false) => TensorCoreKernel<Conv2dGemm>(dev, nameof(Conv2dKernels.Conv2dForwardKernel5), Conv2dKernels.Conv2dForwardKernel5),
             (5, true) => TensorCoreKernel<Conv2dGemm>(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel5), Conv2dKernels.Conv2dBackwardInputKernel5),
@@ -190,7 +192,8 @@ public static class Conv2d
             return;
         }
         // Version 2: slices of the reduction whose B rows (slice × 64 floats per work-item) stay in cache.
-        var config = BlockConfig(dev, (long)((gg.Positions + 1) / 2) * (gg.MPad / Conv2dKernels.Block2));
+        int positionsPerBlock = dev.Policy.Blocks.GatherPositions;
+        var config = BlockConfig(dev, (long)((gg.Positions + positionsPerBlock - 1) / positionsPerBlock) * (gg.MPad / Conv2dKernels.Block2));
         int total = gg.T, accumulate = gg.Accumulate;
         for (int t0 = 0; t0 < total; t0 += SliceRows)
         {
@@ -463,7 +466,8 @@ public static class Conv2d
         }
         var kernel = version switch
         {
-            2 => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel2), Conv2dKernels.Conv2dBackwardWeightKernel2),
+            2 when dev.Policy.Blocks.IsWidest => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel2), Conv2dKernels.Conv2dBackwardWeightKernel2),
+            2 => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel2For8Lanes), Conv2dKernels.Conv2dBackwardWeightKernel2For8Lanes),
             4 => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel4), Conv2dKernels.Conv2dBackwardWeightKernel4),
             _ => TensorCoreKernel<Conv2dWeightGemm>(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel5), Conv2dKernels.Conv2dBackwardWeightKernel5),
         };
@@ -479,7 +483,10 @@ public static class Conv2d
             config = new KernelConfig(new Index3D((crs + t - 1) / t, kPad / t, chunks), new Index3D(Conv2dKernels.TcThreads, 1, 1));
         }
         else
-            config = BlockConfig(dev, (long)chunks * (kPad / Conv2dKernels.Block2) * ((crs + 1) / 2));
+        {
+            int taps = dev.Policy.Blocks.WeightGradTaps;
+            config = BlockConfig(dev, (long)chunks * (kPad / Conv2dKernels.Block2) * ((crs + taps - 1) / taps));
+        }
         kernel(config, xPad, dyT, dst, gg);
         SumPartials(dev, dst, dW, chunks, len);
     }
@@ -520,8 +527,10 @@ public static class Conv2d
         var rs = RowSourceOf(g);
         int st = g.Stride;
         var xPlanes = Planes(dev, x, g.N * g.C, g.H, g.W, rs.Hq, rs.Wq, g.Pad, g.Pad, st, rs.Length);
-        int mPad = RoundUp(g.K, Conv2dKernels.Block3);
-        var kernel = RowKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel3), Conv2dKernels.Conv2dForwardKernel3);
+        int channels = dev.Policy.Blocks.RowChannels, mPad = RoundUp(g.K, channels);
+        var kernel = dev.Policy.Blocks.IsWidest
+            ? RowKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel3), Conv2dKernels.Conv2dForwardKernel3)
+            : RowKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel3For8Lanes), Conv2dKernels.Conv2dForwardKernel3For8Lanes);
         bool first = true;
         // Parity class (ph, pw): taps r = ph + st·i, s = pw + st·j, all read from plane (ph, pw). Classes add up in order.
         for (int ph = 0; ph < st && ph < g.R; ph++)
@@ -537,7 +546,7 @@ public static class Conv2d
                     OutN = g.K * g.P * g.Q, OutM = g.P * g.Q, OutRow = g.Q, OutSy = 1, OutY0 = 0, OutSx = 1, OutX0 = 0,
                     Accumulate = first ? 0 : 1,
                 };
-                kernel(BlockConfig(dev, (long)g.N * rs.VBlocks * (mPad / Conv2dKernels.Block3)), xPlanes, b, y, gg);
+                kernel(BlockConfig(dev, (long)g.N * rs.VBlocks * (mPad / channels)), xPlanes, b, y, gg);
                 first = false;
             }
         return xPlanes;
@@ -554,8 +563,10 @@ public static class Conv2d
             length = Math.Max(length, (long)(g.N - 1) * srcN + (long)(g.K - 1) * srcA + (top + c.Eh) * qp + left + c.Ew
                 + (long)(c.OH * qp + run - 1) / run * run);
         var dYPad = Planes(dev, dY, g.N * g.K, g.P, g.Q, pp, qp, top, left, 1, length);
-        int mPad = RoundUp(g.C, Conv2dKernels.Block3);
-        var kernel = RowKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel3), Conv2dKernels.Conv2dBackwardInputKernel3);
+        int channels = dev.Policy.Blocks.RowChannels, mPad = RoundUp(g.C, channels);
+        var kernel = dev.Policy.Blocks.IsWidest
+            ? RowKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel3), Conv2dKernels.Conv2dBackwardInputKernel3)
+            : RowKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel3For8Lanes), Conv2dKernels.Conv2dBackwardInputKernel3For8Lanes);
         foreach (var c in classes)
         {
             var b = ClassWeights(dev, w, g, c.Rc, c.Sc, c.RI, c.SJ, mPad, forward: false, byColumn: true);
@@ -568,7 +579,7 @@ public static class Conv2d
                 OutN = g.C * g.H * g.W, OutM = g.H * g.W, OutRow = g.W, OutSy = g.Stride, OutY0 = c.Ph, OutSx = g.Stride, OutX0 = c.Pw,
                 Accumulate = 1,
             };
-            kernel(BlockConfig(dev, (long)g.N * vBlocks * (mPad / Conv2dKernels.Block3)), dYPad, b, dX, gg);
+            kernel(BlockConfig(dev, (long)g.N * vBlocks * (mPad / channels)), dYPad, b, dX, gg);
         }
     }
 
@@ -597,9 +608,12 @@ public static class Conv2d
             SrcN = rs.SrcN, SrcA = rs.SrcA, DyN = g.K * planeLength, DyK = planeLength,
             ChunkBlocks = chunkBlocks, Chunks = chunks,
         };
-        var kernel = dev.Kernel(nameof(Conv2dKernels.Conv2dBackwardWeightKernel3), a => a.LoadStreamKernel<
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowWeightGemm>(Conv2dKernels.Conv2dBackwardWeightKernel3));
-        kernel(BlockConfig(dev, (long)chunks * ((g.K + 3) / 4) * ((crs + 3) / 4)), xPlanes, dYRows, partial, gg);
+        var blocks = dev.Policy.Blocks;
+        var kernel = blocks.IsWidest
+            ? RowWeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel3), Conv2dKernels.Conv2dBackwardWeightKernel3)
+            : RowWeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel3For8Lanes), Conv2dKernels.Conv2dBackwardWeightKernel3For8Lanes);
+        int rowsK = blocks.RowWeightGradRows, taps = blocks.RowWeightGradTaps;
+        kernel(BlockConfig(dev, (long)chunks * ((g.K + rowsK - 1) / rowsK) * ((crs + taps - 1) / taps)), xPlanes, dYRows, partial, gg);
         SumPartials(dev, partial, dW, chunks, len, lanes: 8);
     }
 
@@ -608,6 +622,10 @@ public static class Conv2d
 
     static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowGemm> RowKernel(
         ComputeDevice dev, string name, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowGemm> kernel) =>
+        dev.Kernel(name, a => a.LoadStreamKernel(kernel));
+
+    static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowWeightGemm> RowWeightKernel(
+        ComputeDevice dev, string name, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dRowWeightGemm> kernel) =>
         dev.Kernel(name, a => a.LoadStreamKernel(kernel));
 
     static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dWeightGemm> WeightKernel(

@@ -44,9 +44,14 @@ public static class Matmul
                     bRowMajor = dev.Pool.Rent((long)k * n);
                     Elementwise.Transpose(dev, b, bRowMajor, n, k);
                 }
-                var kernel = dev.Kernel(nameof(MatmulKernels.MatmulKernel2), acc => acc.LoadStreamKernel<
-                    ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, float, float>(MatmulKernels.MatmulKernel2));
-                long blocks = (long)((m + 1) / 2) * ((n + MatmulKernels.Block2Cols - 1) / MatmulKernels.Block2Cols);
+                var blockSet = dev.Policy.Blocks;
+                var kernel = blockSet.IsWidest
+                    ? dev.Kernel(nameof(MatmulKernels.MatmulKernel2), acc => acc.LoadStreamKernel<
+                        ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, float, float>(MatmulKernels.MatmulKernel2))
+                    : dev.Kernel(nameof(MatmulKernels.MatmulKernel2For8Lanes), acc => acc.LoadStreamKernel<
+                        ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, float, float>(MatmulKernels.MatmulKernel2For8Lanes));
+                int rows = blockSet.MatmulRows;
+                long blocks = (long)((m + rows - 1) / rows) * ((n + MatmulKernels.Block2Cols - 1) / MatmulKernels.Block2Cols);
                 kernel(dev.GridStrideConfig(blocks), a, bRowMajor, c, m, n, k, transA ? 1 : 0, alpha, beta);
                 break;
             }
