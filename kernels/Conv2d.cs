@@ -456,7 +456,7 @@ public static partial class Conv2dKernels
         ArrayView<float> dX,    // (N, C, H, W), accumulated into
         Conv2dGemm g) => GatherGemmBlock(dYPad, b, dX, g);
 
-    /// <summary>Version 2 backward-weight: dWt (or chunk partials) = <see cref="Conv2dWeightGemm"/>, 64 k × 2 taps per work-item.</summary>
+    /// <summary>Version 2 backward-weight: dWt (or chunk partials) = <see cref="Conv2dWeightGemm"/>, 64 k × 3 taps per work-item.</summary>
     public static void Conv2dBackwardWeightKernel2(
         ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
         ArrayView<float> dyT,   // (N·P·Q, KPad)

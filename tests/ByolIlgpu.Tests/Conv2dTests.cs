@@ -101,27 +101,59 @@ public abstract class Conv2dTests : BackendTest
     public void EveryVersionIsBitwiseRepeatable()
     {
         var g = Large ? new Conv2dShape(9, 24, 12, 10, 40, 3, 3, 1, 1) : new Conv2dShape(2, 3, 6, 5, 6, 3, 3, 2, 1);
-        var x = Rand.UniformF(12, (int)g.InputLength).ToFloat();
-        var wt = Rand.UniformF(13, (int)g.WeightLength).ToFloat();
-        var dY = Rand.UniformF(14, (int)g.OutputLength).ToFloat();
         foreach (var version in Versions)
         {
-            float[] Run()
+            var first = AllPasses(Device, g, version);
+            Assert.True(first.AsSpan().SequenceEqual(AllPasses(Device, g, version)), $"conv2d v{version} {g}: two runs differ");
+        }
+    }
+
+    /// <summary>Forward, backward-input and backward-weight (from zero gradients) of fixed random operands, concatenated.</summary>
+    static float[] AllPasses(ComputeDevice device, Conv2dShape g, int version)
+    {
+        device.Pool.ReleaseAll();
+        var tx = Tensor.FromHost(device, "x", Rand.UniformF(12, (int)g.InputLength).ToFloat(), g.N, g.C, g.H, g.W);
+        var tw = Tensor.FromHost(device, "w", Rand.UniformF(13, (int)g.WeightLength).ToFloat(), g.K, g.C, g.R, g.S);
+        var tdy = Tensor.FromHost(device, "dY", Rand.UniformF(14, (int)g.OutputLength).ToFloat(), g.N, g.K, g.P, g.Q);
+        var y = Tensor.Temp(device, "y", g.N, g.K, g.P, g.Q);
+        var dx = Tensor.Zeros(device, "dX", g.N, g.C, g.H, g.W);
+        var dw = Tensor.Zeros(device, "dW", g.K, g.C, g.R, g.S);
+        Ops.Conv2d.LaunchForward(device, tx.Data, tw.Data, y.Data, g, version);
+        Ops.Conv2d.LaunchBackwardInput(device, tdy.Data, tw.Data, dx.Data, g, version);
+        Ops.Conv2d.LaunchBackwardWeight(device, tx.Data, tdy.Data, dw.Data, g, version);
+        return [.. y.ToHost(), .. dx.ToHost(), .. dw.ToHost()];
+    }
+
+    /// <summary>
+    /// Every register-block set (one per vector width; the policy picks one per device) gives the
+    /// widest set's results bit for bit in every pass of versions 2 and 3, and matches the double
+    /// reference: the sets sum each output in the same order, so a device's vector width never
+    /// changes a run's numbers (a run resumed on an AVX2 machine continues an AVX-512 one exactly).
+    /// </summary>
+    [Theory, MemberData(nameof(BlockCases))]
+    public void EveryBlockSetGivesTheWidestSetsBits(bool large, int n, int c, int h, int w, int k, int r, int stride, int pad)
+    {
+        if (large != Large)
+            Assert.Skip(large ? "a realistic-size case: it runs on the OpenCL and CUDA backends" : "a tiny case: it runs on the CPU backend");
+        var g = new Conv2dShape(n, c, h, w, k, r, r, stride, pad);
+        var blockVersions = Versions.Where(v => v is 2 or 3).ToList();
+        Assert.Equal([2, 3], blockVersions);
+        try
+        {
+            Device.UseRegisterBlocks(RegisterBlockSet.Widest.Lanes);
+            var widest = blockVersions.ToDictionary(v => v, v => AllPasses(Device, g, v));
+            foreach (var set in RegisterBlockSet.All.Skip(1))
             {
-                Device.Pool.ReleaseAll();
-                var tx = Tensor.FromHost(Device, "x", x, g.N, g.C, g.H, g.W);
-                var tw = Tensor.FromHost(Device, "w", wt, g.K, g.C, g.R, g.S);
-                var tdy = Tensor.FromHost(Device, "dY", dY, g.N, g.K, g.P, g.Q);
-                var y = Tensor.Temp(Device, "y", g.N, g.K, g.P, g.Q);
-                var dx = Tensor.Zeros(Device, "dX", g.N, g.C, g.H, g.W);
-                var dw = Tensor.Zeros(Device, "dW", g.K, g.C, g.R, g.S);
-                Ops.Conv2d.LaunchForward(Device, tx.Data, tw.Data, y.Data, g, version);
-                Ops.Conv2d.LaunchBackwardInput(Device, tdy.Data, tw.Data, dx.Data, g, version);
-                Ops.Conv2d.LaunchBackwardWeight(Device, tx.Data, tdy.Data, dw.Data, g, version);
-                return [.. y.ToHost(), .. dx.ToHost(), .. dw.ToHost()];
+                Device.UseRegisterBlocks(set.Lanes);
+                Assert.Equal(set, Device.Policy.Blocks);
+                foreach (var v in blockVersions)
+                    Check.BitIdentical(AllPasses(Device, g, v), widest[v], $"conv2d v{v} {g}, blocks for {set.Lanes} lanes against {RegisterBlockSet.Widest.Lanes}");
+                CheckVersions(Device, blockVersions, g);
             }
-            var first = Run();
-            Assert.True(first.AsSpan().SequenceEqual(Run()), $"conv2d v{version} {g}: two runs differ");
+        }
+        finally
+        {
+            Device.UseRegisterBlocks(null);
         }
     }
 

@@ -40,6 +40,43 @@ public abstract class DenseKernelTests : BackendTest
             }
     }
 
+    /// <summary>
+    /// Matmul version 2 with every register-block set gives the widest set's bits and the reference,
+    /// on edges the blocks cut (odd rows, columns off 64) and both layouts of A.
+    /// </summary>
+    [Theory, MemberData(nameof(Transposes))]
+    public void MatmulBlockSetsGiveTheWidestSetsBits(bool transA, bool transB)
+    {
+        float[] Run(int m, int n, int k)
+        {
+            Device.Pool.ReleaseAll();
+            var tc = Tensor.FromHost(Device, "c", Rand.UniformF(3, m * n).ToFloat(), m * n);
+            Matmul.Gemm(Device, Tensor.FromHost(Device, "a", Rand.UniformF(1, m * k).ToFloat(), m * k).Data,
+                Tensor.FromHost(Device, "b", Rand.UniformF(2, k * n).ToFloat(), k * n).Data, tc.Data, m, n, k, transA, transB, 0.75f, 0.5f, version: 2);
+            return tc.ToHost();
+        }
+        try
+        {
+            foreach (var (m, n, k) in MatmulShapes)
+            {
+                Device.UseRegisterBlocks(RegisterBlockSet.Widest.Lanes);
+                var widest = Run(m, n, k);
+                var expected = Ref.Matmul(Rand.UniformF(1, m * k), Rand.UniformF(2, k * n), Rand.UniformF(3, m * n), m, n, k, transA, transB, alpha: 0.75, beta: 0.5);
+                foreach (var set in RegisterBlockSet.All.Skip(1))
+                {
+                    Device.UseRegisterBlocks(set.Lanes);
+                    var got = Run(m, n, k);
+                    Check.BitIdentical(got, widest, $"matmul v2 ({m}×{n}×{k}, transA {transA}, transB {transB}), blocks for {set.Lanes} lanes");
+                    Check.Close(got, expected, $"matmul v2 ({m}×{n}×{k}), blocks for {set.Lanes} lanes", atol: 1e-5 * k);
+                }
+            }
+        }
+        finally
+        {
+            Device.UseRegisterBlocks(null);
+        }
+    }
+
     [Fact]
     public void MatmulWithBetaZeroIgnoresGarbageInC()
     {

@@ -303,4 +303,54 @@ public class PrecisionPolicyTests
         Assert.Contains("ckpt.safetensors", e.Message);
         Assert.Throws<InvalidDataException>(() => KernelRecord.FromJson("""{"precision": "fp32", "device": "x", "family": "Cuda", "versions": {"conv3d.forward": 1}}""", "x"));
     }
+
+    static DeviceInfo OpenCl(string name, int? native, int? preferred = null) =>
+        new(DeviceKind.OpenCL, 0, name, 1L << 33, 4096, 4096, 2) { VectorWidths = native is { } n ? new OpenClVectorWidths(preferred ?? n, n) : null };
+
+    /// <summary>
+    /// PoCL's register blocks follow the narrower of its reported float vector width and the target in
+    /// its device name: held to haswell it still reports the host's 16 lanes, and must get the AVX2 set.
+    /// </summary>
+    [Theory]
+    [InlineData("cpu-skylake-avx512-AMD EPYC", 16, 16)]        // this machine, native
+    [InlineData("cpu-haswell-AMD EPYC", 16, 8)]                // this machine held to AVX2 (POCL_LLVM_CPU_NAME=haswell)
+    [InlineData("cpu-haswell-AMD EPYC 7B13", 8, 8)]            // the AVX2-only EPYC of issue 14
+    [InlineData("cpu-znver4-AMD Ryzen 9 7950X", 16, 16)]
+    [InlineData("cpu-x86-64-v2-Intel Xeon", 4, 8)]             // SSE only: the narrowest set there is
+    [InlineData("Some OpenCL CPU", 8, 8)]                      // no target in the name: the reported width
+    [InlineData("Some OpenCL CPU", null, 16)]                  // nothing reported: the widest set
+    [InlineData("cpu-haswell-Intel Core i7-4770", null, 8)]    // no width reported: the target alone
+    public void CpuLikeOpenClTakesTheBlocksOfItsVectorWidth(string name, int? native, int expectedLanes)
+    {
+        var policy = DevicePolicy.For(OpenCl(name, native), warpSize: 4096);
+        Assert.Equal(DeviceFamily.CpuLikeOpenCl, policy.Family);
+        Assert.Equal(expectedLanes, policy.Blocks.Lanes);
+        Assert.Contains($"register blocks for {expectedLanes} float lanes", policy.Describe());
+        Assert.Contains(native is { } n ? $"native {n}" : "no OpenCL vector width", DevicePolicy.BlockLanesSource(OpenCl(name, native)));
+    }
+
+    [Fact]
+    public void OtherFamiliesKeepTheWidestBlocks()
+    {
+        var cpu = new DeviceInfo(DeviceKind.Cpu, 0, "CPUAccelerator", 1L << 33, 4, 16, 2);
+        Assert.Equal(RegisterBlockSet.Widest, DevicePolicy.For(cpu, 4).Blocks);
+        // A GPU OpenCL device runs the shared-memory tiles; its blocks are never used, and not described.
+        var gpu = DevicePolicy.For(OpenCl("NVIDIA H200", 1), warpSize: 32);
+        Assert.Equal(DeviceFamily.GpuOpenCl, gpu.Family);
+        Assert.Equal(RegisterBlockSet.Widest, gpu.Blocks);
+        Assert.DoesNotContain("register blocks", gpu.Describe());
+    }
+
+    [Fact]
+    public void BlockSetsAreChosenByLanesAndNamedWhenMissing()
+    {
+        Assert.Equal(16, RegisterBlockSet.ForLanes(32).Lanes);
+        Assert.Equal(16, RegisterBlockSet.ForLanes(16).Lanes);
+        Assert.Equal(8, RegisterBlockSet.ForLanes(12).Lanes);
+        Assert.Equal(8, RegisterBlockSet.ForLanes(2).Lanes);
+        Assert.Equal(16, RegisterBlockSet.ForLanes(null).Lanes);
+        Assert.Equal([2, 1], RegisterBlockSet.All.Select(s => s.GatherPositions));
+        var e = Assert.Throws<ArgumentException>(() => RegisterBlockSet.Exactly(4));
+        Assert.Contains("expected one of 16, 8", e.Message);
+    }
 }

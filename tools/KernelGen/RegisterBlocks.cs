@@ -5,8 +5,10 @@ namespace ByolIlgpu.KernelGen;
 /// floats. Every block keeps 64 accumulators along its contiguous direction (PoCL vectorises them:
 /// 64 / Lanes registers per broadcast row), so what a set chooses is how many broadcast rows share
 /// them: rows × 64 / Lanes accumulator registers, plus the broadcasts and products, must fit the
-/// register file without spills. Measured on PoCL (bench/ByolIlgpu.Bench/README.md): with 32 registers
-/// (AVX-512, <c>cpu-skylake-avx512</c>) 2 rows run fastest and 4 lose the vectoriser; with 16
+/// register file without spills. Measured on PoCL, 2 cores of an AMD EPYC (Zen 5), 2026-12-02
+/// (bench/README.md): with 32 registers (AVX-512, <c>cpu-skylake-avx512</c>) 2 rows run fastest for
+/// the gathers, 3 taps for the weight gradient (3×3 layers 1.2–1.4× faster than 2; 1×1 ones slower,
+/// but they are 3% of the work), and 4 rows lose PoCL's vectoriser (5 GFLOP/s); with 16 registers
 /// (AVX2, <c>cpu-haswell</c>) 2 rows spill (16 accumulators) and 1 row runs up to 1.8× faster.
 /// Each output's sum runs in the same order in every set, so the sets give bit-identical results.
 /// </summary>
@@ -22,7 +24,7 @@ public sealed record RegisterBlocks(string Suffix, int Lanes, int GatherPosition
     int RowWeightGradRows, int RowWeightGradTaps, int MatmulRows)
 {
     /// <summary>AVX-512 (32 registers of 16 floats; PoCL's skylake-avx512): the shapes tuned first.</summary>
-    public static RegisterBlocks For16Lanes { get; } = new("", 16, GatherPositions: 2, WeightGradTaps: 2, RowChannels: 2,
+    public static RegisterBlocks For16Lanes { get; } = new("", 16, GatherPositions: 2, WeightGradTaps: 3, RowChannels: 2,
         RowWeightGradRows: 4, RowWeightGradTaps: 4, MatmulRows: 2);
 
     /// <summary>AVX2 (16 registers of 8 floats; PoCL's haswell): one broadcast row per block.</summary>

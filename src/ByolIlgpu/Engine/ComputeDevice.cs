@@ -308,12 +308,13 @@ public sealed partial class ComputeDevice : IDisposable
     }
 
     /// <summary>
-    /// Runs the register blocks of <paramref name="lanes"/> float lanes whatever the device reports:
-    /// tests run both sets on one device, benchmarks compare them. The sets give bit-identical results.
+    /// Runs the register blocks of <paramref name="lanes"/> float lanes whatever the device reports
+    /// (null: the device's own again): tests run every set on one device, benchmarks compare them.
+    /// The sets give bit-identical results.
     /// </summary>
-    public void UseRegisterBlocks(int lanes)
+    public void UseRegisterBlocks(int? lanes)
     {
-        forcedBlocks = RegisterBlockSet.Exactly(lanes);
+        forcedBlocks = lanes is { } l ? RegisterBlockSet.Exactly(l) : null;
         policy = null;
     }
     RegisterBlockSet? forcedBlocks;

@@ -35,6 +35,23 @@ public static class Check
             Assert.Fail($"{what}: {faults} of {got.Length} values outside atol {atol:G3} + rtol {rtol:G3}·|ref| (max diff {maxDiff:G3}):\n{report}");
     }
 
+    /// <summary>got and expected hold the same floats bit for bit; the first differences listed.</summary>
+    public static void BitIdentical(float[] got, float[] expected, string what)
+    {
+        Assert.True(got.Length == expected.Length, $"{what}: {got.Length} values, expected {expected.Length}");
+        var report = new StringBuilder();
+        int faults = 0;
+        for (int i = 0; i < got.Length; i++)
+            if (BitConverter.SingleToInt32Bits(got[i]) != BitConverter.SingleToInt32Bits(expected[i]))
+            {
+                if (faults < 8)
+                    report.AppendLine($"  [{i}] got {got[i]:G9}, expected {expected[i]:G9}");
+                faults++;
+            }
+        if (faults > 0)
+            Assert.Fail($"{what}: {faults} of {got.Length} values differ in their bits:\n{report}");
+    }
+
     /// <summary>|got − ref| ≤ bound element by element, for errors derived per element (e.g. TF32's, from Σ|a·b|); the first mismatches listed.</summary>
     public static void WithinBound(float[] got, double[] expected, double[] bound, string what)
     {
