@@ -347,4 +347,209 @@ public static class BatchNormKernels
                 dResidual[i] += dy;
         }
     }
+
+    // ---- Version 3 (CPU-like devices): a work-item per (channel, sample) plane. Partials: (C, N). ----
+
+    /// <summary>
+    /// Lanes of version 3's plane sums: element s of a plane adds into lane s mod 8 (eight independent
+    /// chains, which PoCL turns into one vector add per 8 elements where one chain would wait on each
+    /// add), the lanes summed as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) after the plane, then
+    /// the S mod 8 tail in order. Fixed, so results never depend on the launch shape.
+    /// </summary>
+    public const int PlaneLanes = 8;
+
+    static float Lanes(float l0, float l1, float l2, float l3, float l4, float l5, float l6, float l7) =>
+        ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7));
+
+    /// <summary>Σ_s (x[o + s] − shift) over one plane of S contiguous values, in <see cref="PlaneLanes"/> lane sums; squared when <paramref name="square"/>.</summary>
+    static float PlaneSum(ArrayView<float> x, int o, int spatial, float shift, bool square)
+    {
+        float l0 = 0f, l1 = 0f, l2 = 0f, l3 = 0f, l4 = 0f, l5 = 0f, l6 = 0f, l7 = 0f;
+        int full = spatial - spatial % PlaneLanes;
+        for (int s = 0; s < full; s += PlaneLanes)
+        {
+            int i = o + s;
+            float d0 = x[i] - shift, d1 = x[i + 1] - shift, d2 = x[i + 2] - shift, d3 = x[i + 3] - shift;
+            float d4 = x[i + 4] - shift, d5 = x[i + 5] - shift, d6 = x[i + 6] - shift, d7 = x[i + 7] - shift;
+            if (square)
+            {
+                l0 += d0 * d0; l1 += d1 * d1; l2 += d2 * d2; l3 += d3 * d3; l4 += d4 * d4; l5 += d5 * d5; l6 += d6 * d6; l7 += d7 * d7;
+            }
+            else
+            {
+                l0 += d0; l1 += d1; l2 += d2; l3 += d3; l4 += d4; l5 += d5; l6 += d6; l7 += d7;
+            }
+        }
+        float sum = Lanes(l0, l1, l2, l3, l4, l5, l6, l7);
+        for (int s = full; s < spatial; s++)
+        {
+            float d = x[o + s] - shift;
+            sum += square ? d * d : d;
+        }
+        return sum;
+    }
+
+    /// <summary>Σ_b partials[(c·N + b)·stride + field] for b = 0 … N − 1 in order: a channel's statistic from its planes.</summary>
+    static float SumOfPlanes(ArrayView<float> partials, int c, int n, int stride, int field)
+    {
+        float sum = 0f;
+        for (int b = 0; b < n; b++)
+            sum += partials[(c * n + b) * stride + field];
+        return sum;
+    }
+
+    /// <summary>partials[c·N + b] = Σ_s x[b, c, s] (lane sums, <see cref="PlaneLanes"/>). One plane per work-item.</summary>
+    public static void BatchNormPlaneSumsKernel3(
+        ArrayView<float> x,         // (N, C, S)
+        ArrayView<float> partials,  // (C, N)
+        int n, int channels, int spatial)
+    {
+        for (int idx = GridStride.Start; idx < channels * n; idx += GridStride.Step)
+        {
+            int c = idx / n, b = idx - c * n;
+            partials[idx] = PlaneSum(x, (b * channels + c) * spatial, spatial, 0f, square: false);
+        }
+    }
+
+    /// <summary>μ_c = Σ_b sumPartials[c·N + b]/(N·S) (saved by the work-item of plane 0); squarePartials[c·N + b] = Σ_s (x[b, c, s] − μ_c)².</summary>
+    public static void BatchNormPlaneSquaresKernel3(
+        ArrayView<float> x,               // (N, C, S)
+        ArrayView<float> sumPartials,     // (C, N)
+        ArrayView<float> mean,            // (C) saved μ
+        ArrayView<float> squarePartials,  // (C, N)
+        int n, int channels, int spatial)
+    {
+        for (int idx = GridStride.Start; idx < channels * n; idx += GridStride.Step)
+        {
+            int c = idx / n, b = idx - c * n;
+            float mu = SumOfPlanes(sumPartials, c, n, 1, 0) / (n * spatial);
+            if (b == 0)
+                mean[c] = mu;
+            squarePartials[idx] = PlaneSum(x, (b * channels + c) * spatial, spatial, mu, square: true);
+        }
+    }
+
+    /// <summary>
+    /// σ²_c = Σ_b squarePartials[c·N + b]/(N·S), rstd = 1/√(σ² + ε) (saved, and the running statistics
+    /// updated as in version 1, by the work-item of plane 0); y = γ·(x − μ)·rstd + β on the plane, then the epilogue.
+    /// </summary>
+    public static void BatchNormPlaneNormalizeKernel3(
+        ArrayView<float> x,               // (N, C, S)
+        ArrayView<float> gamma,           // (C)
+        ArrayView<float> beta,            // (C)
+        ArrayView<float> mean,            // (C) μ
+        ArrayView<float> squarePartials,  // (C, N)
+        ArrayView<float> residual,        // (N, C, S), read for AddRelu only
+        ArrayView<float> y,               // (N, C, S)
+        ArrayView<float> rstd,            // (C) saved rstd
+        ArrayView<float> runningMean,     // (C)
+        ArrayView<float> runningVar,      // (C)
+        BatchNormArgs args)
+    {
+        int n = args.N, channels = args.Channels, spatial = args.Spatial, activation = args.Activation;
+        float eps = args.Eps, momentum = args.Momentum;
+        int count = n * spatial;
+        for (int idx = GridStride.Start; idx < channels * n; idx += GridStride.Step)
+        {
+            int c = idx / n, b = idx - c * n;
+            float mu = mean[c];
+            float variance = SumOfPlanes(squarePartials, c, n, 1, 0) / count;
+            float r = 1f / XMath.Sqrt(variance + eps);
+            if (b == 0)
+            {
+                rstd[c] = r;
+                runningMean[c] = (1f - momentum) * runningMean[c] + momentum * mu;
+                runningVar[c] = (1f - momentum) * runningVar[c] + momentum * variance * count / (count - 1);
+            }
+            float g = gamma[c], bt = beta[c];
+            int o = (b * channels + c) * spatial;
+            for (int s = 0; s < spatial; s++)
+                y[o + s] = Epilogue(g * (x[o + s] - mu) * r + bt, residual, o + s, activation);
+        }
+    }
+
+    /// <summary>partials[(c·N + b)·2] = Σ_s g, partials[(c·N + b)·2 + 1] = Σ_s g·x̂ over plane (b, c) (g as in version 1; lane sums).</summary>
+    public static void BatchNormPlaneBackwardPartialsKernel3(
+        ArrayView<float> x,         // (N, C, S)
+        ArrayView<float> y,         // (N, C, S) the op's output, read behind a fused ReLU
+        ArrayView<float> mean,      // (C)
+        ArrayView<float> rstd,      // (C)
+        ArrayView<float> dY,        // (N, C, S)
+        ArrayView<float> partials,  // (C, N, 2)
+        int n, int channels, int spatial, int activation)
+    {
+        for (int idx = GridStride.Start; idx < channels * n; idx += GridStride.Step)
+        {
+            int c = idx / n, b = idx - c * n;
+            float mu = mean[c], r = rstd[c];
+            int o = (b * channels + c) * spatial;
+            float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, g4 = 0f, g5 = 0f, g6 = 0f, g7 = 0f;
+            float h0 = 0f, h1 = 0f, h2 = 0f, h3 = 0f, h4 = 0f, h5 = 0f, h6 = 0f, h7 = 0f;
+            int full = spatial - spatial % PlaneLanes;
+            for (int s = 0; s < full; s += PlaneLanes)
+            {
+                int i = o + s;
+                float e0 = MaskedGrad(dY, y, i, activation), e1 = MaskedGrad(dY, y, i + 1, activation);
+                float e2 = MaskedGrad(dY, y, i + 2, activation), e3 = MaskedGrad(dY, y, i + 3, activation);
+                float e4 = MaskedGrad(dY, y, i + 4, activation), e5 = MaskedGrad(dY, y, i + 5, activation);
+                float e6 = MaskedGrad(dY, y, i + 6, activation), e7 = MaskedGrad(dY, y, i + 7, activation);
+                g0 += e0; g1 += e1; g2 += e2; g3 += e3; g4 += e4; g5 += e5; g6 += e6; g7 += e7;
+                h0 += e0 * (x[i] - mu) * r; h1 += e1 * (x[i + 1] - mu) * r; h2 += e2 * (x[i + 2] - mu) * r; h3 += e3 * (x[i + 3] - mu) * r;
+                h4 += e4 * (x[i + 4] - mu) * r; h5 += e5 * (x[i + 5] - mu) * r; h6 += e6 * (x[i + 6] - mu) * r; h7 += e7 * (x[i + 7] - mu) * r;
+            }
+            float sumDy = Lanes(g0, g1, g2, g3, g4, g5, g6, g7), sumDyXhat = Lanes(h0, h1, h2, h3, h4, h5, h6, h7);
+            for (int s = full; s < spatial; s++)
+            {
+                float dy = MaskedGrad(dY, y, o + s, activation);
+                sumDy += dy;
+                sumDyXhat += dy * (x[o + s] - mu) * r;
+            }
+            partials[idx * 2] = sumDy;
+            partials[idx * 2 + 1] = sumDyXhat;
+        }
+    }
+
+    /// <summary>
+    /// Σ g and Σ g·x̂ of channel c from its planes' partials (dβ += Σ g, dγ += Σ g·x̂ by the work-item of
+    /// plane 0); dx (+)= γ·rstd·(g − mean(g) − x̂·mean(g·x̂)) on the plane; for AddRelu dr += g.
+    /// </summary>
+    public static void BatchNormPlaneBackwardInputKernel3(
+        ArrayView<float> x,          // (N, C, S)
+        ArrayView<float> y,          // (N, C, S) the op's output, read behind a fused ReLU
+        ArrayView<float> gamma,      // (C)
+        ArrayView<float> mean,       // (C)
+        ArrayView<float> rstd,       // (C)
+        ArrayView<float> partials,   // (C, N, 2)
+        ArrayView<float> dY,         // (N, C, S)
+        ArrayView<float> dX,         // (N, C, S), accumulated into unless accumulate is 0
+        ArrayView<float> dGamma,     // (C), accumulated into
+        ArrayView<float> dBeta,      // (C), accumulated into
+        ArrayView<float> dResidual,  // (N, C, S), accumulated into for AddRelu
+        BatchNormArgs args)
+    {
+        int n = args.N, channels = args.Channels, spatial = args.Spatial, activation = args.Activation, accumulate = args.Accumulate;
+        int count = n * spatial;
+        for (int idx = GridStride.Start; idx < channels * n; idx += GridStride.Step)
+        {
+            int c = idx / n, b = idx - c * n;
+            float sumDy = SumOfPlanes(partials, c, n, 2, 0), sumDyXhat = SumOfPlanes(partials, c, n, 2, 1);
+            if (b == 0)
+            {
+                dBeta[c] += sumDy;
+                dGamma[c] += sumDyXhat;
+            }
+            float meanDy = sumDy / count, meanDyXhat = sumDyXhat / count;
+            float mu = mean[c], r = rstd[c], scale = gamma[c] * r;
+            int o = (b * channels + c) * spatial;
+            for (int s = 0; s < spatial; s++)
+            {
+                int i = o + s;
+                float dy = MaskedGrad(dY, y, i, activation);
+                float d = scale * (dy - meanDy - (x[i] - mu) * r * meanDyXhat);
+                dX[i] = accumulate != 0 ? dX[i] + d : d;
+                if (activation == AddRelu)
+                    dResidual[i] += dy;
+            }
+        }
+    }
 }

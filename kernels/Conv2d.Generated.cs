@@ -7,12 +7,12 @@ public static partial class Conv2dKernels
 {
     /// <summary>The generated register-block sets, widest first (tools/KernelGen/RegisterBlocks.cs): what the launchers size their grids by.</summary>
     public static readonly (int Lanes, int GatherPositions, int WeightGradTaps, int RowChannels, int RowWeightGradRows, int RowWeightGradTaps)[] BlockSets =
-        [(16, 2, 3, 2, 4, 4), (8, 1, 1, 1, 2, 4)];
+        [(16, 3, 3, 2, 4, 4), (8, 1, 1, 1, 2, 4)];
 
     #region generated GatherGemmBlock
     /// <summary>
-    /// <see cref="Conv2dGemm"/> with a 2×64 register block per work-item: 2 consecutive positions ×
-    /// 64 consecutive columns m, 128 scalar accumulators updated in straight-line code; PoCL turns each
+    /// <see cref="Conv2dGemm"/> with a 3×64 register block per work-item: 3 consecutive positions ×
+    /// 64 consecutive columns m, 192 scalar accumulators updated in straight-line code; PoCL turns each
     /// row of 64 (one broadcast value times 64 contiguous B values) into vector multiply-adds.
     /// Blocks are numbered column-block-major so neighbouring work-items share one strip of B;
     /// positions past the end are clamped and never stored.
@@ -24,87 +24,89 @@ public static partial class Conv2dKernels
         ArrayView<float> dst,   // output, scattered (see Conv2dGemm)
         Conv2dGemm g)
     {
-        int posBlocks = (g.Positions + 1) / 2;
+        int posBlocks = (g.Positions + 2) / 3;
         int blocks = posBlocks * (g.MPad / 64);
         int last = g.Positions - 1, om = g.OutM;
         int rowJump = g.Dir * (g.SrcRow - g.SJ), chanJump = g.SrcA - g.Dir * g.RI * g.SrcRow;
         for (int blk = GridStride.Start; blk < blocks; blk += GridStride.Step)
         {
             int mb = blk / posBlocks;
-            int pos0 = (blk - mb * posBlocks) * 2, m0 = mb * 64;
+            int pos0 = (blk - mb * posBlocks) * 3, m0 = mb * 64;
             int s0 = SourceBase(g, pos0);
             int s1 = SourceBase(g, pos0 + 1 < last ? pos0 + 1 : last);
+            int s2 = SourceBase(g, pos0 + 2 < last ? pos0 + 2 : last);
             float c0_0 = 0f, c0_1 = 0f, c0_2 = 0f, c0_3 = 0f, c0_4 = 0f, c0_5 = 0f, c0_6 = 0f, c0_7 = 0f, c0_8 = 0f, c0_9 = 0f, c0_10 = 0f, c0_11 = 0f, c0_12 = 0f, c0_13 = 0f, c0_14 = 0f, c0_15 = 0f, c0_16 = 0f, c0_17 = 0f, c0_18 = 0f, c0_19 = 0f, c0_20 = 0f, c0_21 = 0f, c0_22 = 0f, c0_23 = 0f, c0_24 = 0f, c0_25 = 0f, c0_26 = 0f, c0_27 = 0f, c0_28 = 0f, c0_29 = 0f, c0_30 = 0f, c0_31 = 0f, c0_32 = 0f, c0_33 = 0f, c0_34 = 0f, c0_35 = 0f, c0_36 = 0f, c0_37 = 0f, c0_38 = 0f, c0_39 = 0f, c0_40 = 0f, c0_41 = 0f, c0_42 = 0f, c0_43 = 0f, c0_44 = 0f, c0_45 = 0f, c0_46 = 0f, c0_47 = 0f, c0_48 = 0f, c0_49 = 0f, c0_50 = 0f, c0_51 = 0f, c0_52 = 0f, c0_53 = 0f, c0_54 = 0f, c0_55 = 0f, c0_56 = 0f, c0_57 = 0f, c0_58 = 0f, c0_59 = 0f, c0_60 = 0f, c0_61 = 0f, c0_62 = 0f, c0_63 = 0f;
             float c1_0 = 0f, c1_1 = 0f, c1_2 = 0f, c1_3 = 0f, c1_4 = 0f, c1_5 = 0f, c1_6 = 0f, c1_7 = 0f, c1_8 = 0f, c1_9 = 0f, c1_10 = 0f, c1_11 = 0f, c1_12 = 0f, c1_13 = 0f, c1_14 = 0f, c1_15 = 0f, c1_16 = 0f, c1_17 = 0f, c1_18 = 0f, c1_19 = 0f, c1_20 = 0f, c1_21 = 0f, c1_22 = 0f, c1_23 = 0f, c1_24 = 0f, c1_25 = 0f, c1_26 = 0f, c1_27 = 0f, c1_28 = 0f, c1_29 = 0f, c1_30 = 0f, c1_31 = 0f, c1_32 = 0f, c1_33 = 0f, c1_34 = 0f, c1_35 = 0f, c1_36 = 0f, c1_37 = 0f, c1_38 = 0f, c1_39 = 0f, c1_40 = 0f, c1_41 = 0f, c1_42 = 0f, c1_43 = 0f, c1_44 = 0f, c1_45 = 0f, c1_46 = 0f, c1_47 = 0f, c1_48 = 0f, c1_49 = 0f, c1_50 = 0f, c1_51 = 0f, c1_52 = 0f, c1_53 = 0f, c1_54 = 0f, c1_55 = 0f, c1_56 = 0f, c1_57 = 0f, c1_58 = 0f, c1_59 = 0f, c1_60 = 0f, c1_61 = 0f, c1_62 = 0f, c1_63 = 0f;
+            float c2_0 = 0f, c2_1 = 0f, c2_2 = 0f, c2_3 = 0f, c2_4 = 0f, c2_5 = 0f, c2_6 = 0f, c2_7 = 0f, c2_8 = 0f, c2_9 = 0f, c2_10 = 0f, c2_11 = 0f, c2_12 = 0f, c2_13 = 0f, c2_14 = 0f, c2_15 = 0f, c2_16 = 0f, c2_17 = 0f, c2_18 = 0f, c2_19 = 0f, c2_20 = 0f, c2_21 = 0f, c2_22 = 0f, c2_23 = 0f, c2_24 = 0f, c2_25 = 0f, c2_26 = 0f, c2_27 = 0f, c2_28 = 0f, c2_29 = 0f, c2_30 = 0f, c2_31 = 0f, c2_32 = 0f, c2_33 = 0f, c2_34 = 0f, c2_35 = 0f, c2_36 = 0f, c2_37 = 0f, c2_38 = 0f, c2_39 = 0f, c2_40 = 0f, c2_41 = 0f, c2_42 = 0f, c2_43 = 0f, c2_44 = 0f, c2_45 = 0f, c2_46 = 0f, c2_47 = 0f, c2_48 = 0f, c2_49 = 0f, c2_50 = 0f, c2_51 = 0f, c2_52 = 0f, c2_53 = 0f, c2_54 = 0f, c2_55 = 0f, c2_56 = 0f, c2_57 = 0f, c2_58 = 0f, c2_59 = 0f, c2_60 = 0f, c2_61 = 0f, c2_62 = 0f, c2_63 = 0f;
             int off = g.Off0, i = g.I0, j = g.J0, row = g.T0 * g.MPad + m0;
             for (int t = g.T0; t < g.T; t++)
             {
-                float a0 = src[s0 + off], a1 = src[s1 + off];
+                float a0 = src[s0 + off], a1 = src[s1 + off], a2 = src[s2 + off];
                 float bv;
-                bv = bmat[row + 0]; c0_0 += a0 * bv; c1_0 += a1 * bv;
-                bv = bmat[row + 1]; c0_1 += a0 * bv; c1_1 += a1 * bv;
-                bv = bmat[row + 2]; c0_2 += a0 * bv; c1_2 += a1 * bv;
-                bv = bmat[row + 3]; c0_3 += a0 * bv; c1_3 += a1 * bv;
-                bv = bmat[row + 4]; c0_4 += a0 * bv; c1_4 += a1 * bv;
-                bv = bmat[row + 5]; c0_5 += a0 * bv; c1_5 += a1 * bv;
-                bv = bmat[row + 6]; c0_6 += a0 * bv; c1_6 += a1 * bv;
-                bv = bmat[row + 7]; c0_7 += a0 * bv; c1_7 += a1 * bv;
-                bv = bmat[row + 8]; c0_8 += a0 * bv; c1_8 += a1 * bv;
-                bv = bmat[row + 9]; c0_9 += a0 * bv; c1_9 += a1 * bv;
-                bv = bmat[row + 10]; c0_10 += a0 * bv; c1_10 += a1 * bv;
-                bv = bmat[row + 11]; c0_11 += a0 * bv; c1_11 += a1 * bv;
-                bv = bmat[row + 12]; c0_12 += a0 * bv; c1_12 += a1 * bv;
-                bv = bmat[row + 13]; c0_13 += a0 * bv; c1_13 += a1 * bv;
-                bv = bmat[row + 14]; c0_14 += a0 * bv; c1_14 += a1 * bv;
-                bv = bmat[row + 15]; c0_15 += a0 * bv; c1_15 += a1 * bv;
-                bv = bmat[row + 16]; c0_16 += a0 * bv; c1_16 += a1 * bv;
-                bv = bmat[row + 17]; c0_17 += a0 * bv; c1_17 += a1 * bv;
-                bv = bmat[row + 18]; c0_18 += a0 * bv; c1_18 += a1 * bv;
-                bv = bmat[row + 19]; c0_19 += a0 * bv; c1_19 += a1 * bv;
-                bv = bmat[row + 20]; c0_20 += a0 * bv; c1_20 += a1 * bv;
-                bv = bmat[row + 21]; c0_21 += a0 * bv; c1_21 += a1 * bv;
-                bv = bmat[row + 22]; c0_22 += a0 * bv; c1_22 += a1 * bv;
-                bv = bmat[row + 23]; c0_23 += a0 * bv; c1_23 += a1 * bv;
-                bv = bmat[row + 24]; c0_24 += a0 * bv; c1_24 += a1 * bv;
-                bv = bmat[row + 25]; c0_25 += a0 * bv; c1_25 += a1 * bv;
-                bv = bmat[row + 26]; c0_26 += a0 * bv; c1_26 += a1 * bv;
-                bv = bmat[row + 27]; c0_27 += a0 * bv; c1_27 += a1 * bv;
-                bv = bmat[row + 28]; c0_28 += a0 * bv; c1_28 += a1 * bv;
-                bv = bmat[row + 29]; c0_29 += a0 * bv; c1_29 += a1 * bv;
-                bv = bmat[row + 30]; c0_30 += a0 * bv; c1_30 += a1 * bv;
-                bv = bmat[row + 31]; c0_31 += a0 * bv; c1_31 += a1 * bv;
-                bv = bmat[row + 32]; c0_32 += a0 * bv; c1_32 += a1 * bv;
-                bv = bmat[row + 33]; c0_33 += a0 * bv; c1_33 += a1 * bv;
-                bv = bmat[row + 34]; c0_34 += a0 * bv; c1_34 += a1 * bv;
-                bv = bmat[row + 35]; c0_35 += a0 * bv; c1_35 += a1 * bv;
-                bv = bmat[row + 36]; c0_36 += a0 * bv; c1_36 += a1 * bv;
-                bv = bmat[row + 37]; c0_37 += a0 * bv; c1_37 += a1 * bv;
-                bv = bmat[row + 38]; c0_38 += a0 * bv; c1_38 += a1 * bv;
-                bv = bmat[row + 39]; c0_39 += a0 * bv; c1_39 += a1 * bv;
-                bv = bmat[row + 40]; c0_40 += a0 * bv; c1_40 += a1 * bv;
-                bv = bmat[row + 41]; c0_41 += a0 * bv; c1_41 += a1 * bv;
-                bv = bmat[row + 42]; c0_42 += a0 * bv; c1_42 += a1 * bv;
-                bv = bmat[row + 43]; c0_43 += a0 * bv; c1_43 += a1 * bv;
-                bv = bmat[row + 44]; c0_44 += a0 * bv; c1_44 += a1 * bv;
-                bv = bmat[row + 45]; c0_45 += a0 * bv; c1_45 += a1 * bv;
-                bv = bmat[row + 46]; c0_46 += a0 * bv; c1_46 += a1 * bv;
-                bv = bmat[row + 47]; c0_47 += a0 * bv; c1_47 += a1 * bv;
-                bv = bmat[row + 48]; c0_48 += a0 * bv; c1_48 += a1 * bv;
-                bv = bmat[row + 49]; c0_49 += a0 * bv; c1_49 += a1 * bv;
-                bv = bmat[row + 50]; c0_50 += a0 * bv; c1_50 += a1 * bv;
-                bv = bmat[row + 51]; c0_51 += a0 * bv; c1_51 += a1 * bv;
-                bv = bmat[row + 52]; c0_52 += a0 * bv; c1_52 += a1 * bv;
-                bv = bmat[row + 53]; c0_53 += a0 * bv; c1_53 += a1 * bv;
-                bv = bmat[row + 54]; c0_54 += a0 * bv; c1_54 += a1 * bv;
-                bv = bmat[row + 55]; c0_55 += a0 * bv; c1_55 += a1 * bv;
-                bv = bmat[row + 56]; c0_56 += a0 * bv; c1_56 += a1 * bv;
-                bv = bmat[row + 57]; c0_57 += a0 * bv; c1_57 += a1 * bv;
-                bv = bmat[row + 58]; c0_58 += a0 * bv; c1_58 += a1 * bv;
-                bv = bmat[row + 59]; c0_59 += a0 * bv; c1_59 += a1 * bv;
-                bv = bmat[row + 60]; c0_60 += a0 * bv; c1_60 += a1 * bv;
-                bv = bmat[row + 61]; c0_61 += a0 * bv; c1_61 += a1 * bv;
-                bv = bmat[row + 62]; c0_62 += a0 * bv; c1_62 += a1 * bv;
-                bv = bmat[row + 63]; c0_63 += a0 * bv; c1_63 += a1 * bv;
+                bv = bmat[row + 0]; c0_0 += a0 * bv; c1_0 += a1 * bv; c2_0 += a2 * bv;
+                bv = bmat[row + 1]; c0_1 += a0 * bv; c1_1 += a1 * bv; c2_1 += a2 * bv;
+                bv = bmat[row + 2]; c0_2 += a0 * bv; c1_2 += a1 * bv; c2_2 += a2 * bv;
+                bv = bmat[row + 3]; c0_3 += a0 * bv; c1_3 += a1 * bv; c2_3 += a2 * bv;
+                bv = bmat[row + 4]; c0_4 += a0 * bv; c1_4 += a1 * bv; c2_4 += a2 * bv;
+                bv = bmat[row + 5]; c0_5 += a0 * bv; c1_5 += a1 * bv; c2_5 += a2 * bv;
+                bv = bmat[row + 6]; c0_6 += a0 * bv; c1_6 += a1 * bv; c2_6 += a2 * bv;
+                bv = bmat[row + 7]; c0_7 += a0 * bv; c1_7 += a1 * bv; c2_7 += a2 * bv;
+                bv = bmat[row + 8]; c0_8 += a0 * bv; c1_8 += a1 * bv; c2_8 += a2 * bv;
+                bv = bmat[row + 9]; c0_9 += a0 * bv; c1_9 += a1 * bv; c2_9 += a2 * bv;
+                bv = bmat[row + 10]; c0_10 += a0 * bv; c1_10 += a1 * bv; c2_10 += a2 * bv;
+                bv = bmat[row + 11]; c0_11 += a0 * bv; c1_11 += a1 * bv; c2_11 += a2 * bv;
+                bv = bmat[row + 12]; c0_12 += a0 * bv; c1_12 += a1 * bv; c2_12 += a2 * bv;
+                bv = bmat[row + 13]; c0_13 += a0 * bv; c1_13 += a1 * bv; c2_13 += a2 * bv;
+                bv = bmat[row + 14]; c0_14 += a0 * bv; c1_14 += a1 * bv; c2_14 += a2 * bv;
+                bv = bmat[row + 15]; c0_15 += a0 * bv; c1_15 += a1 * bv; c2_15 += a2 * bv;
+                bv = bmat[row + 16]; c0_16 += a0 * bv; c1_16 += a1 * bv; c2_16 += a2 * bv;
+                bv = bmat[row + 17]; c0_17 += a0 * bv; c1_17 += a1 * bv; c2_17 += a2 * bv;
+                bv = bmat[row + 18]; c0_18 += a0 * bv; c1_18 += a1 * bv; c2_18 += a2 * bv;
+                bv = bmat[row + 19]; c0_19 += a0 * bv; c1_19 += a1 * bv; c2_19 += a2 * bv;
+                bv = bmat[row + 20]; c0_20 += a0 * bv; c1_20 += a1 * bv; c2_20 += a2 * bv;
+                bv = bmat[row + 21]; c0_21 += a0 * bv; c1_21 += a1 * bv; c2_21 += a2 * bv;
+                bv = bmat[row + 22]; c0_22 += a0 * bv; c1_22 += a1 * bv; c2_22 += a2 * bv;
+                bv = bmat[row + 23]; c0_23 += a0 * bv; c1_23 += a1 * bv; c2_23 += a2 * bv;
+                bv = bmat[row + 24]; c0_24 += a0 * bv; c1_24 += a1 * bv; c2_24 += a2 * bv;
+                bv = bmat[row + 25]; c0_25 += a0 * bv; c1_25 += a1 * bv; c2_25 += a2 * bv;
+                bv = bmat[row + 26]; c0_26 += a0 * bv; c1_26 += a1 * bv; c2_26 += a2 * bv;
+                bv = bmat[row + 27]; c0_27 += a0 * bv; c1_27 += a1 * bv; c2_27 += a2 * bv;
+                bv = bmat[row + 28]; c0_28 += a0 * bv; c1_28 += a1 * bv; c2_28 += a2 * bv;
+                bv = bmat[row + 29]; c0_29 += a0 * bv; c1_29 += a1 * bv; c2_29 += a2 * bv;
+                bv = bmat[row + 30]; c0_30 += a0 * bv; c1_30 += a1 * bv; c2_30 += a2 * bv;
+                bv = bmat[row + 31]; c0_31 += a0 * bv; c1_31 += a1 * bv; c2_31 += a2 * bv;
+                bv = bmat[row + 32]; c0_32 += a0 * bv; c1_32 += a1 * bv; c2_32 += a2 * bv;
+                bv = bmat[row + 33]; c0_33 += a0 * bv; c1_33 += a1 * bv; c2_33 += a2 * bv;
+                bv = bmat[row + 34]; c0_34 += a0 * bv; c1_34 += a1 * bv; c2_34 += a2 * bv;
+                bv = bmat[row + 35]; c0_35 += a0 * bv; c1_35 += a1 * bv; c2_35 += a2 * bv;
+                bv = bmat[row + 36]; c0_36 += a0 * bv; c1_36 += a1 * bv; c2_36 += a2 * bv;
+                bv = bmat[row + 37]; c0_37 += a0 * bv; c1_37 += a1 * bv; c2_37 += a2 * bv;
+                bv = bmat[row + 38]; c0_38 += a0 * bv; c1_38 += a1 * bv; c2_38 += a2 * bv;
+                bv = bmat[row + 39]; c0_39 += a0 * bv; c1_39 += a1 * bv; c2_39 += a2 * bv;
+                bv = bmat[row + 40]; c0_40 += a0 * bv; c1_40 += a1 * bv; c2_40 += a2 * bv;
+                bv = bmat[row + 41]; c0_41 += a0 * bv; c1_41 += a1 * bv; c2_41 += a2 * bv;
+                bv = bmat[row + 42]; c0_42 += a0 * bv; c1_42 += a1 * bv; c2_42 += a2 * bv;
+                bv = bmat[row + 43]; c0_43 += a0 * bv; c1_43 += a1 * bv; c2_43 += a2 * bv;
+                bv = bmat[row + 44]; c0_44 += a0 * bv; c1_44 += a1 * bv; c2_44 += a2 * bv;
+                bv = bmat[row + 45]; c0_45 += a0 * bv; c1_45 += a1 * bv; c2_45 += a2 * bv;
+                bv = bmat[row + 46]; c0_46 += a0 * bv; c1_46 += a1 * bv; c2_46 += a2 * bv;
+                bv = bmat[row + 47]; c0_47 += a0 * bv; c1_47 += a1 * bv; c2_47 += a2 * bv;
+                bv = bmat[row + 48]; c0_48 += a0 * bv; c1_48 += a1 * bv; c2_48 += a2 * bv;
+                bv = bmat[row + 49]; c0_49 += a0 * bv; c1_49 += a1 * bv; c2_49 += a2 * bv;
+                bv = bmat[row + 50]; c0_50 += a0 * bv; c1_50 += a1 * bv; c2_50 += a2 * bv;
+                bv = bmat[row + 51]; c0_51 += a0 * bv; c1_51 += a1 * bv; c2_51 += a2 * bv;
+                bv = bmat[row + 52]; c0_52 += a0 * bv; c1_52 += a1 * bv; c2_52 += a2 * bv;
+                bv = bmat[row + 53]; c0_53 += a0 * bv; c1_53 += a1 * bv; c2_53 += a2 * bv;
+                bv = bmat[row + 54]; c0_54 += a0 * bv; c1_54 += a1 * bv; c2_54 += a2 * bv;
+                bv = bmat[row + 55]; c0_55 += a0 * bv; c1_55 += a1 * bv; c2_55 += a2 * bv;
+                bv = bmat[row + 56]; c0_56 += a0 * bv; c1_56 += a1 * bv; c2_56 += a2 * bv;
+                bv = bmat[row + 57]; c0_57 += a0 * bv; c1_57 += a1 * bv; c2_57 += a2 * bv;
+                bv = bmat[row + 58]; c0_58 += a0 * bv; c1_58 += a1 * bv; c2_58 += a2 * bv;
+                bv = bmat[row + 59]; c0_59 += a0 * bv; c1_59 += a1 * bv; c2_59 += a2 * bv;
+                bv = bmat[row + 60]; c0_60 += a0 * bv; c1_60 += a1 * bv; c2_60 += a2 * bv;
+                bv = bmat[row + 61]; c0_61 += a0 * bv; c1_61 += a1 * bv; c2_61 += a2 * bv;
+                bv = bmat[row + 62]; c0_62 += a0 * bv; c1_62 += a1 * bv; c2_62 += a2 * bv;
+                bv = bmat[row + 63]; c0_63 += a0 * bv; c1_63 += a1 * bv; c2_63 += a2 * bv;
                 row += g.MPad;
                 off += g.Dir;
                 if (++j == g.SJ) { j = 0; off += rowJump; if (++i == g.RI) { i = 0; off += chanJump; } }
@@ -149,6 +151,26 @@ public static partial class Conv2dKernels
                 Put(dst, o + 52 * om, c1_52, 52 < mOk, g.Accumulate); Put(dst, o + 53 * om, c1_53, 53 < mOk, g.Accumulate); Put(dst, o + 54 * om, c1_54, 54 < mOk, g.Accumulate); Put(dst, o + 55 * om, c1_55, 55 < mOk, g.Accumulate);
                 Put(dst, o + 56 * om, c1_56, 56 < mOk, g.Accumulate); Put(dst, o + 57 * om, c1_57, 57 < mOk, g.Accumulate); Put(dst, o + 58 * om, c1_58, 58 < mOk, g.Accumulate); Put(dst, o + 59 * om, c1_59, 59 < mOk, g.Accumulate);
                 Put(dst, o + 60 * om, c1_60, 60 < mOk, g.Accumulate); Put(dst, o + 61 * om, c1_61, 61 < mOk, g.Accumulate); Put(dst, o + 62 * om, c1_62, 62 < mOk, g.Accumulate); Put(dst, o + 63 * om, c1_63, 63 < mOk, g.Accumulate);
+            }
+            if (pos0 + 2 <= last)
+            {
+                int o = OutputBase(g, pos0 + 2) + m0 * om;
+                Put(dst, o + 0 * om, c2_0, 0 < mOk, g.Accumulate); Put(dst, o + 1 * om, c2_1, 1 < mOk, g.Accumulate); Put(dst, o + 2 * om, c2_2, 2 < mOk, g.Accumulate); Put(dst, o + 3 * om, c2_3, 3 < mOk, g.Accumulate);
+                Put(dst, o + 4 * om, c2_4, 4 < mOk, g.Accumulate); Put(dst, o + 5 * om, c2_5, 5 < mOk, g.Accumulate); Put(dst, o + 6 * om, c2_6, 6 < mOk, g.Accumulate); Put(dst, o + 7 * om, c2_7, 7 < mOk, g.Accumulate);
+                Put(dst, o + 8 * om, c2_8, 8 < mOk, g.Accumulate); Put(dst, o + 9 * om, c2_9, 9 < mOk, g.Accumulate); Put(dst, o + 10 * om, c2_10, 10 < mOk, g.Accumulate); Put(dst, o + 11 * om, c2_11, 11 < mOk, g.Accumulate);
+                Put(dst, o + 12 * om, c2_12, 12 < mOk, g.Accumulate); Put(dst, o + 13 * om, c2_13, 13 < mOk, g.Accumulate); Put(dst, o + 14 * om, c2_14, 14 < mOk, g.Accumulate); Put(dst, o + 15 * om, c2_15, 15 < mOk, g.Accumulate);
+                Put(dst, o + 16 * om, c2_16, 16 < mOk, g.Accumulate); Put(dst, o + 17 * om, c2_17, 17 < mOk, g.Accumulate); Put(dst, o + 18 * om, c2_18, 18 < mOk, g.Accumulate); Put(dst, o + 19 * om, c2_19, 19 < mOk, g.Accumulate);
+                Put(dst, o + 20 * om, c2_20, 20 < mOk, g.Accumulate); Put(dst, o + 21 * om, c2_21, 21 < mOk, g.Accumulate); Put(dst, o + 22 * om, c2_22, 22 < mOk, g.Accumulate); Put(dst, o + 23 * om, c2_23, 23 < mOk, g.Accumulate);
+                Put(dst, o + 24 * om, c2_24, 24 < mOk, g.Accumulate); Put(dst, o + 25 * om, c2_25, 25 < mOk, g.Accumulate); Put(dst, o + 26 * om, c2_26, 26 < mOk, g.Accumulate); Put(dst, o + 27 * om, c2_27, 27 < mOk, g.Accumulate);
+                Put(dst, o + 28 * om, c2_28, 28 < mOk, g.Accumulate); Put(dst, o + 29 * om, c2_29, 29 < mOk, g.Accumulate); Put(dst, o + 30 * om, c2_30, 30 < mOk, g.Accumulate); Put(dst, o + 31 * om, c2_31, 31 < mOk, g.Accumulate);
+                Put(dst, o + 32 * om, c2_32, 32 < mOk, g.Accumulate); Put(dst, o + 33 * om, c2_33, 33 < mOk, g.Accumulate); Put(dst, o + 34 * om, c2_34, 34 < mOk, g.Accumulate); Put(dst, o + 35 * om, c2_35, 35 < mOk, g.Accumulate);
+                Put(dst, o + 36 * om, c2_36, 36 < mOk, g.Accumulate); Put(dst, o + 37 * om, c2_37, 37 < mOk, g.Accumulate); Put(dst, o + 38 * om, c2_38, 38 < mOk, g.Accumulate); Put(dst, o + 39 * om, c2_39, 39 < mOk, g.Accumulate);
+                Put(dst, o + 40 * om, c2_40, 40 < mOk, g.Accumulate); Put(dst, o + 41 * om, c2_41, 41 < mOk, g.Accumulate); Put(dst, o + 42 * om, c2_42, 42 < mOk, g.Accumulate); Put(dst, o + 43 * om, c2_43, 43 < mOk, g.Accumulate);
+                Put(dst, o + 44 * om, c2_44, 44 < mOk, g.Accumulate); Put(dst, o + 45 * om, c2_45, 45 < mOk, g.Accumulate); Put(dst, o + 46 * om, c2_46, 46 < mOk, g.Accumulate); Put(dst, o + 47 * om, c2_47, 47 < mOk, g.Accumulate);
+                Put(dst, o + 48 * om, c2_48, 48 < mOk, g.Accumulate); Put(dst, o + 49 * om, c2_49, 49 < mOk, g.Accumulate); Put(dst, o + 50 * om, c2_50, 50 < mOk, g.Accumulate); Put(dst, o + 51 * om, c2_51, 51 < mOk, g.Accumulate);
+                Put(dst, o + 52 * om, c2_52, 52 < mOk, g.Accumulate); Put(dst, o + 53 * om, c2_53, 53 < mOk, g.Accumulate); Put(dst, o + 54 * om, c2_54, 54 < mOk, g.Accumulate); Put(dst, o + 55 * om, c2_55, 55 < mOk, g.Accumulate);
+                Put(dst, o + 56 * om, c2_56, 56 < mOk, g.Accumulate); Put(dst, o + 57 * om, c2_57, 57 < mOk, g.Accumulate); Put(dst, o + 58 * om, c2_58, 58 < mOk, g.Accumulate); Put(dst, o + 59 * om, c2_59, 59 < mOk, g.Accumulate);
+                Put(dst, o + 60 * om, c2_60, 60 < mOk, g.Accumulate); Put(dst, o + 61 * om, c2_61, 61 < mOk, g.Accumulate); Put(dst, o + 62 * om, c2_62, 62 < mOk, g.Accumulate); Put(dst, o + 63 * om, c2_63, 63 < mOk, g.Accumulate);
             }
         }
     }

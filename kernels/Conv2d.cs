@@ -442,7 +442,7 @@ public static partial class Conv2dKernels
 
     // ---- versions 2–4: entry points (the forward and the backward-input are one GEMM) --------
 
-    /// <summary>Version 2 forward: Y = the <see cref="Conv2dGemm"/> of padded X and Wtᵀ, 64 channels × 2 positions per work-item.</summary>
+    /// <summary>Version 2 forward: Y = the <see cref="Conv2dGemm"/> of padded X and Wtᵀ, 64 channels × 3 positions per work-item.</summary>
     public static void Conv2dForwardKernel2(
         ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
         ArrayView<float> b,     // (C·R·S, MPad)

@@ -83,6 +83,9 @@ public abstract class BackboneOpsTests : BackendTest
     [InlineData(2, 3, 10, 1, true)]    // BatchNorm2d → + shortcut → ReLU (a block's join)
     [InlineData(2, 3, 10, 2, true)]
     [InlineData(1, 2, 7, 2, true)]     // batch 1: statistics over the positions alone
+    [InlineData(2, 3, 10, 3, false)]   // version 3: 8-lane plane sums and a tail
+    [InlineData(2, 3, 20, 3, true)]
+    [InlineData(1, 2, 16, 3, true)]
     public void BatchNormReluForwardBackwardAndRunningStatistics(int n, int c, int s, int version, bool residual) =>
         CheckBatchNormRelu(n, c, s, version, residual, finiteDifferences: false);
 
@@ -91,6 +94,8 @@ public abstract class BackboneOpsTests : BackendTest
     [InlineData(2, 3, 10, 2, false)]
     [InlineData(2, 3, 10, 1, true)]
     [InlineData(2, 3, 10, 2, true)]
+    [InlineData(2, 3, 10, 3, false)]
+    [InlineData(2, 3, 12, 3, true)]
     public void BatchNormReluBackwardMatchesFiniteDifferences(int n, int c, int s, int version, bool residual)
     {
         SkipUnlessTiny("batch norm + relu dX, dγ, dβ, dr");

@@ -153,6 +153,12 @@ public abstract class DenseKernelTests : BackendTest
     [InlineData(2, 3, 10, 1)]   // BatchNorm2d (N, C, H·W)
     [InlineData(2, 3, 10, 2)]
     [InlineData(1, 2, 7, 2)]    // batch 1: statistics over the positions alone
+    [InlineData(2, 3, 10, 3)]   // version 3: one 8-lane step and a tail of 2
+    [InlineData(3, 2, 20, 3)]   // two 8-lane steps and a tail of 4
+    [InlineData(2, 3, 7, 3)]    // a tail only
+    [InlineData(2, 2, 64, 3)]   // whole lane steps, no tail
+    [InlineData(4, 3, 1, 3)]    // (N, C) through the plane walk
+    [InlineData(1, 2, 12, 3)]
     public void BatchNormTrainingForwardBackwardAndRunningStatistics(int n, int c, int s, int version) =>
         CheckBatchNormTraining(n, c, s, version, finiteDifferences: false);
 
@@ -162,6 +168,8 @@ public abstract class DenseKernelTests : BackendTest
     [InlineData(2, 3, 10, 1)]
     [InlineData(2, 3, 10, 2)]
     [InlineData(1, 2, 7, 2)]
+    [InlineData(2, 3, 10, 3)]
+    [InlineData(1, 2, 20, 3)]
     public void BatchNormBackwardMatchesFiniteDifferences(int n, int c, int s, int version)
     {
         SkipUnlessTiny("batch norm dX, dγ, dβ");

@@ -73,6 +73,39 @@ public class DeviceWorkTests
         Assert.Equal(1, (dev.Counters - before).Allocations);
     }
 
+    /// <summary>
+    /// Profiling (`byol bench --profile`) adds each launch's time to its kernel and counts nothing
+    /// extra: the same launches, no host synchronisation in the counters; off again, the times stand still.
+    /// </summary>
+    [Fact]
+    public void ProfiledLaunchesAddTheirTimeAndNothingElse()
+    {
+        var dev = TestDevices.Cpu;
+        using var buffer = dev.Allocate<float>(1 << 16);
+        Ops.Elementwise.Fill(dev, buffer.View, 1f);   // compiled before the measurement
+        const string key = nameof(Kernels.ElementwiseKernels.AxpbyKernel);
+        double Seconds() => dev.SecondsByKernel.GetValueOrDefault(key);
+        var before = dev.Counters;
+        double start = Seconds();
+        try
+        {
+            dev.ProfileKernels = true;
+            for (int i = 0; i < 3; i++)
+                Ops.Elementwise.Axpby(dev, buffer.View, buffer.View, 1f, 1f);
+        }
+        finally
+        {
+            dev.ProfileKernels = false;
+        }
+        double profiled = Seconds();
+        Assert.True(profiled > start, $"{key}: {profiled - start} s after three profiled launches");
+        Assert.Equal(new DeviceCounters(3, 0, 0, 0, 0), dev.Counters - before);
+        Ops.Elementwise.Axpby(dev, buffer.View, buffer.View, 1f, 1f);
+        dev.Synchronize();
+        Assert.Equal(profiled, Seconds());
+        Assert.All(dev.ToHost(buffer.View), v => Assert.Equal(16f, v));
+    }
+
     sealed class TinyStep : IDisposable
     {
         public readonly ByolModel Model;

@@ -20,6 +20,11 @@ public static class BenchCommand
                 "e.g. count on PoCL the launches a CUDA step issues. Timings then say nothing about that family.",
         };
         var perKernel = new Option<bool>("--per-kernel") { Description = "Also list the launches per step of each kernel and the memsets per step of each calling line, largest first." };
+        var profile = new Option<bool>("--profile")
+        {
+            Description = "Also time each kernel: every launch waits for its kernel (so the step runs slower than unprofiled, and the device never runs ahead) " +
+                "and the table lists seconds per step per kernel, largest first.",
+        };
         var precision = PrecisionOption.Create();
         var placement = DataPlacementOption.Create();
         var command = new Command("bench", "Time the trainer's own BYOL step (both views augmented on the device, student and teacher, loss, backward, LARS, EMA) " +
@@ -31,6 +36,7 @@ public static class BenchCommand
         command.Options.Add(json);
         command.Options.Add(versionsOf);
         command.Options.Add(perKernel);
+        command.Options.Add(profile);
         command.Options.Add(precision);
         command.Options.Add(placement);
         command.SetAction(parse =>
@@ -55,6 +61,7 @@ public static class BenchCommand
                 output.WriteLine($"kernel versions of {family}: {dev.Policy.Describe()}");
             }
             output.WriteLine($"device {dev}, precision {dev.Precision.Name()}; ResNet-18 width {a.Width}, heads {a.ProjectorHidden}→{a.ProjectorOut}, batch {b}");
+            dev.ProfileKernels = parse.GetValue(profile);
             var t = StepBenchmark.Run(dev, a, b, n, placement: Data.DataPlacements.Parse(parse.GetValue(placement)));
             output.WriteLine(t.Placement!.Describe());
             var kernels = KernelRecord.Of(dev);
@@ -75,6 +82,13 @@ public static class BenchCommand
                         output.WriteLine($"  {count / (double)t.Steps,8:G} {key}");
                 }
             }
+            if (t.KernelSecondsPerStep.Count > 0)
+            {
+                double total = t.KernelSecondsPerStep.Values.Sum();
+                output.WriteLine($"kernel time per step (profiled: each launch waited for; {1000 * total:F1} ms in kernels of {1000 * t.SecondsPerStep:F1} ms):");
+                foreach (var (key, seconds) in t.KernelSecondsPerStep.OrderByDescending(e => e.Value).ThenBy(e => e.Key, StringComparer.Ordinal))
+                    output.WriteLine($"  {1000 * seconds,9:F2} ms {100 * seconds / total,5:F1} % {t.LaunchesByKernel.GetValueOrDefault(key) / (double)t.Steps,7:G} launches  {key}");
+            }
             if (parse.GetValue(json) is string path)
                 File.WriteAllText(path, System.Text.Json.JsonSerializer.Serialize(new
                 {
@@ -89,6 +103,7 @@ public static class BenchCommand
                     staging_blocked_seconds_per_step = t.CopyWaitSecondsPerStep,
                     launches_per_step_by_kernel = t.LaunchesByKernel.ToDictionary(e => e.Key, e => e.Value / (double)n),
                     memsets_per_step_by_caller = t.MemSetsByCaller.ToDictionary(e => e.Key, e => e.Value / (double)n),
+                    kernel_seconds_per_step = t.KernelSecondsPerStep.Count > 0 ? t.KernelSecondsPerStep : null,
                     precision = kernels.Precision.Name(), kernel_versions = kernels.ToJsonNode()["versions"],
                     kernel_checks = dev.Verification.Enabled
                         ? dev.Verification.Checks.Select(c => new

@@ -54,11 +54,35 @@ public sealed partial class ComputeDevice
     // One counter per kernel key, created when the kernel is loaded; the wrapper increments it directly.
     readonly ConcurrentDictionary<string, StrongBox<long>> launchesByKernel = new();
 
-    internal void CountLaunch(StrongBox<long> tally)
+    // Per kernel key, the wall-clock ticks of its launches while ProfileKernels is on.
+    readonly ConcurrentDictionary<string, StrongBox<long>> ticksByKernel = new();
+
+    /// <summary>
+    /// When on, every launch waits for its kernel to finish and adds the wall time to its key
+    /// (<see cref="SecondsByKernel"/>; `byol bench --profile`). Diagnostic: each launch then costs a
+    /// host wait (not counted in <see cref="DeviceCounters.HostSyncs"/>), and the device never runs ahead.
+    /// </summary>
+    public bool ProfileKernels { get; set; }
+
+    /// <summary>Counts one launch; the time stamp to pass to <see cref="EndLaunch"/> (0 when not profiling).</summary>
+    internal long BeginLaunch(StrongBox<long> tally)
     {
         launches++;
         tally.Value++;
+        return ProfileKernels ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
     }
+
+    internal void EndLaunch(StrongBox<long> ticks, long start)
+    {
+        if (start == 0)
+            return;
+        Accelerator.Synchronize();
+        ticks.Value += System.Diagnostics.Stopwatch.GetTimestamp() - start;
+    }
+
+    /// <summary>Seconds spent so far in each kernel key's launches while <see cref="ProfileKernels"/> was on; subtract two snapshots for one run's.</summary>
+    public IReadOnlyDictionary<string, double> SecondsByKernel =>
+        ticksByKernel.ToDictionary(e => e.Key, e => e.Value.Value / (double)System.Diagnostics.Stopwatch.Frequency);
 
     /// <summary>Launches so far per kernel key (the name a launcher loads it under); subtract two snapshots for one step's.</summary>
     public IReadOnlyDictionary<string, long> LaunchesByKernel =>
@@ -74,16 +98,23 @@ public sealed partial class ComputeDevice
         after.Select(e => (e.Key, Count: e.Value - before.GetValueOrDefault(e.Key)))
             .Where(e => e.Count != 0).ToDictionary(e => e.Key, e => e.Count);
 
-    /// <summary>The loaded kernel wrapped so that each call counts one launch, in total and under <paramref name="key"/> (an expression tree: no boxing of the arguments).</summary>
+    /// <summary>
+    /// The loaded kernel wrapped so that each call counts one launch, in total and under <paramref name="key"/>,
+    /// and is timed while <see cref="ProfileKernels"/> is on (an expression tree: no boxing of the arguments).
+    /// </summary>
     static T Counted<T>(T kernel, ComputeDevice device, string key) where T : Delegate
     {
         var tally = device.launchesByKernel.GetOrAdd(key, _ => new StrongBox<long>());
+        var ticks = device.ticksByKernel.GetOrAdd(key, _ => new StrongBox<long>());
         var invoke = typeof(T).GetMethod("Invoke")!;
         var parameters = invoke.GetParameters().Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
-        var count = typeof(ComputeDevice).GetMethod(nameof(CountLaunch), BindingFlags.Instance | BindingFlags.NonPublic, [typeof(StrongBox<long>)])!;
-        var body = Expression.Block(
-            Expression.Call(Expression.Constant(device), count, Expression.Constant(tally)),
-            Expression.Invoke(Expression.Constant(kernel), parameters));
+        var begin = typeof(ComputeDevice).GetMethod(nameof(BeginLaunch), BindingFlags.Instance | BindingFlags.NonPublic, [typeof(StrongBox<long>)])!;
+        var end = typeof(ComputeDevice).GetMethod(nameof(EndLaunch), BindingFlags.Instance | BindingFlags.NonPublic, [typeof(StrongBox<long>), typeof(long)])!;
+        var start = Expression.Variable(typeof(long), "start");
+        var body = Expression.Block([start],
+            Expression.Assign(start, Expression.Call(Expression.Constant(device), begin, Expression.Constant(tally))),
+            Expression.Invoke(Expression.Constant(kernel), parameters),
+            Expression.Call(Expression.Constant(device), end, Expression.Constant(ticks), start));
         return Expression.Lambda<T>(body, parameters).Compile();
     }
 

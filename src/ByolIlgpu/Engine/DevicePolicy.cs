@@ -68,7 +68,7 @@ public sealed record DevicePolicy(
     DeviceFamily Family,
     int Conv2d,       // 4: shared-memory tiles; 2: register blocks, with version 3 for the narrow shapes of Conv2dVersion
     int Matmul,       // 3: shared-memory tiles; 2: register blocks
-    int BatchNorm2d,  // 2: split sums per channel; 1: a thread per channel (BatchNorm1d always runs 1)
+    int BatchNorm2d,  // 3: a thread per (channel, sample) plane with lane sums; 2: split sums per channel; 1: a thread per channel (BatchNorm1d always runs 1)
     LaunchPolicy Launch)
 {
     public const int OneWarp = 0, Unlimited = 0;
@@ -89,23 +89,25 @@ public sealed record DevicePolicy(
     {
         [Conv2dOp] = [1, 2, 3, 4, 5, 6],   // 5: TF32 tensor cores; 6: FP32 CUDA cores, 8×8 per thread (runs that ask for full FP32)
         [MatmulOp] = [1, 2, 3, 4, 5],      // likewise 4 and 5
-        [BatchNormOp] = [1, 2],
+        [BatchNormOp] = [1, 2, 3],
     };
 
     /// <summary>
     /// The table. CPU-like devices (the CPU accelerator, PoCL) run the register-blocked versions and a
-    /// thread per channel in batch norm, whose contiguous walks are what runs fast on a core; GPUs run
-    /// shared-memory tiles and split sums, which keep every multiprocessor busy.
+    /// thread per (channel, sample) plane in batch norm, whose contiguous walks in 8 lane sums are what
+    /// runs fast on a core (version 1's thread per channel left one of two cores idle at 16 channels and
+    /// waited on each add: 29% of a width-16 step on PoCL); GPUs run shared-memory tiles and split sums,
+    /// which keep every multiprocessor busy.
     /// </summary>
     public static IReadOnlyDictionary<DeviceFamily, DevicePolicy> Table { get; } = new Dictionary<DeviceFamily, DevicePolicy>
     {
         // One warp-sized group per core: each thread is an OS thread, more would only add switching.
-        [DeviceFamily.CpuAccelerator] = new(DeviceFamily.CpuAccelerator, Conv2d: 2, Matmul: 2, BatchNorm2d: 1,
+        [DeviceFamily.CpuAccelerator] = new(DeviceFamily.CpuAccelerator, Conv2d: 2, Matmul: 2, BatchNorm2d: 3,
             new LaunchPolicy(GridStrideGroup: OneWarp, GridStrideGroupsPerMultiprocessor: 1, GridStride2DSpreadsRows: false,
                 ExactThreadsGroup: OneWarp, PerSampleGroup: OneWarp, PerSampleGroupsPerMultiprocessor: 1, RegisterBlockGroup: 0)),
         // PoCL runs a group's work-items one after another on a core: groups of 64, one item per
         // work-item (a grid-stride walk would jump by the grid size); conv blocks in groups of 16 so two cores stay balanced.
-        [DeviceFamily.CpuLikeOpenCl] = new(DeviceFamily.CpuLikeOpenCl, Conv2d: 2, Matmul: 2, BatchNorm2d: 1,
+        [DeviceFamily.CpuLikeOpenCl] = new(DeviceFamily.CpuLikeOpenCl, Conv2d: 2, Matmul: 2, BatchNorm2d: 3,
             new LaunchPolicy(GridStrideGroup: 64, GridStrideGroupsPerMultiprocessor: Unlimited, GridStride2DSpreadsRows: true,
                 ExactThreadsGroup: 64, PerSampleGroup: 64, PerSampleGroupsPerMultiprocessor: 32, RegisterBlockGroup: 16)),
         [DeviceFamily.GpuOpenCl] = new(DeviceFamily.GpuOpenCl, Conv2d: 4, Matmul: 3, BatchNorm2d: 2, GpuLaunch),
@@ -241,7 +243,7 @@ public sealed record DevicePolicy(
     /// The conv2d version for a pass of shape <paramref name="g"/>. On GPUs version 4. On PoCL and
     /// the CPU accelerator (measured on PoCL, ResNet-18 CIFAR shapes) version 3, whose blocks are 64
     /// positions of one source row × 2 channels, where channels are few or rows long, and version 2
-    /// (2 positions × 64 channels) elsewhere:
+    /// (1–3 positions × 64 channels, by the block set) elsewhere:
     ///   forward:         3 for stride 1 with K &lt; 64, or P·Q ≥ 1024 (v2's 64 stores per position, P·Q apart,
     ///                    fall into one cache set), or C·R·S &lt; 64 (the stem: too short a reduction for v2);
     ///   backward-input:  3 for H ≥ 32, or C &lt; 64 at stride 1;

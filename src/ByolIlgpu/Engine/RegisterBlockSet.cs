@@ -8,7 +8,7 @@ namespace ByolIlgpu.Engine;
 /// tables <see cref="Conv2dKernels.BlockSets"/> and <see cref="MatmulKernels.BlockSets"/>
 /// (tools/KernelGen/RegisterBlocks.cs). Every block keeps 64 accumulators along its contiguous
 /// direction; a set chooses how many broadcast rows share them, so that the accumulators fit the
-/// register file: 2 rows (16 of AVX-512's 32 registers at 256 bits) or 1 row (8 of AVX2's 16).
+/// register file: 2–3 rows (16–24 of AVX-512's 32 registers at 256 bits) or 1 row (8 of AVX2's 16).
 /// The sets sum each output in the same order, so they give bit-identical results.
 /// </summary>
 public sealed record RegisterBlockSet(int Lanes, int GatherPositions, int WeightGradTaps, int RowChannels,

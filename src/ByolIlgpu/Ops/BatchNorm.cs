@@ -18,10 +18,12 @@ public static class BatchNorm
     public const int PartialsPerChannel = 64;
 
     /// <summary>
-    /// Version 1 (a thread per channel) for BatchNorm1d's many channels and on CPU-like devices, where a
-    /// thread's contiguous walk over its channel is what runs fast (PoCL: 13–19 GB/s against 2–6 for
-    /// version 2, measured by BatchNormBenchmarks); version 2 (split sums) for BatchNorm2d on GPUs,
-    /// where 64–512 channels would leave most of the device idle. The choice is the device policy's (<see cref="DevicePolicy.BatchNormVersion"/>).
+    /// Version 1 (a thread per channel) for BatchNorm1d's many channels; version 3 (a thread per
+    /// (channel, sample) plane, contiguous walks in 8 lane sums) for BatchNorm2d on CPU-like devices,
+    /// where version 1 left cores idle at few channels and waited on each add, and version 2's strided
+    /// walks are slow (PoCL: 13–19 GB/s for version 1 against 2–6 for version 2, measured by
+    /// BatchNormBenchmarks); version 2 (split sums) for BatchNorm2d on GPUs, where 64–512 channels would
+    /// leave most of the device idle. The choice is the device policy's (<see cref="DevicePolicy.BatchNormVersion"/>).
     /// </summary>
     public static int DefaultVersion(ComputeDevice dev, int spatial) => dev.Policy.BatchNormVersion(spatial);
 
@@ -96,6 +98,23 @@ public static class BatchNorm
             return;
         }
         CheckVersion(version);
+        if (version == 3)
+        {
+            var planeSums = dev.Pool.Rent((long)c * n);      // (C, N)
+            var planeSquares = dev.Pool.Rent((long)c * n);   // (C, N)
+            var planes = dev.GridStrideConfig((long)c * n);
+            var sum3 = dev.Kernel(nameof(BatchNormKernels.BatchNormPlaneSumsKernel3), a => a.LoadStreamKernel<
+                ArrayView<float>, ArrayView<float>, int, int, int>(BatchNormKernels.BatchNormPlaneSumsKernel3));
+            sum3(planes, x, planeSums, n, c, s);
+            var sq3 = dev.Kernel(nameof(BatchNormKernels.BatchNormPlaneSquaresKernel3), a => a.LoadStreamKernel<
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(BatchNormKernels.BatchNormPlaneSquaresKernel3));
+            sq3(planes, x, planeSums, mean, planeSquares, n, c, s);
+            var norm3 = dev.Kernel(nameof(BatchNormKernels.BatchNormPlaneNormalizeKernel3), a => a.LoadStreamKernel<
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(BatchNormKernels.BatchNormPlaneNormalizeKernel3));
+            norm3(planes, x, gamma, beta, mean, planeSquares, residual, y, rstd, runningMean, runningVar, args);
+            return;
+        }
         int count = n * s;
         var sumPartials = dev.Pool.Rent((long)c * PartialsPerChannel);      // (C, T)
         var squarePartials = dev.Pool.Rent((long)c * PartialsPerChannel);   // (C, T)
@@ -135,8 +154,8 @@ public static class BatchNorm
 
     static void CheckVersion(int version)
     {
-        if (version != 2)
-            throw new ArgumentOutOfRangeException(nameof(version), version, "batch norm versions are 1 and 2");
+        if (version is not (2 or 3))
+            throw new ArgumentOutOfRangeException(nameof(version), version, "batch norm versions are 1, 2 and 3");
     }
 
     public static void ForwardEval(ComputeDevice dev, ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> beta,
@@ -175,6 +194,20 @@ public static class BatchNorm
             return;
         }
         CheckVersion(version);
+        if (version == 3)
+        {
+            var planePartials = dev.Pool.Rent((long)c * n * 2);   // (C, N, 2)
+            var planes = dev.GridStrideConfig((long)c * n);
+            var kp3 = dev.Kernel(nameof(BatchNormKernels.BatchNormPlaneBackwardPartialsKernel3), a => a.LoadStreamKernel<
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(
+                BatchNormKernels.BatchNormPlaneBackwardPartialsKernel3));
+            kp3(planes, x, y, mean, rstd, dY, planePartials, n, c, s, activation);
+            var kx3 = dev.Kernel(nameof(BatchNormKernels.BatchNormPlaneBackwardInputKernel3), a => a.LoadStreamKernel<
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(BatchNormKernels.BatchNormPlaneBackwardInputKernel3));
+            kx3(planes, x, y, gamma, mean, rstd, planePartials, dY, dX, dGamma, dBeta, dResidual, args);
+            return;
+        }
         var partials = dev.Pool.Rent((long)c * PartialsPerChannel * 2);   // (C, T, 2)
         var kp = dev.Kernel(nameof(BatchNormKernels.BatchNormBackwardPartialsKernel2), a => a.LoadStreamKernel<
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(

@@ -21,6 +21,9 @@ public sealed record StepTiming(int BatchSize, int Steps, double SecondsPerStep,
     /// <summary>Seconds per timed step the host spent blocked waiting for a staging slot's previous copy.</summary>
     public double CopyWaitSecondsPerStep { get; init; }
 
+    /// <summary>Seconds per step in each kernel key's launches, when the device profiled them (<see cref="ComputeDevice.ProfileKernels"/>); empty otherwise.</summary>
+    public IReadOnlyDictionary<string, double> KernelSecondsPerStep { get; init; } = new Dictionary<string, double>();
+
     /// <summary>Launches of the timed steps per kernel key (<see cref="ComputeDevice.LaunchesByKernel"/>).</summary>
     public IReadOnlyDictionary<string, long> LaunchesByKernel { get; init; } = new Dictionary<string, long>();
 
@@ -69,6 +72,7 @@ public static class StepBenchmark
         long poolBytes = device.Pool.BytesHeld;
         var before = device.Counters;
         var kernelsBefore = device.LaunchesByKernel;
+        var secondsBefore = device.SecondsByKernel;
         var memSetsBefore = device.MemSetsByCaller;
         var gatherBefore = (step.Source as StreamedBatchSource)?.GatherWait ?? TimeSpan.Zero;
         var copyWaitBefore = device.CopyWaitTime;
@@ -80,6 +84,9 @@ public static class StepBenchmark
         var issued = device.Counters - before;
         var byKernel = ComputeDevice.CountsBetween(kernelsBefore, device.LaunchesByKernel);
         var byCaller = ComputeDevice.CountsBetween(memSetsBefore, device.MemSetsByCaller);
+        var secondsAfter = device.SecondsByKernel;
+        var secondsByKernel = secondsAfter.Select(e => (e.Key, Seconds: e.Value - secondsBefore.GetValueOrDefault(e.Key)))
+            .Where(e => e.Seconds > 0).ToDictionary(e => e.Key, e => e.Seconds / steps);
         device.Synchronize();
         double seconds = clock.Elapsed.TotalSeconds / steps;
         double gflopPerImage = ByolFlops.PerImage(architecture) / 1e9;
@@ -88,6 +95,7 @@ public static class StepBenchmark
         {
             LaunchesByKernel = byKernel,
             MemSetsByCaller = byCaller,
+            KernelSecondsPerStep = secondsByKernel,
             Placement = decision,
             GatherWaitSecondsPerStep = gatherWait.TotalSeconds / steps,
             CopyWaitSecondsPerStep = copyWait.TotalSeconds / steps,
