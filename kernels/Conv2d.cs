@@ -487,42 +487,42 @@ public static partial class Conv2dKernels
     // The same six passes with the blocks for 8-float vector registers (AVX2: 16 registers, one broadcast row per block).
 
     /// <summary><see cref="Conv2dForwardKernel2"/> with 1 position × 64 channels per work-item.</summary>
-    public static void Conv2dForwardKernel2For8Lanes(
+    public static void Conv2dForwardFor8LanesKernel2(
         ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
         ArrayView<float> b,     // (C·R·S, MPad)
         ArrayView<float> y,     // (N, K, P, Q)
         Conv2dGemm g) => GatherGemmBlockFor8Lanes(xPad, b, y, g);
 
     /// <summary><see cref="Conv2dBackwardInputKernel2"/> with 1 position × 64 channels per work-item.</summary>
-    public static void Conv2dBackwardInputKernel2For8Lanes(
+    public static void Conv2dBackwardInputFor8LanesKernel2(
         ArrayView<float> dYPad, // (N, K, Pp, Qp)
         ArrayView<float> b,     // (K·RI·SJ, MPad)
         ArrayView<float> dX,    // (N, C, H, W), accumulated into
         Conv2dGemm g) => GatherGemmBlockFor8Lanes(dYPad, b, dX, g);
 
     /// <summary><see cref="Conv2dBackwardWeightKernel2"/> with 64 k × 1 tap per work-item.</summary>
-    public static void Conv2dBackwardWeightKernel2For8Lanes(
+    public static void Conv2dBackwardWeightFor8LanesKernel2(
         ArrayView<float> xPad,  // (N, C, H + 2·pad, W + 2·pad)
         ArrayView<float> dyT,   // (N·P·Q, KPad)
         ArrayView<float> dst,   // (Chunks, K, C·R·S) partials, or (K, C, R, S) dWt accumulated into
         Conv2dWeightGemm g) => WeightGradBlockFor8Lanes(xPad, dyT, dst, g);
 
     /// <summary><see cref="Conv2dForwardKernel3"/> with 1 channel × 64 positions per work-item.</summary>
-    public static void Conv2dForwardKernel3For8Lanes(
+    public static void Conv2dForwardFor8LanesKernel3(
         ArrayView<float> xPlanes,   // (N, C, st, st, Hq, Wq) and a zero tail
         ArrayView<float> b,         // (MPad, C·RI·SJ)
         ArrayView<float> y,         // (N, K, P, Q)
         Conv2dRowGemm g) => RowGemmBlockFor8Lanes(xPlanes, b, y, g);
 
     /// <summary><see cref="Conv2dBackwardInputKernel3"/> with 1 channel × 64 positions per work-item.</summary>
-    public static void Conv2dBackwardInputKernel3For8Lanes(
+    public static void Conv2dBackwardInputFor8LanesKernel3(
         ArrayView<float> dYPad,     // (N, K, Pp, Qp) and a zero tail
         ArrayView<float> b,         // (MPad, K·RI·SJ)
         ArrayView<float> dX,        // (N, C, H, W), accumulated into
         Conv2dRowGemm g) => RowGemmBlockFor8Lanes(dYPad, b, dX, g);
 
     /// <summary><see cref="Conv2dBackwardWeightKernel3"/> with 2 k × 4 taps × 8 lanes per work-item.</summary>
-    public static void Conv2dBackwardWeightKernel3For8Lanes(
+    public static void Conv2dBackwardWeightFor8LanesKernel3(
         ArrayView<float> xPlanes,   // (N, C, st, st, Hq, Wq) and a zero tail
         ArrayView<float> dYRows,    // (N, K, VBlocks·64)
         ArrayView<float> dst,       // (Chunks, K, C·R·S, 8) partial sums

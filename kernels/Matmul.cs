@@ -79,7 +79,7 @@ public static partial class MatmulKernels
         MatmulBlocks2(a, bv, c, m, n, k, transA, alpha, beta, Block2Rows);
 
     /// <summary>Version 2 with the blocks for 8-float vector registers: 1 row × 64 columns per thread.</summary>
-    public static void MatmulKernel2For8Lanes(
+    public static void MatmulFor8LanesKernel2(
         ArrayView<float> a,     // (M, K) or (K, M) when transA
         ArrayView<float> bv,    // (K, N), never transposed
         ArrayView<float> c,     // (M, N)

@@ -82,6 +82,11 @@ public static class GpuGroups
         ["BatchNormKernels.BatchNormForwardTrainKernel1"] = GpuLaunch.GridStride,
         ["BatchNormKernels.BatchNormNormalizeKernel2"] = GpuLaunch.GridStride,            // GridStrideConfig2D
         ["BatchNormKernels.BatchNormSumPartialsKernel2"] = GpuLaunch.ExactThreads,
+        ["BatchNormKernels.BatchNormPlaneSumsKernel3"] = GpuLaunch.GridStride,            // CPU-like devices' version: GridStrideConfig
+        ["BatchNormKernels.BatchNormPlaneSquaresKernel3"] = GpuLaunch.GridStride,
+        ["BatchNormKernels.BatchNormPlaneNormalizeKernel3"] = GpuLaunch.GridStride,
+        ["BatchNormKernels.BatchNormPlaneBackwardPartialsKernel3"] = GpuLaunch.GridStride,
+        ["BatchNormKernels.BatchNormPlaneBackwardInputKernel3"] = GpuLaunch.GridStride,
         ["ByolLossKernels.ByolLossBackwardKernel"] = GpuLaunch.GridStride,
         ["ByolLossKernels.ByolLossForwardKernel"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dBackwardInputKernel1"] = GpuLaunch.GridStride,
@@ -99,6 +104,12 @@ public static class GpuGroups
         ["Conv2dKernels.Conv2dClassWeightsKernel"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dForwardKernel1"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dForwardKernel2"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dForwardFor8LanesKernel2"] = GpuLaunch.GridStride,   // the register blocks for 8-float vectors (CPU-like devices)
+        ["Conv2dKernels.Conv2dBackwardInputFor8LanesKernel2"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dBackwardWeightFor8LanesKernel2"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dForwardFor8LanesKernel3"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dBackwardInputFor8LanesKernel3"] = GpuLaunch.GridStride,
+        ["Conv2dKernels.Conv2dBackwardWeightFor8LanesKernel3"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dForwardKernel3"] = GpuLaunch.GridStride,
         ["Conv2dKernels.Conv2dForwardKernel4"] = GpuLaunch.Conv2dTile,
         ["Conv2dKernels.Conv2dForwardKernel5"] = GpuLaunch.TensorCoreTile,
@@ -127,6 +138,7 @@ public static class GpuGroups
         ["LinearKernels.LinearBiasForwardKernel"] = GpuLaunch.GridStride,
         ["MatmulKernels.MatmulKernel1"] = GpuLaunch.GridStride,
         ["MatmulKernels.MatmulKernel2"] = GpuLaunch.GridStride,
+        ["MatmulKernels.MatmulFor8LanesKernel2"] = GpuLaunch.GridStride,
         ["MatmulKernels.MatmulKernel3"] = GpuLaunch.MatmulTile,
         ["MatmulKernels.MatmulKernel4"] = GpuLaunch.TensorCoreTile,
         ["MatmulKernels.MatmulKernel5"] = GpuLaunch.MatmulTile5,

@@ -172,8 +172,8 @@ public static class Conv2d
         {
             (2, false) when dev.Policy.Blocks.IsWidest => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel2), Conv2dKernels.Conv2dForwardKernel2),
             (2, true) when dev.Policy.Blocks.IsWidest => GemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel2), Conv2dKernels.Conv2dBackwardInputKernel2),
-            (2, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel2For8Lanes), Conv2dKernels.Conv2dForwardKernel2For8Lanes),
-            (2, true) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel2For8Lanes), Conv2dKernels.Conv2dBackwardInputKernel2For8Lanes),
+            (2, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardFor8LanesKernel2), Conv2dKernels.Conv2dForwardFor8LanesKernel2),
+            (2, true) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputFor8LanesKernel2), Conv2dKernels.Conv2dBackwardInputFor8LanesKernel2),
             (4, false) => GemmKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel4), Conv2dKernels.Conv2dForwardKernel4),
             (5, false) => TensorCoreKernel<Conv2dGemm>(dev, nameof(Conv2dKernels.Conv2dForwardKernel5), Conv2dKernels.Conv2dForwardKernel5),
             (5, true) => TensorCoreKernel<Conv2dGemm>(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel5), Conv2dKernels.Conv2dBackwardInputKernel5),
@@ -467,7 +467,7 @@ public static class Conv2d
         var kernel = version switch
         {
             2 when dev.Policy.Blocks.IsWidest => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel2), Conv2dKernels.Conv2dBackwardWeightKernel2),
-            2 => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel2For8Lanes), Conv2dKernels.Conv2dBackwardWeightKernel2For8Lanes),
+            2 => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightFor8LanesKernel2), Conv2dKernels.Conv2dBackwardWeightFor8LanesKernel2),
             4 => WeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel4), Conv2dKernels.Conv2dBackwardWeightKernel4),
             _ => TensorCoreKernel<Conv2dWeightGemm>(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel5), Conv2dKernels.Conv2dBackwardWeightKernel5),
         };
@@ -530,7 +530,7 @@ public static class Conv2d
         int channels = dev.Policy.Blocks.RowChannels, mPad = RoundUp(g.K, channels);
         var kernel = dev.Policy.Blocks.IsWidest
             ? RowKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel3), Conv2dKernels.Conv2dForwardKernel3)
-            : RowKernel(dev, nameof(Conv2dKernels.Conv2dForwardKernel3For8Lanes), Conv2dKernels.Conv2dForwardKernel3For8Lanes);
+            : RowKernel(dev, nameof(Conv2dKernels.Conv2dForwardFor8LanesKernel3), Conv2dKernels.Conv2dForwardFor8LanesKernel3);
         bool first = true;
         // Parity class (ph, pw): taps r = ph + st·i, s = pw + st·j, all read from plane (ph, pw). Classes add up in order.
         for (int ph = 0; ph < st && ph < g.R; ph++)
@@ -566,7 +566,7 @@ public static class Conv2d
         int channels = dev.Policy.Blocks.RowChannels, mPad = RoundUp(g.C, channels);
         var kernel = dev.Policy.Blocks.IsWidest
             ? RowKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel3), Conv2dKernels.Conv2dBackwardInputKernel3)
-            : RowKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputKernel3For8Lanes), Conv2dKernels.Conv2dBackwardInputKernel3For8Lanes);
+            : RowKernel(dev, nameof(Conv2dKernels.Conv2dBackwardInputFor8LanesKernel3), Conv2dKernels.Conv2dBackwardInputFor8LanesKernel3);
         foreach (var c in classes)
         {
             var b = ClassWeights(dev, w, g, c.Rc, c.Sc, c.RI, c.SJ, mPad, forward: false, byColumn: true);
@@ -611,7 +611,7 @@ public static class Conv2d
         var blocks = dev.Policy.Blocks;
         var kernel = blocks.IsWidest
             ? RowWeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel3), Conv2dKernels.Conv2dBackwardWeightKernel3)
-            : RowWeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightKernel3For8Lanes), Conv2dKernels.Conv2dBackwardWeightKernel3For8Lanes);
+            : RowWeightKernel(dev, nameof(Conv2dKernels.Conv2dBackwardWeightFor8LanesKernel3), Conv2dKernels.Conv2dBackwardWeightFor8LanesKernel3);
         int rowsK = blocks.RowWeightGradRows, taps = blocks.RowWeightGradTaps;
         kernel(BlockConfig(dev, (long)chunks * ((g.K + rowsK - 1) / rowsK) * ((crs + taps - 1) / taps)), xPlanes, dYRows, partial, gg);
         SumPartials(dev, partial, dW, chunks, len, lanes: 8);

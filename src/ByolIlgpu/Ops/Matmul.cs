@@ -48,8 +48,8 @@ public static class Matmul
                 var kernel = blockSet.IsWidest
                     ? dev.Kernel(nameof(MatmulKernels.MatmulKernel2), acc => acc.LoadStreamKernel<
                         ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, float, float>(MatmulKernels.MatmulKernel2))
-                    : dev.Kernel(nameof(MatmulKernels.MatmulKernel2For8Lanes), acc => acc.LoadStreamKernel<
-                        ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, float, float>(MatmulKernels.MatmulKernel2For8Lanes));
+                    : dev.Kernel(nameof(MatmulKernels.MatmulFor8LanesKernel2), acc => acc.LoadStreamKernel<
+                        ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, float, float>(MatmulKernels.MatmulFor8LanesKernel2));
                 int rows = blockSet.MatmulRows;
                 long blocks = (long)((m + rows - 1) / rows) * ((n + MatmulKernels.Block2Cols - 1) / MatmulKernels.Block2Cols);
                 kernel(dev.GridStrideConfig(blocks), a, bRowMajor, c, m, n, k, transA ? 1 : 0, alpha, beta);
