@@ -151,7 +151,8 @@ public class CliTests
                 "--batch-size", "2", "--steps", "1", "--precision", "fp32", "--json", json);
             Assert.True(code == 0, error);
             Assert.Contains("precision fp32", output);
-            Assert.Matches(@"kernel versions \(fp32\): conv2d backward-input v[23](/v3)?, backward-weight v[23](/v3)?, forward v[23](/v3)?; matmul v2; batchnorm 1d v1, 2d v1", output);
+            Assert.Matches(@"kernel versions \(fp32\): conv2d backward-input v[23](/v3)?, backward-weight v[23](/v3)?, forward v[23](/v3)?; matmul v2; batchnorm 1d v1, 2d v3", output);
+            Assert.Contains("register blocks for 16 float lanes", output);
             Assert.Contains("kernel checks against v1 on this device: conv2d v", output);
             Assert.Contains("matmul v2 passed", output);
             using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));

@@ -66,6 +66,8 @@ public static class BenchCommand
             output.WriteLine(t.Placement!.Describe());
             var kernels = KernelRecord.Of(dev);
             output.WriteLine($"kernel versions ({kernels.Precision.Name()}): {kernels.Summary()}");
+            if (dev.Policy.UsesRegisterBlocks)
+                output.WriteLine($"{dev.Policy.Blocks.Describe()}, {DevicePolicy.BlockLanesSource(dev.Info)}");
             output.WriteLine($"kernel checks against v1 on this device: {dev.Verification.Describe()}");
             output.WriteLine($"per step: {t.PerStep(c => c.Launches):G} kernel launches, {t.PerStep(c => c.MemSets):G} memsets, {t.PerStep(c => c.Copies):G} copies, " +
                 $"{t.PerStep(c => c.HostSyncs):G} host synchronisations, {t.PerStep(c => c.Allocations):G} allocations; pool {ComputeDevice.FormatBytes(t.PoolBytes)}");
