@@ -13,6 +13,11 @@ def read(path):
         return list(csv.DictReader(f))
 
 
+def middle(row):
+    """The median where BenchmarkDotNet printed one (it leaves the column out when it adds nothing), else the mean."""
+    return seconds(row.get("Median") or row["Mean"])
+
+
 def seconds(text):
     value, unit = text.replace(",", "").split()
     return float(value) * {"s": 1.0, "ms": 1e-3, "μs": 1e-6, "us": 1e-6, "ns": 1e-9}[unit]
@@ -45,7 +50,7 @@ def main(out):
             rows = {r["Method"]: r for r in results(os.path.join(out, run), "ByolStepBenchmarks") if r["Config"] == config}
             if "Step" not in rows or "TorchStep" not in rows:
                 continue
-            ours, torch = seconds(rows["Step"]["Median"]), seconds(rows["TorchStep"]["Median"])
+            ours, torch = middle(rows["Step"]), middle(rows["TorchStep"])
             print(f"| width {config[1:].split('-')[0]}, batch {batch} | {label[run]} | {batch / ours:.1f} images/s ({ours:.3f} s) "
                   f"| {batch / torch:.1f} images/s ({torch:.3f} s) | {mark(torch / ours)} |")
     print()
@@ -63,7 +68,7 @@ def main(out):
                 if p not in rows or "Torch" + p not in rows:
                     cells.append("-")
                     continue
-                ours, torch = seconds(rows[p]["Median"]), seconds(rows["Torch" + p]["Median"])
+                ours, torch = middle(rows[p]), middle(rows["Torch" + p])
                 flops = float(rows[p]["GFLOP/s"]) * seconds(rows[p]["Mean"])   # GFLOP per call
                 cells.append(f"{flops / ours:.0f} / {flops / torch:.0f}, {mark(torch / ours)}")
             print(f"| {layer} | {p} | " + " | ".join(cells) + " |")
