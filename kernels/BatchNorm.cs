@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Algorithms;
 
@@ -348,21 +349,35 @@ public static class BatchNormKernels
         }
     }
 
-    // ---- Version 3 (CPU-like devices): a work-item per (channel, sample) plane. Partials: (C, N). ----
+    // ---- Version 3 (CPU-like devices): a work-item per (channel, sample) plane, a work-item per channel to combine them. ----
+    // PoCL vectorises straight-line code over contiguous values inside a work-item, not a loop whose
+    // body branches per element: each plane is walked in runs of PlaneLanes values, every run loaded
+    // whole before anything is stored, and the epilogue's and the accumulation's branches are taken once
+    // per plane, outside the runs (the bool arguments below are constants at every call, so ILGPU folds them).
 
     /// <summary>
     /// Lanes of version 3's plane sums: element s of a plane adds into lane s mod 8 (eight independent
     /// chains, which PoCL turns into one vector add per 8 elements where one chain would wait on each
-    /// add), the lanes summed as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) after the plane, then
-    /// the S mod 8 tail in order. Fixed, so results never depend on the launch shape.
+    /// add; the S mod 8 tail is a last, masked run). The plane kernels store their lanes, 8 contiguous
+    /// values: stores are what PoCL's vectoriser starts from (summed in the kernel, the lanes stay
+    /// scalar chains). A plane's sum is ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). Fixed, so
+    /// results never depend on the launch shape.
     /// </summary>
     public const int PlaneLanes = 8;
 
     static float Lanes(float l0, float l1, float l2, float l3, float l4, float l5, float l6, float l7) =>
         ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7));
 
-    /// <summary>Σ_s (x[o + s] − shift) over one plane of S contiguous values, in <see cref="PlaneLanes"/> lane sums; squared when <paramref name="square"/>.</summary>
-    static float PlaneSum(ArrayView<float> x, int o, int spatial, float shift, bool square)
+    /// <summary>A plane's sum from its 8 stored lanes at lanes[at …].</summary>
+    static float StoredLanes(ArrayView<float> lanes, int at) =>
+        Lanes(lanes[at], lanes[at + 1], lanes[at + 2], lanes[at + 3], lanes[at + 4], lanes[at + 5], lanes[at + 6], lanes[at + 7]);
+
+    /// <summary>
+    /// lanes[at + k] = Σ_{s mod 8 = k} (x[o + s] − shift), squared when <paramref name="square"/>, over one
+    /// plane of S contiguous values; returns the plane's sum of them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // ILGPU inlines only this or tiny methods: the bool arguments must fold
+    static float PlaneLaneSums(ArrayView<float> x, int o, int spatial, float shift, bool square, ArrayView<float> lanes, int at)
     {
         float l0 = 0f, l1 = 0f, l2 = 0f, l3 = 0f, l4 = 0f, l5 = 0f, l6 = 0f, l7 = 0f;
         int full = spatial - spatial % PlaneLanes;
@@ -380,176 +395,322 @@ public static class BatchNormKernels
                 l0 += d0; l1 += d1; l2 += d2; l3 += d3; l4 += d4; l5 += d5; l6 += d6; l7 += d7;
             }
         }
-        float sum = Lanes(l0, l1, l2, l3, l4, l5, l6, l7);
-        for (int s = full; s < spatial; s++)
+        lanes[at] = l0; lanes[at + 1] = l1; lanes[at + 2] = l2; lanes[at + 3] = l3;
+        lanes[at + 4] = l4; lanes[at + 5] = l5; lanes[at + 6] = l6; lanes[at + 7] = l7;
+        // The tail, value s into lane s mod 8, added to the stored lanes: folded into the lanes above, it
+        // would keep PoCL from vectorising the runs.
+        for (int k = 0; k < spatial - full; k++)
         {
-            float d = x[o + s] - shift;
-            sum += square ? d * d : d;
+            float d = x[o + full + k] - shift;
+            lanes[at + k] += square ? d * d : d;
         }
-        return sum;
+        return StoredLanes(lanes, at);
     }
 
-    /// <summary>Σ_b partials[(c·N + b)·stride + field] for b = 0 … N − 1 in order: a channel's statistic from its planes.</summary>
-    static float SumOfPlanes(ArrayView<float> partials, int c, int n, int stride, int field)
-    {
-        float sum = 0f;
-        for (int b = 0; b < n; b++)
-            sum += partials[(c * n + b) * stride + field];
-        return sum;
-    }
-
-    /// <summary>partials[c·N + b] = Σ_s x[b, c, s] (lane sums, <see cref="PlaneLanes"/>). One plane per work-item.</summary>
-    public static void BatchNormPlaneSumsKernel3(
-        ArrayView<float> x,         // (N, C, S)
-        ArrayView<float> partials,  // (C, N)
+    /// <summary>
+    /// One pass over each plane's values in memory: the lanes of Σ_s x[b, c, s] at planeStats[((c·N + b)·2)·8 …]
+    /// and of Σ_s (x[b, c, s] − μ_b)², μ_b = Σ_s x[b, c, s]/S, at planeStats[((c·N + b)·2 + 1)·8 …]
+    /// (the second pass reads the plane again from the core's cache, not from memory).
+    /// </summary>
+    public static void BatchNormPlaneStatsKernel3(
+        ArrayView<float> x,           // (N, C, S)
+        ArrayView<float> planeStats,  // (C, N, 2, 8)
         int n, int channels, int spatial)
     {
         for (int idx = GridStride.Start; idx < channels * n; idx += GridStride.Step)
         {
             int c = idx / n, b = idx - c * n;
-            partials[idx] = PlaneSum(x, (b * channels + c) * spatial, spatial, 0f, square: false);
-        }
-    }
-
-    /// <summary>μ_c = Σ_b sumPartials[c·N + b]/(N·S) (saved by the work-item of plane 0); squarePartials[c·N + b] = Σ_s (x[b, c, s] − μ_c)².</summary>
-    public static void BatchNormPlaneSquaresKernel3(
-        ArrayView<float> x,               // (N, C, S)
-        ArrayView<float> sumPartials,     // (C, N)
-        ArrayView<float> mean,            // (C) saved μ
-        ArrayView<float> squarePartials,  // (C, N)
-        int n, int channels, int spatial)
-    {
-        for (int idx = GridStride.Start; idx < channels * n; idx += GridStride.Step)
-        {
-            int c = idx / n, b = idx - c * n;
-            float mu = SumOfPlanes(sumPartials, c, n, 1, 0) / (n * spatial);
-            if (b == 0)
-                mean[c] = mu;
-            squarePartials[idx] = PlaneSum(x, (b * channels + c) * spatial, spatial, mu, square: true);
+            int o = (b * channels + c) * spatial;
+            float sum = PlaneLaneSums(x, o, spatial, 0f, square: false, planeStats, idx * 2 * PlaneLanes);
+            PlaneLaneSums(x, o, spatial, sum / spatial, square: true, planeStats, (idx * 2 + 1) * PlaneLanes);
         }
     }
 
     /// <summary>
-    /// σ²_c = Σ_b squarePartials[c·N + b]/(N·S), rstd = 1/√(σ² + ε) (saved, and the running statistics
-    /// updated as in version 1, by the work-item of plane 0); y = γ·(x − μ)·rstd + β on the plane, then the epilogue.
+    /// A channel's statistics from its N planes (Chan et al.'s pairwise combination, planes in order
+    /// b = 0 … N − 1): μ = Σ_b sum_b/(N·S), σ² = Σ_b (M2_b + S·(μ_b − μ)²)/(N·S), exact since
+    /// Σ_s (x − μ)² = Σ_s (x − μ_b)² + S·(μ_b − μ)² on each plane, and with no cancellation where
+    /// E[x²] − μ² would cancel. Saves μ and rstd = 1/√(σ² + ε) and updates the running statistics as in version 1.
     /// </summary>
-    public static void BatchNormPlaneNormalizeKernel3(
-        ArrayView<float> x,               // (N, C, S)
-        ArrayView<float> gamma,           // (C)
-        ArrayView<float> beta,            // (C)
-        ArrayView<float> mean,            // (C) μ
-        ArrayView<float> squarePartials,  // (C, N)
-        ArrayView<float> residual,        // (N, C, S), read for AddRelu only
-        ArrayView<float> y,               // (N, C, S)
-        ArrayView<float> rstd,            // (C) saved rstd
-        ArrayView<float> runningMean,     // (C)
-        ArrayView<float> runningVar,      // (C)
+    public static void BatchNormChannelStatsKernel3(
+        ArrayView<float> planeStats,   // (C, N, 2, 8) of BatchNormPlaneStatsKernel3
+        ArrayView<float> mean,         // (C) saved μ
+        ArrayView<float> rstd,         // (C) saved rstd
+        ArrayView<float> runningMean,  // (C)
+        ArrayView<float> runningVar,   // (C)
         BatchNormArgs args)
     {
-        int n = args.N, channels = args.Channels, spatial = args.Spatial, activation = args.Activation;
+        int n = args.N, channels = args.Channels, spatial = args.Spatial;
         float eps = args.Eps, momentum = args.Momentum;
         int count = n * spatial;
-        for (int idx = GridStride.Start; idx < channels * n; idx += GridStride.Step)
+        for (int c = GridStride.Start; c < channels; c += GridStride.Step)
         {
-            int c = idx / n, b = idx - c * n;
-            float mu = mean[c];
-            float variance = SumOfPlanes(squarePartials, c, n, 1, 0) / count;
-            float r = 1f / XMath.Sqrt(variance + eps);
-            if (b == 0)
+            float total = 0f;
+            for (int b = 0; b < n; b++)
+                total += StoredLanes(planeStats, (c * n + b) * 2 * PlaneLanes);
+            float mu = total / count;
+            float m2 = 0f;
+            for (int b = 0; b < n; b++)
             {
-                rstd[c] = r;
-                runningMean[c] = (1f - momentum) * runningMean[c] + momentum * mu;
-                runningVar[c] = (1f - momentum) * runningVar[c] + momentum * variance * count / (count - 1);
+                float d = StoredLanes(planeStats, (c * n + b) * 2 * PlaneLanes) / spatial - mu;
+                m2 += StoredLanes(planeStats, ((c * n + b) * 2 + 1) * PlaneLanes) + spatial * d * d;
             }
-            float g = gamma[c], bt = beta[c];
-            int o = (b * channels + c) * spatial;
-            for (int s = 0; s < spatial; s++)
-                y[o + s] = Epilogue(g * (x[o + s] - mu) * r + bt, residual, o + s, activation);
+            float variance = m2 / count;
+            mean[c] = mu;
+            rstd[c] = 1f / XMath.Sqrt(variance + eps);
+            runningMean[c] = (1f - momentum) * runningMean[c] + momentum * mu;
+            runningVar[c] = (1f - momentum) * runningVar[c] + momentum * variance * count / (count - 1);
         }
     }
 
-    /// <summary>partials[(c·N + b)·2] = Σ_s g, partials[(c·N + b)·2 + 1] = Σ_s g·x̂ over plane (b, c) (g as in version 1; lane sums).</summary>
+    /// <summary>y[i … i + 7] = E(γ·(x − μ)·rstd + β) with E the epilogue: relu: max(·, 0), residual: + r[i] first.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // ILGPU inlines only this or tiny methods: the bool arguments must fold
+    static void NormalizeRun(ArrayView<float> x, ArrayView<float> residual, ArrayView<float> y, int i,
+        float g, float mu, float r, float bt, bool relu, bool addResidual)
+    {
+        float v0 = g * (x[i] - mu) * r + bt, v1 = g * (x[i + 1] - mu) * r + bt, v2 = g * (x[i + 2] - mu) * r + bt, v3 = g * (x[i + 3] - mu) * r + bt;
+        float v4 = g * (x[i + 4] - mu) * r + bt, v5 = g * (x[i + 5] - mu) * r + bt, v6 = g * (x[i + 6] - mu) * r + bt, v7 = g * (x[i + 7] - mu) * r + bt;
+        if (addResidual)
+        {
+            v0 += residual[i]; v1 += residual[i + 1]; v2 += residual[i + 2]; v3 += residual[i + 3];
+            v4 += residual[i + 4]; v5 += residual[i + 5]; v6 += residual[i + 6]; v7 += residual[i + 7];
+        }
+        if (relu)
+        {
+            v0 = v0 > 0f ? v0 : 0f; v1 = v1 > 0f ? v1 : 0f; v2 = v2 > 0f ? v2 : 0f; v3 = v3 > 0f ? v3 : 0f;
+            v4 = v4 > 0f ? v4 : 0f; v5 = v5 > 0f ? v5 : 0f; v6 = v6 > 0f ? v6 : 0f; v7 = v7 > 0f ? v7 : 0f;
+        }
+        y[i] = v0; y[i + 1] = v1; y[i + 2] = v2; y[i + 3] = v3; y[i + 4] = v4; y[i + 5] = v5; y[i + 6] = v6; y[i + 7] = v7;
+    }
+
+    /// <summary><see cref="NormalizeRun"/> over one plane, then its S mod 8 tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // ILGPU inlines only this or tiny methods: the bool arguments must fold
+    static void NormalizePlane(ArrayView<float> x, ArrayView<float> residual, ArrayView<float> y, int o, int spatial,
+        float g, float mu, float r, float bt, bool relu, bool addResidual)
+    {
+        int full = spatial - spatial % PlaneLanes;
+        for (int s = 0; s < full; s += PlaneLanes)
+            NormalizeRun(x, residual, y, o + s, g, mu, r, bt, relu, addResidual);
+        for (int i = o + full; i < o + spatial; i++)
+        {
+            float v = g * (x[i] - mu) * r + bt;
+            if (addResidual)
+                v += residual[i];
+            y[i] = relu && v <= 0f ? 0f : v;
+        }
+    }
+
+    /// <summary>y = γ·(x − μ)·rstd + β on each plane, then the epilogue (μ, rstd of <see cref="BatchNormChannelStatsKernel3"/>).</summary>
+    public static void BatchNormPlaneNormalizeKernel3(
+        ArrayView<float> x,          // (N, C, S)
+        ArrayView<float> gamma,      // (C)
+        ArrayView<float> beta,       // (C)
+        ArrayView<float> mean,       // (C) μ
+        ArrayView<float> rstd,       // (C) rstd
+        ArrayView<float> residual,   // (N, C, S), read for AddRelu only
+        ArrayView<float> y,          // (N, C, S)
+        BatchNormArgs args)
+    {
+        int n = args.N, channels = args.Channels, spatial = args.Spatial, activation = args.Activation;
+        for (int idx = GridStride.Start; idx < channels * n; idx += GridStride.Step)
+        {
+            int c = idx / n, b = idx - c * n;
+            float g = gamma[c], bt = beta[c], mu = mean[c], r = rstd[c];
+            int o = (b * channels + c) * spatial;
+            if (activation == Plain)
+                NormalizePlane(x, residual, y, o, spatial, g, mu, r, bt, relu: false, addResidual: false);
+            else if (activation == Relu)
+                NormalizePlane(x, residual, y, o, spatial, g, mu, r, bt, relu: true, addResidual: false);
+            else
+                NormalizePlane(x, residual, y, o, spatial, g, mu, r, bt, relu: true, addResidual: true);
+        }
+    }
+
+    /// <summary>
+    /// The lanes of Σ_s g at lanes[at …] and of Σ_s g·(x − μ) at lanes[at + 8 …] over one plane, g = dY, or dY
+    /// where y &gt; 0 behind a fused ReLU (<paramref name="masked"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // ILGPU inlines only this or tiny methods: the bool arguments must fold
+    static void GradientPlaneLaneSums(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dY,
+        int o, int spatial, float mu, bool masked, ArrayView<float> lanes, int at)
+    {
+        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, g4 = 0f, g5 = 0f, g6 = 0f, g7 = 0f;
+        float h0 = 0f, h1 = 0f, h2 = 0f, h3 = 0f, h4 = 0f, h5 = 0f, h6 = 0f, h7 = 0f;
+        int full = spatial - spatial % PlaneLanes;
+        for (int s = 0; s < full; s += PlaneLanes)
+        {
+            int i = o + s;
+            float e0 = dY[i], e1 = dY[i + 1], e2 = dY[i + 2], e3 = dY[i + 3], e4 = dY[i + 4], e5 = dY[i + 5], e6 = dY[i + 6], e7 = dY[i + 7];
+            if (masked)
+            {
+                e0 = y[i] > 0f ? e0 : 0f; e1 = y[i + 1] > 0f ? e1 : 0f; e2 = y[i + 2] > 0f ? e2 : 0f; e3 = y[i + 3] > 0f ? e3 : 0f;
+                e4 = y[i + 4] > 0f ? e4 : 0f; e5 = y[i + 5] > 0f ? e5 : 0f; e6 = y[i + 6] > 0f ? e6 : 0f; e7 = y[i + 7] > 0f ? e7 : 0f;
+            }
+            g0 += e0; g1 += e1; g2 += e2; g3 += e3; g4 += e4; g5 += e5; g6 += e6; g7 += e7;
+            h0 += e0 * (x[i] - mu); h1 += e1 * (x[i + 1] - mu); h2 += e2 * (x[i + 2] - mu); h3 += e3 * (x[i + 3] - mu);
+            h4 += e4 * (x[i + 4] - mu); h5 += e5 * (x[i + 5] - mu); h6 += e6 * (x[i + 6] - mu); h7 += e7 * (x[i + 7] - mu);
+        }
+        lanes[at] = g0; lanes[at + 1] = g1; lanes[at + 2] = g2; lanes[at + 3] = g3; lanes[at + 4] = g4; lanes[at + 5] = g5; lanes[at + 6] = g6; lanes[at + 7] = g7;
+        lanes[at + PlaneLanes] = h0; lanes[at + PlaneLanes + 1] = h1; lanes[at + PlaneLanes + 2] = h2; lanes[at + PlaneLanes + 3] = h3;
+        lanes[at + PlaneLanes + 4] = h4; lanes[at + PlaneLanes + 5] = h5; lanes[at + PlaneLanes + 6] = h6; lanes[at + PlaneLanes + 7] = h7;
+        // The tail, value s into lane s mod 8, added to the stored lanes (as in PlaneLaneSums).
+        for (int k = 0; k < spatial - full; k++)
+        {
+            int i = o + full + k;
+            float e = masked && y[i] <= 0f ? 0f : dY[i];
+            lanes[at + k] += e;
+            lanes[at + PlaneLanes + k] += e * (x[i] - mu);
+        }
+    }
+
+    /// <summary>
+    /// The lanes of Σ_s g at partials[((c·N + b)·2)·8 …] and of Σ_s g·(x − μ) at partials[((c·N + b)·2 + 1)·8 …]
+    /// over plane (b, c) (g as in version 1).
+    /// </summary>
     public static void BatchNormPlaneBackwardPartialsKernel3(
         ArrayView<float> x,         // (N, C, S)
         ArrayView<float> y,         // (N, C, S) the op's output, read behind a fused ReLU
         ArrayView<float> mean,      // (C)
-        ArrayView<float> rstd,      // (C)
         ArrayView<float> dY,        // (N, C, S)
-        ArrayView<float> partials,  // (C, N, 2)
+        ArrayView<float> partials,  // (C, N, 2, 8)
         int n, int channels, int spatial, int activation)
     {
         for (int idx = GridStride.Start; idx < channels * n; idx += GridStride.Step)
         {
             int c = idx / n, b = idx - c * n;
-            float mu = mean[c], r = rstd[c];
             int o = (b * channels + c) * spatial;
-            float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, g4 = 0f, g5 = 0f, g6 = 0f, g7 = 0f;
-            float h0 = 0f, h1 = 0f, h2 = 0f, h3 = 0f, h4 = 0f, h5 = 0f, h6 = 0f, h7 = 0f;
-            int full = spatial - spatial % PlaneLanes;
-            for (int s = 0; s < full; s += PlaneLanes)
-            {
-                int i = o + s;
-                float e0 = MaskedGrad(dY, y, i, activation), e1 = MaskedGrad(dY, y, i + 1, activation);
-                float e2 = MaskedGrad(dY, y, i + 2, activation), e3 = MaskedGrad(dY, y, i + 3, activation);
-                float e4 = MaskedGrad(dY, y, i + 4, activation), e5 = MaskedGrad(dY, y, i + 5, activation);
-                float e6 = MaskedGrad(dY, y, i + 6, activation), e7 = MaskedGrad(dY, y, i + 7, activation);
-                g0 += e0; g1 += e1; g2 += e2; g3 += e3; g4 += e4; g5 += e5; g6 += e6; g7 += e7;
-                h0 += e0 * (x[i] - mu) * r; h1 += e1 * (x[i + 1] - mu) * r; h2 += e2 * (x[i + 2] - mu) * r; h3 += e3 * (x[i + 3] - mu) * r;
-                h4 += e4 * (x[i + 4] - mu) * r; h5 += e5 * (x[i + 5] - mu) * r; h6 += e6 * (x[i + 6] - mu) * r; h7 += e7 * (x[i + 7] - mu) * r;
-            }
-            float sumDy = Lanes(g0, g1, g2, g3, g4, g5, g6, g7), sumDyXhat = Lanes(h0, h1, h2, h3, h4, h5, h6, h7);
-            for (int s = full; s < spatial; s++)
-            {
-                float dy = MaskedGrad(dY, y, o + s, activation);
-                sumDy += dy;
-                sumDyXhat += dy * (x[o + s] - mu) * r;
-            }
-            partials[idx * 2] = sumDy;
-            partials[idx * 2 + 1] = sumDyXhat;
+            if (activation == Plain)
+                GradientPlaneLaneSums(x, y, dY, o, spatial, mean[c], masked: false, partials, idx * 2 * PlaneLanes);
+            else
+                GradientPlaneLaneSums(x, y, dY, o, spatial, mean[c], masked: true, partials, idx * 2 * PlaneLanes);
         }
     }
 
     /// <summary>
-    /// Σ g and Σ g·x̂ of channel c from its planes' partials (dβ += Σ g, dγ += Σ g·x̂ by the work-item of
-    /// plane 0); dx (+)= γ·rstd·(g − mean(g) − x̂·mean(g·x̂)) on the plane; for AddRelu dr += g.
+    /// Σ g and Σ g·x̂ = rstd·Σ g·(x − μ) of channel c from its N planes' partials in order b = 0 … N − 1:
+    /// dβ += Σ g, dγ += Σ g·x̂; channelGrad[c·2] = mean(g) = Σ g/(N·S), channelGrad[c·2 + 1] = mean(g·x̂).
+    /// </summary>
+    public static void BatchNormChannelGradKernel3(
+        ArrayView<float> partials,     // (C, N, 2, 8) of BatchNormPlaneBackwardPartialsKernel3
+        ArrayView<float> rstd,         // (C)
+        ArrayView<float> channelGrad,  // (C, 2)
+        ArrayView<float> dGamma,       // (C), accumulated into
+        ArrayView<float> dBeta,        // (C), accumulated into
+        int n, int channels, int spatial)
+    {
+        int count = n * spatial;
+        for (int c = GridStride.Start; c < channels; c += GridStride.Step)
+        {
+            float sumDy = 0f, sumDyCentred = 0f;
+            for (int b = 0; b < n; b++)
+            {
+                sumDy += StoredLanes(partials, (c * n + b) * 2 * PlaneLanes);
+                sumDyCentred += StoredLanes(partials, ((c * n + b) * 2 + 1) * PlaneLanes);
+            }
+            float sumDyXhat = sumDyCentred * rstd[c];
+            dBeta[c] += sumDy;
+            dGamma[c] += sumDyXhat;
+            channelGrad[c * 2] = sumDy / count;
+            channelGrad[c * 2 + 1] = sumDyXhat / count;
+        }
+    }
+
+    /// <summary>
+    /// d = γ·rstd·(g − mean(g) − x̂·mean(g·x̂)) for i … i + 7, written to dX (added to it when
+    /// <paramref name="accumulate"/>); g masked by y &gt; 0 when <paramref name="masked"/>, and added to
+    /// dResidual when <paramref name="addResidual"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // ILGPU inlines only this or tiny methods: the bool arguments must fold
+    static void BackwardInputRun(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dY, ArrayView<float> dX, ArrayView<float> dResidual,
+        int i, float scale, float mu, float r, float meanDy, float meanDyXhat, bool masked, bool addResidual, bool accumulate)
+    {
+        float e0 = dY[i], e1 = dY[i + 1], e2 = dY[i + 2], e3 = dY[i + 3], e4 = dY[i + 4], e5 = dY[i + 5], e6 = dY[i + 6], e7 = dY[i + 7];
+        if (masked)
+        {
+            e0 = y[i] > 0f ? e0 : 0f; e1 = y[i + 1] > 0f ? e1 : 0f; e2 = y[i + 2] > 0f ? e2 : 0f; e3 = y[i + 3] > 0f ? e3 : 0f;
+            e4 = y[i + 4] > 0f ? e4 : 0f; e5 = y[i + 5] > 0f ? e5 : 0f; e6 = y[i + 6] > 0f ? e6 : 0f; e7 = y[i + 7] > 0f ? e7 : 0f;
+        }
+        float d0 = scale * (e0 - meanDy - (x[i] - mu) * r * meanDyXhat), d1 = scale * (e1 - meanDy - (x[i + 1] - mu) * r * meanDyXhat);
+        float d2 = scale * (e2 - meanDy - (x[i + 2] - mu) * r * meanDyXhat), d3 = scale * (e3 - meanDy - (x[i + 3] - mu) * r * meanDyXhat);
+        float d4 = scale * (e4 - meanDy - (x[i + 4] - mu) * r * meanDyXhat), d5 = scale * (e5 - meanDy - (x[i + 5] - mu) * r * meanDyXhat);
+        float d6 = scale * (e6 - meanDy - (x[i + 6] - mu) * r * meanDyXhat), d7 = scale * (e7 - meanDy - (x[i + 7] - mu) * r * meanDyXhat);
+        if (accumulate)
+        {
+            d0 += dX[i]; d1 += dX[i + 1]; d2 += dX[i + 2]; d3 += dX[i + 3]; d4 += dX[i + 4]; d5 += dX[i + 5]; d6 += dX[i + 6]; d7 += dX[i + 7];
+        }
+        float q0 = 0f, q1 = 0f, q2 = 0f, q3 = 0f, q4 = 0f, q5 = 0f, q6 = 0f, q7 = 0f;
+        if (addResidual)
+        {
+            q0 = dResidual[i] + e0; q1 = dResidual[i + 1] + e1; q2 = dResidual[i + 2] + e2; q3 = dResidual[i + 3] + e3;
+            q4 = dResidual[i + 4] + e4; q5 = dResidual[i + 5] + e5; q6 = dResidual[i + 6] + e6; q7 = dResidual[i + 7] + e7;
+        }
+        dX[i] = d0; dX[i + 1] = d1; dX[i + 2] = d2; dX[i + 3] = d3; dX[i + 4] = d4; dX[i + 5] = d5; dX[i + 6] = d6; dX[i + 7] = d7;
+        if (addResidual)
+        {
+            dResidual[i] = q0; dResidual[i + 1] = q1; dResidual[i + 2] = q2; dResidual[i + 3] = q3;
+            dResidual[i + 4] = q4; dResidual[i + 5] = q5; dResidual[i + 6] = q6; dResidual[i + 7] = q7;
+        }
+    }
+
+    /// <summary><see cref="BackwardInputRun"/> over one plane, then its S mod 8 tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // ILGPU inlines only this or tiny methods: the bool arguments must fold
+    static void BackwardInputPlane(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dY, ArrayView<float> dX, ArrayView<float> dResidual,
+        int o, int spatial, float scale, float mu, float r, float meanDy, float meanDyXhat, bool masked, bool addResidual, bool accumulate)
+    {
+        int full = spatial - spatial % PlaneLanes;
+        for (int s = 0; s < full; s += PlaneLanes)
+            BackwardInputRun(x, y, dY, dX, dResidual, o + s, scale, mu, r, meanDy, meanDyXhat, masked, addResidual, accumulate);
+        for (int i = o + full; i < o + spatial; i++)
+        {
+            float e = masked && y[i] <= 0f ? 0f : dY[i];
+            float d = scale * (e - meanDy - (x[i] - mu) * r * meanDyXhat);
+            dX[i] = accumulate ? dX[i] + d : d;
+            if (addResidual)
+                dResidual[i] += e;
+        }
+    }
+
+    /// <summary>
+    /// dx (+)= γ·rstd·(g − mean(g) − x̂·mean(g·x̂)) on each plane (the means of <see cref="BatchNormChannelGradKernel3"/>);
+    /// for AddRelu dr += g.
     /// </summary>
     public static void BatchNormPlaneBackwardInputKernel3(
-        ArrayView<float> x,          // (N, C, S)
-        ArrayView<float> y,          // (N, C, S) the op's output, read behind a fused ReLU
-        ArrayView<float> gamma,      // (C)
-        ArrayView<float> mean,       // (C)
-        ArrayView<float> rstd,       // (C)
-        ArrayView<float> partials,   // (C, N, 2)
-        ArrayView<float> dY,         // (N, C, S)
-        ArrayView<float> dX,         // (N, C, S), accumulated into unless accumulate is 0
-        ArrayView<float> dGamma,     // (C), accumulated into
-        ArrayView<float> dBeta,      // (C), accumulated into
-        ArrayView<float> dResidual,  // (N, C, S), accumulated into for AddRelu
+        ArrayView<float> x,            // (N, C, S)
+        ArrayView<float> y,            // (N, C, S) the op's output, read behind a fused ReLU
+        ArrayView<float> gamma,        // (C)
+        ArrayView<float> mean,         // (C)
+        ArrayView<float> rstd,         // (C)
+        ArrayView<float> channelGrad,  // (C, 2): mean(g), mean(g·x̂)
+        ArrayView<float> dY,           // (N, C, S)
+        ArrayView<float> dX,           // (N, C, S), accumulated into unless accumulate is 0
+        ArrayView<float> dResidual,    // (N, C, S), accumulated into for AddRelu
         BatchNormArgs args)
     {
-        int n = args.N, channels = args.Channels, spatial = args.Spatial, activation = args.Activation, accumulate = args.Accumulate;
-        int count = n * spatial;
+        int n = args.N, channels = args.Channels, spatial = args.Spatial, activation = args.Activation;
+        bool accumulate = args.Accumulate != 0;
         for (int idx = GridStride.Start; idx < channels * n; idx += GridStride.Step)
         {
             int c = idx / n, b = idx - c * n;
-            float sumDy = SumOfPlanes(partials, c, n, 2, 0), sumDyXhat = SumOfPlanes(partials, c, n, 2, 1);
-            if (b == 0)
-            {
-                dBeta[c] += sumDy;
-                dGamma[c] += sumDyXhat;
-            }
-            float meanDy = sumDy / count, meanDyXhat = sumDyXhat / count;
-            float mu = mean[c], r = rstd[c], scale = gamma[c] * r;
+            float mu = mean[c], r = rstd[c], scale = gamma[c] * r, meanDy = channelGrad[c * 2], meanDyXhat = channelGrad[c * 2 + 1];
             int o = (b * channels + c) * spatial;
-            for (int s = 0; s < spatial; s++)
+            if (activation == Plain)
             {
-                int i = o + s;
-                float dy = MaskedGrad(dY, y, i, activation);
-                float d = scale * (dy - meanDy - (x[i] - mu) * r * meanDyXhat);
-                dX[i] = accumulate != 0 ? dX[i] + d : d;
-                if (activation == AddRelu)
-                    dResidual[i] += dy;
+                if (accumulate)
+                    BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, masked: false, addResidual: false, accumulate: true);
+                else
+                    BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, masked: false, addResidual: false, accumulate: false);
             }
+            else if (activation == Relu)
+            {
+                if (accumulate)
+                    BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, masked: true, addResidual: false, accumulate: true);
+                else
+                    BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, masked: true, addResidual: false, accumulate: false);
+            }
+            else if (accumulate)
+                BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, masked: true, addResidual: true, accumulate: true);
+            else
+                BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, masked: true, addResidual: true, accumulate: false);
         }
     }
 }

@@ -82,8 +82,9 @@ public static class GpuGroups
         ["BatchNormKernels.BatchNormForwardTrainKernel1"] = GpuLaunch.GridStride,
         ["BatchNormKernels.BatchNormNormalizeKernel2"] = GpuLaunch.GridStride,            // GridStrideConfig2D
         ["BatchNormKernels.BatchNormSumPartialsKernel2"] = GpuLaunch.ExactThreads,
-        ["BatchNormKernels.BatchNormPlaneSumsKernel3"] = GpuLaunch.GridStride,            // CPU-like devices' version: GridStrideConfig
-        ["BatchNormKernels.BatchNormPlaneSquaresKernel3"] = GpuLaunch.GridStride,
+        ["BatchNormKernels.BatchNormPlaneStatsKernel3"] = GpuLaunch.GridStride,           // CPU-like devices' version: GridStrideConfig
+        ["BatchNormKernels.BatchNormChannelStatsKernel3"] = GpuLaunch.GridStride,
+        ["BatchNormKernels.BatchNormChannelGradKernel3"] = GpuLaunch.GridStride,
         ["BatchNormKernels.BatchNormPlaneNormalizeKernel3"] = GpuLaunch.GridStride,
         ["BatchNormKernels.BatchNormPlaneBackwardPartialsKernel3"] = GpuLaunch.GridStride,
         ["BatchNormKernels.BatchNormPlaneBackwardInputKernel3"] = GpuLaunch.GridStride,

@@ -100,19 +100,18 @@ public static class BatchNorm
         CheckVersion(version);
         if (version == 3)
         {
-            var planeSums = dev.Pool.Rent((long)c * n);      // (C, N)
-            var planeSquares = dev.Pool.Rent((long)c * n);   // (C, N)
+            var planeStats = dev.Pool.Rent((long)c * n * 2 * BatchNormKernels.PlaneLanes);   // (C, N, 2, 8): lanes of Σ x and Σ (x − μ_b)² of each plane
             var planes = dev.GridStrideConfig((long)c * n);
-            var sum3 = dev.Kernel(nameof(BatchNormKernels.BatchNormPlaneSumsKernel3), a => a.LoadStreamKernel<
-                ArrayView<float>, ArrayView<float>, int, int, int>(BatchNormKernels.BatchNormPlaneSumsKernel3));
-            sum3(planes, x, planeSums, n, c, s);
-            var sq3 = dev.Kernel(nameof(BatchNormKernels.BatchNormPlaneSquaresKernel3), a => a.LoadStreamKernel<
-                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(BatchNormKernels.BatchNormPlaneSquaresKernel3));
-            sq3(planes, x, planeSums, mean, planeSquares, n, c, s);
+            var stats3 = dev.Kernel(nameof(BatchNormKernels.BatchNormPlaneStatsKernel3), a => a.LoadStreamKernel<
+                ArrayView<float>, ArrayView<float>, int, int, int>(BatchNormKernels.BatchNormPlaneStatsKernel3));
+            stats3(planes, x, planeStats, n, c, s);
+            var channel3 = dev.Kernel(nameof(BatchNormKernels.BatchNormChannelStatsKernel3), a => a.LoadStreamKernel<
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(BatchNormKernels.BatchNormChannelStatsKernel3));
+            channel3(dev.GridStrideConfig(c), planeStats, mean, rstd, runningMean, runningVar, args);
             var norm3 = dev.Kernel(nameof(BatchNormKernels.BatchNormPlaneNormalizeKernel3), a => a.LoadStreamKernel<
                 ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(BatchNormKernels.BatchNormPlaneNormalizeKernel3));
-            norm3(planes, x, gamma, beta, mean, planeSquares, residual, y, rstd, runningMean, runningVar, args);
+                BatchNormArgs>(BatchNormKernels.BatchNormPlaneNormalizeKernel3));
+            norm3(planes, x, gamma, beta, mean, rstd, residual, y, args);
             return;
         }
         int count = n * s;
@@ -196,16 +195,20 @@ public static class BatchNorm
         CheckVersion(version);
         if (version == 3)
         {
-            var planePartials = dev.Pool.Rent((long)c * n * 2);   // (C, N, 2)
+            var planePartials = dev.Pool.Rent((long)c * n * 2 * BatchNormKernels.PlaneLanes);   // (C, N, 2, 8): lanes of Σ g and Σ g·(x − μ)
             var planes = dev.GridStrideConfig((long)c * n);
             var kp3 = dev.Kernel(nameof(BatchNormKernels.BatchNormPlaneBackwardPartialsKernel3), a => a.LoadStreamKernel<
-                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(
                 BatchNormKernels.BatchNormPlaneBackwardPartialsKernel3));
-            kp3(planes, x, y, mean, rstd, dY, planePartials, n, c, s, activation);
+            kp3(planes, x, y, mean, dY, planePartials, n, c, s, activation);
+            var channelGrad = dev.Pool.Rent((long)c * 2);   // (C, 2): mean(g), mean(g·x̂)
+            var kc3 = dev.Kernel(nameof(BatchNormKernels.BatchNormChannelGradKernel3), a => a.LoadStreamKernel<
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(BatchNormKernels.BatchNormChannelGradKernel3));
+            kc3(dev.GridStrideConfig(c), planePartials, rstd, channelGrad, dGamma, dBeta, n, c, s);
             var kx3 = dev.Kernel(nameof(BatchNormKernels.BatchNormPlaneBackwardInputKernel3), a => a.LoadStreamKernel<
                 ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(BatchNormKernels.BatchNormPlaneBackwardInputKernel3));
-            kx3(planes, x, y, gamma, mean, rstd, planePartials, dY, dX, dGamma, dBeta, dResidual, args);
+                ArrayView<float>, ArrayView<float>, BatchNormArgs>(BatchNormKernels.BatchNormPlaneBackwardInputKernel3));
+            kx3(planes, x, y, gamma, mean, rstd, channelGrad, dY, dX, dResidual, args);
             return;
         }
         var partials = dev.Pool.Rent((long)c * PartialsPerChannel * 2);   // (C, T, 2)
