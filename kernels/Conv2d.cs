@@ -294,6 +294,33 @@ public static partial class Conv2dKernels
         int planes, int h, int w, int hq, int wq, int top, int left, int st, int total)
     {
         int rows = planes * st * st * hq, used = rows * wq;
+        if (st == 1)
+        {
+            // The common case: each row is zeros, a contiguous copy, zeros; no test per element.
+            int lo = left < 0 ? 0 : left < wq ? left : wq;               // columns x < lo are left padding
+            int hi = left + w < lo ? lo : left + w < wq ? left + w : wq; // columns lo ≤ x < hi come from src
+            for (int row = GridStride.Start; row < rows; row += GridStride.Step)
+            {
+                int plane = row / hq, sy = row - plane * hq - top;
+                int d = row * wq;
+                if (sy < 0 || sy >= h)
+                {
+                    for (int x = 0; x < wq; x++)
+                        dst[d + x] = 0f;
+                    continue;
+                }
+                int s = (plane * h + sy) * w - left;
+                for (int x = 0; x < lo; x++)
+                    dst[d + x] = 0f;
+                for (int x = lo; x < hi; x++)
+                    dst[d + x] = src[s + x];
+                for (int x = hi; x < wq; x++)
+                    dst[d + x] = 0f;
+            }
+            for (int i = used + GridStride.Start; i < total; i += GridStride.Step)
+                dst[i] = 0f;
+            return;
+        }
         for (int row = GridStride.Start; row < rows; row += GridStride.Step)
         {
             int y = row % hq;
