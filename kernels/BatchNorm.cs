@@ -534,9 +534,10 @@ public static class BatchNormKernels
     static void GradientPlaneLaneSums(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dY,
         int o, int spatial, float mu, bool masked, ArrayView<float> lanes, int at)
     {
-        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, g4 = 0f, g5 = 0f, g6 = 0f, g7 = 0f;
-        float h0 = 0f, h1 = 0f, h2 = 0f, h3 = 0f, h4 = 0f, h5 = 0f, h6 = 0f, h7 = 0f;
+        // Two walks of one lane set each, the second reading the plane again from the core's cache: with
+        // both lane sets in one walk PoCL leaves the loop scalar.
         int full = spatial - spatial % PlaneLanes;
+        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, g4 = 0f, g5 = 0f, g6 = 0f, g7 = 0f;
         for (int s = 0; s < full; s += PlaneLanes)
         {
             int i = o + s;
@@ -547,10 +548,21 @@ public static class BatchNormKernels
                 e4 = y[i + 4] > 0f ? e4 : 0f; e5 = y[i + 5] > 0f ? e5 : 0f; e6 = y[i + 6] > 0f ? e6 : 0f; e7 = y[i + 7] > 0f ? e7 : 0f;
             }
             g0 += e0; g1 += e1; g2 += e2; g3 += e3; g4 += e4; g5 += e5; g6 += e6; g7 += e7;
+        }
+        lanes[at] = g0; lanes[at + 1] = g1; lanes[at + 2] = g2; lanes[at + 3] = g3; lanes[at + 4] = g4; lanes[at + 5] = g5; lanes[at + 6] = g6; lanes[at + 7] = g7;
+        float h0 = 0f, h1 = 0f, h2 = 0f, h3 = 0f, h4 = 0f, h5 = 0f, h6 = 0f, h7 = 0f;
+        for (int s = 0; s < full; s += PlaneLanes)
+        {
+            int i = o + s;
+            float e0 = dY[i], e1 = dY[i + 1], e2 = dY[i + 2], e3 = dY[i + 3], e4 = dY[i + 4], e5 = dY[i + 5], e6 = dY[i + 6], e7 = dY[i + 7];
+            if (masked)
+            {
+                e0 = y[i] > 0f ? e0 : 0f; e1 = y[i + 1] > 0f ? e1 : 0f; e2 = y[i + 2] > 0f ? e2 : 0f; e3 = y[i + 3] > 0f ? e3 : 0f;
+                e4 = y[i + 4] > 0f ? e4 : 0f; e5 = y[i + 5] > 0f ? e5 : 0f; e6 = y[i + 6] > 0f ? e6 : 0f; e7 = y[i + 7] > 0f ? e7 : 0f;
+            }
             h0 += e0 * (x[i] - mu); h1 += e1 * (x[i + 1] - mu); h2 += e2 * (x[i + 2] - mu); h3 += e3 * (x[i + 3] - mu);
             h4 += e4 * (x[i + 4] - mu); h5 += e5 * (x[i + 5] - mu); h6 += e6 * (x[i + 6] - mu); h7 += e7 * (x[i + 7] - mu);
         }
-        lanes[at] = g0; lanes[at + 1] = g1; lanes[at + 2] = g2; lanes[at + 3] = g3; lanes[at + 4] = g4; lanes[at + 5] = g5; lanes[at + 6] = g6; lanes[at + 7] = g7;
         lanes[at + PlaneLanes] = h0; lanes[at + PlaneLanes + 1] = h1; lanes[at + PlaneLanes + 2] = h2; lanes[at + PlaneLanes + 3] = h3;
         lanes[at + PlaneLanes + 4] = h4; lanes[at + PlaneLanes + 5] = h5; lanes[at + PlaneLanes + 6] = h6; lanes[at + PlaneLanes + 7] = h7;
         // The tail, value s into lane s mod 8, added to the stored lanes (as in PlaneLaneSums).
