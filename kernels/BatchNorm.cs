@@ -526,6 +526,25 @@ public static class BatchNormKernels
         }
     }
 
+    /// <summary>Eight consecutive values, returned whole by a helper that ILGPU inlines.</summary>
+    struct Run8
+    {
+        public float V0, V1, V2, V3, V4, V5, V6, V7;
+    }
+
+    /// <summary>g[i … i + 7]: dY, or dY where y &gt; 0 behind a fused ReLU (<paramref name="masked"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Run8 Gradients(ArrayView<float> dY, ArrayView<float> y, int i, bool masked)
+    {
+        var e = new Run8 { V0 = dY[i], V1 = dY[i + 1], V2 = dY[i + 2], V3 = dY[i + 3], V4 = dY[i + 4], V5 = dY[i + 5], V6 = dY[i + 6], V7 = dY[i + 7] };
+        if (masked)
+        {
+            e.V0 = y[i] > 0f ? e.V0 : 0f; e.V1 = y[i + 1] > 0f ? e.V1 : 0f; e.V2 = y[i + 2] > 0f ? e.V2 : 0f; e.V3 = y[i + 3] > 0f ? e.V3 : 0f;
+            e.V4 = y[i + 4] > 0f ? e.V4 : 0f; e.V5 = y[i + 5] > 0f ? e.V5 : 0f; e.V6 = y[i + 6] > 0f ? e.V6 : 0f; e.V7 = y[i + 7] > 0f ? e.V7 : 0f;
+        }
+        return e;
+    }
+
     /// <summary>
     /// The lanes of Σ_s g at lanes[at …] and of Σ_s g·(x − μ) at lanes[at + 8 …] over one plane, g = dY, or dY
     /// where y &gt; 0 behind a fused ReLU (<paramref name="masked"/>).
@@ -541,27 +560,17 @@ public static class BatchNormKernels
         for (int s = 0; s < full; s += PlaneLanes)
         {
             int i = o + s;
-            float e0 = dY[i], e1 = dY[i + 1], e2 = dY[i + 2], e3 = dY[i + 3], e4 = dY[i + 4], e5 = dY[i + 5], e6 = dY[i + 6], e7 = dY[i + 7];
-            if (masked)
-            {
-                e0 = y[i] > 0f ? e0 : 0f; e1 = y[i + 1] > 0f ? e1 : 0f; e2 = y[i + 2] > 0f ? e2 : 0f; e3 = y[i + 3] > 0f ? e3 : 0f;
-                e4 = y[i + 4] > 0f ? e4 : 0f; e5 = y[i + 5] > 0f ? e5 : 0f; e6 = y[i + 6] > 0f ? e6 : 0f; e7 = y[i + 7] > 0f ? e7 : 0f;
-            }
-            g0 += e0; g1 += e1; g2 += e2; g3 += e3; g4 += e4; g5 += e5; g6 += e6; g7 += e7;
+            var e = Gradients(dY, y, i, masked);
+            g0 += e.V0; g1 += e.V1; g2 += e.V2; g3 += e.V3; g4 += e.V4; g5 += e.V5; g6 += e.V6; g7 += e.V7;
         }
         lanes[at] = g0; lanes[at + 1] = g1; lanes[at + 2] = g2; lanes[at + 3] = g3; lanes[at + 4] = g4; lanes[at + 5] = g5; lanes[at + 6] = g6; lanes[at + 7] = g7;
         float h0 = 0f, h1 = 0f, h2 = 0f, h3 = 0f, h4 = 0f, h5 = 0f, h6 = 0f, h7 = 0f;
         for (int s = 0; s < full; s += PlaneLanes)
         {
             int i = o + s;
-            float e0 = dY[i], e1 = dY[i + 1], e2 = dY[i + 2], e3 = dY[i + 3], e4 = dY[i + 4], e5 = dY[i + 5], e6 = dY[i + 6], e7 = dY[i + 7];
-            if (masked)
-            {
-                e0 = y[i] > 0f ? e0 : 0f; e1 = y[i + 1] > 0f ? e1 : 0f; e2 = y[i + 2] > 0f ? e2 : 0f; e3 = y[i + 3] > 0f ? e3 : 0f;
-                e4 = y[i + 4] > 0f ? e4 : 0f; e5 = y[i + 5] > 0f ? e5 : 0f; e6 = y[i + 6] > 0f ? e6 : 0f; e7 = y[i + 7] > 0f ? e7 : 0f;
-            }
-            h0 += e0 * (x[i] - mu); h1 += e1 * (x[i + 1] - mu); h2 += e2 * (x[i + 2] - mu); h3 += e3 * (x[i + 3] - mu);
-            h4 += e4 * (x[i + 4] - mu); h5 += e5 * (x[i + 5] - mu); h6 += e6 * (x[i + 6] - mu); h7 += e7 * (x[i + 7] - mu);
+            var e = Gradients(dY, y, i, masked);
+            h0 += e.V0 * (x[i] - mu); h1 += e.V1 * (x[i + 1] - mu); h2 += e.V2 * (x[i + 2] - mu); h3 += e.V3 * (x[i + 3] - mu);
+            h4 += e.V4 * (x[i + 4] - mu); h5 += e.V5 * (x[i + 5] - mu); h6 += e.V6 * (x[i + 6] - mu); h7 += e.V7 * (x[i + 7] - mu);
         }
         lanes[at + PlaneLanes] = h0; lanes[at + PlaneLanes + 1] = h1; lanes[at + PlaneLanes + 2] = h2; lanes[at + PlaneLanes + 3] = h3;
         lanes[at + PlaneLanes + 4] = h4; lanes[at + PlaneLanes + 5] = h5; lanes[at + PlaneLanes + 6] = h6; lanes[at + PlaneLanes + 7] = h7;
@@ -636,16 +645,11 @@ public static class BatchNormKernels
     static void BackwardInputRun(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dY, ArrayView<float> dX, ArrayView<float> dResidual,
         int i, float scale, float mu, float r, float meanDy, float meanDyXhat, bool masked, bool addResidual, bool accumulate)
     {
-        float e0 = dY[i], e1 = dY[i + 1], e2 = dY[i + 2], e3 = dY[i + 3], e4 = dY[i + 4], e5 = dY[i + 5], e6 = dY[i + 6], e7 = dY[i + 7];
-        if (masked)
-        {
-            e0 = y[i] > 0f ? e0 : 0f; e1 = y[i + 1] > 0f ? e1 : 0f; e2 = y[i + 2] > 0f ? e2 : 0f; e3 = y[i + 3] > 0f ? e3 : 0f;
-            e4 = y[i + 4] > 0f ? e4 : 0f; e5 = y[i + 5] > 0f ? e5 : 0f; e6 = y[i + 6] > 0f ? e6 : 0f; e7 = y[i + 7] > 0f ? e7 : 0f;
-        }
-        float d0 = scale * (e0 - meanDy - (x[i] - mu) * r * meanDyXhat), d1 = scale * (e1 - meanDy - (x[i + 1] - mu) * r * meanDyXhat);
-        float d2 = scale * (e2 - meanDy - (x[i + 2] - mu) * r * meanDyXhat), d3 = scale * (e3 - meanDy - (x[i + 3] - mu) * r * meanDyXhat);
-        float d4 = scale * (e4 - meanDy - (x[i + 4] - mu) * r * meanDyXhat), d5 = scale * (e5 - meanDy - (x[i + 5] - mu) * r * meanDyXhat);
-        float d6 = scale * (e6 - meanDy - (x[i + 6] - mu) * r * meanDyXhat), d7 = scale * (e7 - meanDy - (x[i + 7] - mu) * r * meanDyXhat);
+        var e = Gradients(dY, y, i, masked);
+        float d0 = scale * (e.V0 - meanDy - (x[i] - mu) * r * meanDyXhat), d1 = scale * (e.V1 - meanDy - (x[i + 1] - mu) * r * meanDyXhat);
+        float d2 = scale * (e.V2 - meanDy - (x[i + 2] - mu) * r * meanDyXhat), d3 = scale * (e.V3 - meanDy - (x[i + 3] - mu) * r * meanDyXhat);
+        float d4 = scale * (e.V4 - meanDy - (x[i + 4] - mu) * r * meanDyXhat), d5 = scale * (e.V5 - meanDy - (x[i + 5] - mu) * r * meanDyXhat);
+        float d6 = scale * (e.V6 - meanDy - (x[i + 6] - mu) * r * meanDyXhat), d7 = scale * (e.V7 - meanDy - (x[i + 7] - mu) * r * meanDyXhat);
         if (accumulate)
         {
             d0 += dX[i]; d1 += dX[i + 1]; d2 += dX[i + 2]; d3 += dX[i + 3]; d4 += dX[i + 4]; d5 += dX[i + 5]; d6 += dX[i + 6]; d7 += dX[i + 7];
@@ -653,8 +657,8 @@ public static class BatchNormKernels
         float q0 = 0f, q1 = 0f, q2 = 0f, q3 = 0f, q4 = 0f, q5 = 0f, q6 = 0f, q7 = 0f;
         if (addResidual)
         {
-            q0 = dResidual[i] + e0; q1 = dResidual[i + 1] + e1; q2 = dResidual[i + 2] + e2; q3 = dResidual[i + 3] + e3;
-            q4 = dResidual[i + 4] + e4; q5 = dResidual[i + 5] + e5; q6 = dResidual[i + 6] + e6; q7 = dResidual[i + 7] + e7;
+            q0 = dResidual[i] + e.V0; q1 = dResidual[i + 1] + e.V1; q2 = dResidual[i + 2] + e.V2; q3 = dResidual[i + 3] + e.V3;
+            q4 = dResidual[i + 4] + e.V4; q5 = dResidual[i + 5] + e.V5; q6 = dResidual[i + 6] + e.V6; q7 = dResidual[i + 7] + e.V7;
         }
         dX[i] = d0; dX[i + 1] = d1; dX[i + 2] = d2; dX[i + 3] = d3; dX[i + 4] = d4; dX[i + 5] = d5; dX[i + 6] = d6; dX[i + 7] = d7;
         if (addResidual)
