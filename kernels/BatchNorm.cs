@@ -353,12 +353,12 @@ public static class BatchNormKernels
     // PoCL vectorises straight-line code over contiguous values inside a work-item, not a loop whose
     // body branches per element: each plane is walked in runs of PlaneLanes values, every run loaded
     // whole before anything is stored, and the epilogue's and the accumulation's branches are taken once
-    // per plane, outside the runs (the bool arguments below are constants at every call, so ILGPU folds them).
+    // per plane, outside the runs (the activation and bool arguments below are constants at every call, so ILGPU folds them).
 
     /// <summary>
     /// Lanes of version 3's plane sums: element s of a plane adds into lane s mod 8 (eight independent
     /// chains, which PoCL turns into one vector add per 8 elements where one chain would wait on each
-    /// add; the S mod 8 tail is a last, masked run). The plane kernels store their lanes, 8 contiguous
+    /// add; the S mod 8 tail is added to the stored lanes after). The plane kernels store their lanes, 8 contiguous
     /// values: stores are what PoCL's vectoriser starts from (summed in the kernel, the lanes stay
     /// scalar chains). A plane's sum is ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). Fixed, so
     /// results never depend on the launch shape.
@@ -463,19 +463,19 @@ public static class BatchNormKernels
         }
     }
 
-    /// <summary>y[i … i + 7] = E(γ·(x − μ)·rstd + β) with E the epilogue: relu: max(·, 0), residual: + r[i] first.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // ILGPU inlines only this or tiny methods: the bool arguments must fold
+    /// <summary>y[i … i + 7] = <see cref="Epilogue"/>(γ·(x − μ)·rstd + β) for a constant <paramref name="activation"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // ILGPU inlines only this or tiny methods: the activation must fold
     static void NormalizeRun(ArrayView<float> x, ArrayView<float> residual, ArrayView<float> y, int i,
-        float g, float mu, float r, float bt, bool relu, bool addResidual)
+        float g, float mu, float r, float bt, int activation)
     {
         float v0 = g * (x[i] - mu) * r + bt, v1 = g * (x[i + 1] - mu) * r + bt, v2 = g * (x[i + 2] - mu) * r + bt, v3 = g * (x[i + 3] - mu) * r + bt;
         float v4 = g * (x[i + 4] - mu) * r + bt, v5 = g * (x[i + 5] - mu) * r + bt, v6 = g * (x[i + 6] - mu) * r + bt, v7 = g * (x[i + 7] - mu) * r + bt;
-        if (addResidual)
+        if (activation == AddRelu)
         {
             v0 += residual[i]; v1 += residual[i + 1]; v2 += residual[i + 2]; v3 += residual[i + 3];
             v4 += residual[i + 4]; v5 += residual[i + 5]; v6 += residual[i + 6]; v7 += residual[i + 7];
         }
-        if (relu)
+        if (activation != Plain)
         {
             v0 = v0 > 0f ? v0 : 0f; v1 = v1 > 0f ? v1 : 0f; v2 = v2 > 0f ? v2 : 0f; v3 = v3 > 0f ? v3 : 0f;
             v4 = v4 > 0f ? v4 : 0f; v5 = v5 > 0f ? v5 : 0f; v6 = v6 > 0f ? v6 : 0f; v7 = v7 > 0f ? v7 : 0f;
@@ -484,20 +484,15 @@ public static class BatchNormKernels
     }
 
     /// <summary><see cref="NormalizeRun"/> over one plane, then its S mod 8 tail.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // ILGPU inlines only this or tiny methods: the bool arguments must fold
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // ILGPU inlines only this or tiny methods: the activation must fold
     static void NormalizePlane(ArrayView<float> x, ArrayView<float> residual, ArrayView<float> y, int o, int spatial,
-        float g, float mu, float r, float bt, bool relu, bool addResidual)
+        float g, float mu, float r, float bt, int activation)
     {
         int full = spatial - spatial % PlaneLanes;
         for (int s = 0; s < full; s += PlaneLanes)
-            NormalizeRun(x, residual, y, o + s, g, mu, r, bt, relu, addResidual);
+            NormalizeRun(x, residual, y, o + s, g, mu, r, bt, activation);
         for (int i = o + full; i < o + spatial; i++)
-        {
-            float v = g * (x[i] - mu) * r + bt;
-            if (addResidual)
-                v += residual[i];
-            y[i] = relu && v <= 0f ? 0f : v;
-        }
+            y[i] = Epilogue(g * (x[i] - mu) * r + bt, residual, i, activation);
     }
 
     /// <summary>y = γ·(x − μ)·rstd + β on each plane, then the epilogue (μ, rstd of <see cref="BatchNormChannelStatsKernel3"/>).</summary>
@@ -517,12 +512,13 @@ public static class BatchNormKernels
             int c = idx / n, b = idx - c * n;
             float g = gamma[c], bt = beta[c], mu = mean[c], r = rstd[c];
             int o = (b * channels + c) * spatial;
+            // One call per activation, each with a constant, so each walk is specialised.
             if (activation == Plain)
-                NormalizePlane(x, residual, y, o, spatial, g, mu, r, bt, relu: false, addResidual: false);
+                NormalizePlane(x, residual, y, o, spatial, g, mu, r, bt, Plain);
             else if (activation == Relu)
-                NormalizePlane(x, residual, y, o, spatial, g, mu, r, bt, relu: true, addResidual: false);
+                NormalizePlane(x, residual, y, o, spatial, g, mu, r, bt, Relu);
             else
-                NormalizePlane(x, residual, y, o, spatial, g, mu, r, bt, relu: true, addResidual: true);
+                NormalizePlane(x, residual, y, o, spatial, g, mu, r, bt, AddRelu);
         }
     }
 
@@ -532,12 +528,12 @@ public static class BatchNormKernels
         public float V0, V1, V2, V3, V4, V5, V6, V7;
     }
 
-    /// <summary>g[i … i + 7]: dY, or dY where y &gt; 0 behind a fused ReLU (<paramref name="masked"/>).</summary>
+    /// <summary>g[i … i + 7] = <see cref="MaskedGrad"/> for a constant <paramref name="activation"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Run8 Gradients(ArrayView<float> dY, ArrayView<float> y, int i, bool masked)
+    static Run8 Gradients(ArrayView<float> dY, ArrayView<float> y, int i, int activation)
     {
         var e = new Run8 { V0 = dY[i], V1 = dY[i + 1], V2 = dY[i + 2], V3 = dY[i + 3], V4 = dY[i + 4], V5 = dY[i + 5], V6 = dY[i + 6], V7 = dY[i + 7] };
-        if (masked)
+        if (activation != Plain)
         {
             e.V0 = y[i] > 0f ? e.V0 : 0f; e.V1 = y[i + 1] > 0f ? e.V1 : 0f; e.V2 = y[i + 2] > 0f ? e.V2 : 0f; e.V3 = y[i + 3] > 0f ? e.V3 : 0f;
             e.V4 = y[i + 4] > 0f ? e.V4 : 0f; e.V5 = y[i + 5] > 0f ? e.V5 : 0f; e.V6 = y[i + 6] > 0f ? e.V6 : 0f; e.V7 = y[i + 7] > 0f ? e.V7 : 0f;
@@ -546,12 +542,12 @@ public static class BatchNormKernels
     }
 
     /// <summary>
-    /// The lanes of Σ_s g at lanes[at …] and of Σ_s g·(x − μ) at lanes[at + 8 …] over one plane, g = dY, or dY
-    /// where y &gt; 0 behind a fused ReLU (<paramref name="masked"/>).
+    /// The lanes of Σ_s g at lanes[at …] and of Σ_s g·(x − μ) at lanes[at + 8 …] over one plane, g as
+    /// <see cref="MaskedGrad"/> for a constant <paramref name="activation"/>.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // ILGPU inlines only this or tiny methods: the bool arguments must fold
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // ILGPU inlines only this or tiny methods: the activation must fold
     static void GradientPlaneLaneSums(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dY,
-        int o, int spatial, float mu, bool masked, ArrayView<float> lanes, int at)
+        int o, int spatial, float mu, int activation, ArrayView<float> lanes, int at)
     {
         // Two walks of one lane set each, the second reading the plane again from the core's cache: with
         // both lane sets in one walk PoCL leaves the loop scalar.
@@ -560,7 +556,7 @@ public static class BatchNormKernels
         for (int s = 0; s < full; s += PlaneLanes)
         {
             int i = o + s;
-            var e = Gradients(dY, y, i, masked);
+            var e = Gradients(dY, y, i, activation);
             g0 += e.V0; g1 += e.V1; g2 += e.V2; g3 += e.V3; g4 += e.V4; g5 += e.V5; g6 += e.V6; g7 += e.V7;
         }
         lanes[at] = g0; lanes[at + 1] = g1; lanes[at + 2] = g2; lanes[at + 3] = g3; lanes[at + 4] = g4; lanes[at + 5] = g5; lanes[at + 6] = g6; lanes[at + 7] = g7;
@@ -568,7 +564,7 @@ public static class BatchNormKernels
         for (int s = 0; s < full; s += PlaneLanes)
         {
             int i = o + s;
-            var e = Gradients(dY, y, i, masked);
+            var e = Gradients(dY, y, i, activation);
             h0 += e.V0 * (x[i] - mu); h1 += e.V1 * (x[i + 1] - mu); h2 += e.V2 * (x[i + 2] - mu); h3 += e.V3 * (x[i + 3] - mu);
             h4 += e.V4 * (x[i + 4] - mu); h5 += e.V5 * (x[i + 5] - mu); h6 += e.V6 * (x[i + 6] - mu); h7 += e.V7 * (x[i + 7] - mu);
         }
@@ -578,7 +574,7 @@ public static class BatchNormKernels
         for (int k = 0; k < spatial - full; k++)
         {
             int i = o + full + k;
-            float e = masked && y[i] <= 0f ? 0f : dY[i];
+            float e = MaskedGrad(dY, y, i, activation);
             lanes[at + k] += e;
             lanes[at + PlaneLanes + k] += e * (x[i] - mu);
         }
@@ -600,10 +596,11 @@ public static class BatchNormKernels
         {
             int c = idx / n, b = idx - c * n;
             int o = (b * channels + c) * spatial;
+            // A constant per call (Relu and AddRelu mask alike), so each walk is specialised.
             if (activation == Plain)
-                GradientPlaneLaneSums(x, y, dY, o, spatial, mean[c], masked: false, partials, idx * 2 * PlaneLanes);
+                GradientPlaneLaneSums(x, y, dY, o, spatial, mean[c], Plain, partials, idx * 2 * PlaneLanes);
             else
-                GradientPlaneLaneSums(x, y, dY, o, spatial, mean[c], masked: true, partials, idx * 2 * PlaneLanes);
+                GradientPlaneLaneSums(x, y, dY, o, spatial, mean[c], Relu, partials, idx * 2 * PlaneLanes);
         }
     }
 
@@ -638,14 +635,14 @@ public static class BatchNormKernels
 
     /// <summary>
     /// d = γ·rstd·(g − mean(g) − x̂·mean(g·x̂)) for i … i + 7, written to dX (added to it when
-    /// <paramref name="accumulate"/>); g masked by y &gt; 0 when <paramref name="masked"/>, and added to
-    /// dResidual when <paramref name="addResidual"/>.
+    /// <paramref name="accumulate"/>), g as <see cref="MaskedGrad"/>, added to dResidual for AddRelu;
+    /// <paramref name="activation"/> and <paramref name="accumulate"/> constant at the call.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // ILGPU inlines only this or tiny methods: the bool arguments must fold
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // ILGPU inlines only this or tiny methods: the arguments must fold
     static void BackwardInputRun(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dY, ArrayView<float> dX, ArrayView<float> dResidual,
-        int i, float scale, float mu, float r, float meanDy, float meanDyXhat, bool masked, bool addResidual, bool accumulate)
+        int i, float scale, float mu, float r, float meanDy, float meanDyXhat, int activation, bool accumulate)
     {
-        var e = Gradients(dY, y, i, masked);
+        var e = Gradients(dY, y, i, activation);
         float d0 = scale * (e.V0 - meanDy - (x[i] - mu) * r * meanDyXhat), d1 = scale * (e.V1 - meanDy - (x[i + 1] - mu) * r * meanDyXhat);
         float d2 = scale * (e.V2 - meanDy - (x[i + 2] - mu) * r * meanDyXhat), d3 = scale * (e.V3 - meanDy - (x[i + 3] - mu) * r * meanDyXhat);
         float d4 = scale * (e.V4 - meanDy - (x[i + 4] - mu) * r * meanDyXhat), d5 = scale * (e.V5 - meanDy - (x[i + 5] - mu) * r * meanDyXhat);
@@ -655,13 +652,13 @@ public static class BatchNormKernels
             d0 += dX[i]; d1 += dX[i + 1]; d2 += dX[i + 2]; d3 += dX[i + 3]; d4 += dX[i + 4]; d5 += dX[i + 5]; d6 += dX[i + 6]; d7 += dX[i + 7];
         }
         float q0 = 0f, q1 = 0f, q2 = 0f, q3 = 0f, q4 = 0f, q5 = 0f, q6 = 0f, q7 = 0f;
-        if (addResidual)
+        if (activation == AddRelu)
         {
             q0 = dResidual[i] + e.V0; q1 = dResidual[i + 1] + e.V1; q2 = dResidual[i + 2] + e.V2; q3 = dResidual[i + 3] + e.V3;
             q4 = dResidual[i + 4] + e.V4; q5 = dResidual[i + 5] + e.V5; q6 = dResidual[i + 6] + e.V6; q7 = dResidual[i + 7] + e.V7;
         }
         dX[i] = d0; dX[i + 1] = d1; dX[i + 2] = d2; dX[i + 3] = d3; dX[i + 4] = d4; dX[i + 5] = d5; dX[i + 6] = d6; dX[i + 7] = d7;
-        if (addResidual)
+        if (activation == AddRelu)
         {
             dResidual[i] = q0; dResidual[i + 1] = q1; dResidual[i + 2] = q2; dResidual[i + 3] = q3;
             dResidual[i + 4] = q4; dResidual[i + 5] = q5; dResidual[i + 6] = q6; dResidual[i + 7] = q7;
@@ -669,19 +666,19 @@ public static class BatchNormKernels
     }
 
     /// <summary><see cref="BackwardInputRun"/> over one plane, then its S mod 8 tail.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // ILGPU inlines only this or tiny methods: the bool arguments must fold
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // ILGPU inlines only this or tiny methods: the arguments must fold
     static void BackwardInputPlane(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dY, ArrayView<float> dX, ArrayView<float> dResidual,
-        int o, int spatial, float scale, float mu, float r, float meanDy, float meanDyXhat, bool masked, bool addResidual, bool accumulate)
+        int o, int spatial, float scale, float mu, float r, float meanDy, float meanDyXhat, int activation, bool accumulate)
     {
         int full = spatial - spatial % PlaneLanes;
         for (int s = 0; s < full; s += PlaneLanes)
-            BackwardInputRun(x, y, dY, dX, dResidual, o + s, scale, mu, r, meanDy, meanDyXhat, masked, addResidual, accumulate);
+            BackwardInputRun(x, y, dY, dX, dResidual, o + s, scale, mu, r, meanDy, meanDyXhat, activation, accumulate);
         for (int i = o + full; i < o + spatial; i++)
         {
-            float e = masked && y[i] <= 0f ? 0f : dY[i];
+            float e = MaskedGrad(dY, y, i, activation);
             float d = scale * (e - meanDy - (x[i] - mu) * r * meanDyXhat);
             dX[i] = accumulate ? dX[i] + d : d;
-            if (addResidual)
+            if (activation == AddRelu)
                 dResidual[i] += e;
         }
     }
@@ -709,24 +706,25 @@ public static class BatchNormKernels
             int c = idx / n, b = idx - c * n;
             float mu = mean[c], r = rstd[c], scale = gamma[c] * r, meanDy = channelGrad[c * 2], meanDyXhat = channelGrad[c * 2 + 1];
             int o = (b * channels + c) * spatial;
+            // One call per (activation, accumulate), each with constants, so each walk is specialised.
             if (activation == Plain)
             {
                 if (accumulate)
-                    BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, masked: false, addResidual: false, accumulate: true);
+                    BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, Plain, accumulate: true);
                 else
-                    BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, masked: false, addResidual: false, accumulate: false);
+                    BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, Plain, accumulate: false);
             }
             else if (activation == Relu)
             {
                 if (accumulate)
-                    BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, masked: true, addResidual: false, accumulate: true);
+                    BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, Relu, accumulate: true);
                 else
-                    BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, masked: true, addResidual: false, accumulate: false);
+                    BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, Relu, accumulate: false);
             }
             else if (accumulate)
-                BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, masked: true, addResidual: true, accumulate: true);
+                BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, AddRelu, accumulate: true);
             else
-                BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, masked: true, addResidual: true, accumulate: false);
+                BackwardInputPlane(x, y, dY, dX, dResidual, o, spatial, scale, mu, r, meanDy, meanDyXhat, AddRelu, accumulate: false);
         }
     }
 }
