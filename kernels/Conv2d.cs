@@ -296,7 +296,8 @@ public static partial class Conv2dKernels
         int rows = planes * st * st * hq, used = rows * wq;
         if (st == 1)
         {
-            // The common case: each row is zeros, a contiguous copy, zeros; no test per element.
+            // The common case: each row is zeros, a contiguous copy, zeros; no test per element. Kept apart from
+            // the parity split: the same walk with a runtime stride in the copy ran 2× slower on PoCL.
             int lo = left < 0 ? 0 : left < wq ? left : wq;               // columns x < lo are left padding
             int hi = left + w < lo ? lo : left + w < wq ? left + w : wq; // columns lo ≤ x < hi come from src
             for (int row = GridStride.Start; row < rows; row += GridStride.Step)
